@@ -6,7 +6,8 @@ The graph follows what ``torch.onnx.export`` writes for Hugging Face's
 
 * inputs ``input_ids``, ``input_mask``, ``segment_ids``: int64 ``[batch, seq_len]``;
 * embeddings: ``Gather`` of word, token-type and position tables, two ``Add`` and a
-  ``LayerNormalization``; position ids are a constant ``[1, seq_len]``;
+  ``LayerNormalization``; position ids are ``Slice`` of a constant ``[1, max_positions]``
+  up to ``Shape(input_ids)[1]``, as torch exports BERT's ``position_ids`` buffer;
 * attention mask: ``Unsqueeze`` (axis 1, then 2), ``Cast`` to float, ``1 - mask``,
   ``* -10000`` (the additive mask of the BERT reference code);
 * per layer: Q/K/V ``MatMul`` + ``Add``; ``Reshape`` to ``[0, 0, heads, head_size]``;
@@ -154,7 +155,12 @@ def build_bert(seed: int = 0, size: str = "large", seq_len: int = 384, num_layer
     type_emb = _param(b, (type_vocab, h), "token_type_embeddings")
     x = b.op("Gather", [word_emb, ids], axis=0)
     x = b.op("Add", [x, b.op("Gather", [type_emb, seg], axis=0)])
-    position_ids = _constant(b, np.arange(seq_len, dtype=np.int64)[None, :], "position_ids")
+    # position_ids[:, :seq] as torch exports the slice of BERT's [1, max_positions] buffer.
+    seq = b.op("Gather", [b.op("Shape", [ids]), _constant(b, np.array(1, np.int64), "idx")], axis=0)
+    position_ids = b.op("Slice", [_constant(b, np.arange(max_positions, dtype=np.int64)[None, :], "position_ids"),
+                                  _constant(b, np.array([0], np.int64), "starts"),
+                                  b.op("Unsqueeze", [seq, _axes(b, [0])]),
+                                  _axes(b, [1]), _constant(b, np.array([1], np.int64), "steps")])
     x = b.op("Add", [x, b.op("Gather", [pos_emb, position_ids], axis=0)])
     x = _layernorm(b, x, h, "emb_ln")
 

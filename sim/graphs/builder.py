@@ -122,6 +122,49 @@ class GraphBuilder:
     def concat(self, xs: list[str], axis: int) -> str:
         return self.op("Concat", xs, axis=axis)
 
+    # ---- pooling, normalisation and upsampling (CNN layers) ------------------
+    def maxpool(self, x: str, k, stride=None, pad=0, dims: int = 2) -> str:
+        ks = [k] * dims if isinstance(k, int) else list(k)
+        st = ks if stride is None else ([stride] * dims if isinstance(stride, int) else list(stride))
+        pads = [pad] * dims if isinstance(pad, int) else list(pad)
+        return self.op("MaxPool", [x], kernel_shape=ks, strides=st, pads=pads * 2)
+
+    def avgpool(self, x: str, k, stride=None, pad=0, dims: int = 2) -> str:
+        ks = [k] * dims if isinstance(k, int) else list(k)
+        st = ks if stride is None else ([stride] * dims if isinstance(stride, int) else list(stride))
+        pads = [pad] * dims if isinstance(pad, int) else list(pad)
+        return self.op("AveragePool", [x], kernel_shape=ks, strides=st, pads=pads * 2,
+                       count_include_pad=0)
+
+    def global_avgpool(self, x: str) -> str:
+        """[N, C, *spatial] -> [N, C, 1, ...]."""
+        return self.op("GlobalAveragePool", [x])
+
+    def flatten(self, x: str, axis: int = 1) -> str:
+        return self.op("Flatten", [x], axis=axis)
+
+    def sigmoid(self, x: str) -> str:
+        return self.op("Sigmoid", [x])
+
+    def instance_norm(self, x: str, c: int, epsilon: float = 1e-5) -> str:
+        """InstanceNormalization with an affine scale and bias (both trainable)."""
+        scale = self.const((1.0 + 0.05 * self.rng.standard_normal(c)).astype(np.float32), "in_scale")
+        b = self.const((0.01 * self.rng.standard_normal(c)).astype(np.float32), "in_b")
+        return self.op("InstanceNormalization", [x, scale, b], epsilon=epsilon)
+
+    def conv_transpose(self, x: str, c_in: int, c_out: int, k, stride=1, pad=0, group: int = 1,
+                       bias: bool = True, dims: int = 2, name: str | None = None) -> str:
+        """ConvTranspose with ONNX weight layout [c_in, c_out / group, *k]."""
+        ks = (k,) * dims if isinstance(k, int) else tuple(k)
+        st = (stride,) * dims if isinstance(stride, int) else tuple(stride)
+        pads = [pad] * dims if isinstance(pad, int) else list(pad)
+        # fan-in of a transposed conv: each output sees c_in/group * prod(k) / prod(stride) inputs
+        fan_in = max(1, (c_in // group) * int(np.prod(ks)) // int(np.prod(st)))
+        w = self.weight((c_in, c_out // group) + ks, fan_in=fan_in, prefix="convt_w")
+        ins = [x, w] + ([self.bias(c_out, "convt_b")] if bias else [])
+        return self.op("ConvTranspose", ins, name=name, kernel_shape=list(ks), strides=list(st),
+                       pads=pads * 2, group=group)
+
     # ---- finish ------------------------------------------------------------
     def _model(self, outputs: list) -> onnx.ModelProto:
         graph = helper.make_graph(self.nodes, self.name, self.inputs, outputs, self.initializers)
@@ -153,3 +196,30 @@ class GraphBuilder:
             entry.key, entry.value = k, v
         onnx.checker.check_model(model)
         return model
+
+
+def param_count(model: onnx.ModelProto) -> int:
+    """Trainable parameters, counted the way papers and checkpoints' ``parameters()`` do.
+
+    Sums the element counts of floating-point initializers, except:
+
+    * BatchNormalization inputs 3 and 4 (running mean and variance): buffers, not
+      parameters. BN scale and bias (gamma, beta) are counted;
+    * rank-0 constants (Clip bounds, scalar multipliers), which no one trains;
+    * integer tensors (shapes, indices, axes).
+
+    A shared initializer (one weight used by several nodes, as in RetinaNet's heads)
+    is counted once.
+    """
+    skip = set()
+    for node in model.graph.node:
+        if node.op_type == "BatchNormalization":
+            skip.update(node.input[3:5])
+    floats = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE,
+              onnx.TensorProto.BFLOAT16}
+    total = 0
+    for t in model.graph.initializer:
+        if t.name in skip or t.data_type not in floats or len(t.dims) == 0:
+            continue
+        total += int(np.prod(t.dims))
+    return total

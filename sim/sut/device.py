@@ -1,0 +1,73 @@
+"""Accelerators: instances that run batches, and the link that feeds them.
+
+Each of the K accelerators has M instances (concurrent execution contexts); an instance
+runs one batch at a time. A batch's life on a device is: host-to-device copy over the
+device's link (one transfer at a time per direction), compute for the cost model's
+service time, device-to-host copy; the instance is then free again, and the batch goes
+on to host post-processing (a pool of workers). An instance that has been without work
+for ``idle_after_ns`` is idle, and its next batch pays the cost model's wake-up time.
+"""
+
+from __future__ import annotations
+
+import math
+
+import simpy
+
+
+class Instance:
+    __slots__ = ("device", "index", "last_end_ns")
+
+    def __init__(self, device: int, index: int):
+        self.device = device
+        self.index = index
+        self.last_end_ns = -math.inf
+
+
+class Devices:
+    """The accelerators of one system, their links and the post-processing pool."""
+
+    def __init__(self, env: simpy.Environment, system, cost, rng, record):
+        self.env = env
+        self.system = system
+        self.cost = cost
+        self.rng = rng
+        self.record = record          # record(first, count, device, instance, dispatch, start, end, done)
+        self.link = system.link
+        self.idle_after_ns = system.idle_after_ns
+        self.instances = [Instance(d, i) for i in range(system.instances) for d in range(system.accelerators)]
+        self.free = simpy.Store(env)
+        self.free.items.extend(self.instances)
+        if self.link is not None:
+            self.h2d = [simpy.Resource(env, 1) for _ in range(system.accelerators)]
+            self.d2h = [simpy.Resource(env, 1) for _ in range(system.accelerators)]
+        post = system.postprocess
+        self.post = simpy.Resource(env, post.workers) if post is not None else None
+        self.in_flight = 0
+
+    def _transfer(self, lanes, device: int, nbytes: int):
+        with lanes[device].request() as req:
+            yield req
+            yield self.env.timeout(self.link.transfer_ns(nbytes))
+
+    def serve(self, inst: Instance, first: int, count: int, dispatch_ns: float, on_done):
+        """Process: one batch of samples ``[first, first+count)`` on ``inst``."""
+        env = self.env
+        if self.link is not None and self.link.input_bytes_per_sample:
+            yield from self._transfer(self.h2d, inst.device, count * self.link.input_bytes_per_sample)
+        start = env.now
+        idle = (start - inst.last_end_ns) > self.idle_after_ns
+        yield env.timeout(self.cost.service_time_ns(count, idle, self.rng))
+        if self.link is not None and self.link.output_bytes_per_sample:
+            yield from self._transfer(self.d2h, inst.device, count * self.link.output_bytes_per_sample)
+        end = env.now
+        inst.last_end_ns = end
+        self.free.put(inst)
+        if self.post is not None:
+            post = self.system.postprocess
+            with self.post.request() as req:
+                yield req
+                yield env.timeout(post.time_ns_per_batch + post.time_ns_per_sample * count)
+        self.in_flight -= 1
+        self.record(first, count, inst.device, inst.index, dispatch_ns, start, end, env.now)
+        on_done(first, count)
