@@ -135,6 +135,7 @@ HEURISTIC = ("kernel covers ancestors(outputs) - ancestors(inputs) in the origin
 # Inserted nodes that only change a tensor's layout: their input and output stand for
 # the same original tensor.
 LAYOUT_OPS = {"ReorderInput", "ReorderOutput", "Transpose"}
+NCHWC_SUFFIX = "_nchwc"
 
 DEFAULTS = dict(warmup_runs=3, repeat_runs=30, min_runs=5, max_seconds=3.0, cold_runs=10, cold_idle_ms=50.0)
 
@@ -243,6 +244,32 @@ def _topo_order(nodes) -> list[int]:
     return order
 
 
+def _extend_tie(target: str, in_mask: int, activation: str, anc, onodes, producer, consumers) -> str | None:
+    """Move a name tie forward to the tensor the fused node really computes.
+
+    A node named after tensor T may have absorbed the nodes after T: a residual Add (then
+    T does not depend on all its inputs) and an activation (its ``activation``
+    attribute). Walk T's single-consumer chain until the tensor depends on every input,
+    then over the activation; None when that takes more than three steps.
+    """
+    t = target
+    for _ in range(4):
+        if not in_mask & ~anc.get(t, 0):
+            break
+        users = consumers.get(t, [])
+        if len(users) != 1 or len(onodes[users[0]].output) != 1:
+            return None
+        t = onodes[users[0]].output[0]
+    else:
+        return None
+    if activation and t in producer and onodes[producer[t]].op_type.lower() != activation.lower():
+        users = consumers.get(t, [])
+        if len(users) == 1 and onodes[users[0]].op_type.lower() == activation.lower() \
+                and len(onodes[users[0]].output) == 1:
+            t = onodes[users[0]].output[0]
+    return t
+
+
 def map_kernels(original: onnx.ModelProto, optimized: onnx.ModelProto) -> dict:
     """Which original nodes each optimised node covers (see the module docstring).
 
@@ -272,6 +299,13 @@ def map_kernels(original: onnx.ModelProto, optimized: onnx.ModelProto) -> dict:
                 anc[t] = mask
                 live[t] = is_live
     orig_tensors = set(anc) | ginputs
+    producer = {t: i for i, n in enumerate(onodes) for t in n.output if t}
+    consumers = defaultdict(list)
+    for i, n in enumerate(onodes):
+        for t in set(n.input):
+            if t:
+                consumers[t].append(i)
+    live_mask = sum(1 << i for i, v in enumerate(node_live) if v)
     for t in ginputs:
         anc[t] = 0
 
@@ -287,6 +321,25 @@ def map_kernels(original: onnx.ModelProto, optimized: onnx.ModelProto) -> dict:
         return equiv.get(t)
 
     equiv: dict[str, str] = {}
+    # name ties: the NCHWc transformer names a node after the original tensor it computes
+    # ("<tensor>_nchwc"); a node that keeps an original node's name computes its outputs
+    onode_by_name = {n.name: n for n in onodes}
+    name_tied: set[str] = set()
+    for n in pnodes:
+        invented = [k for k, t in enumerate(n.output) if t and t not in pinit and t not in orig_tensors]
+        if not invented:
+            continue
+        base = n.name[: -len(NCHWC_SUFFIX)] if n.name.endswith(NCHWC_SUFFIX) else None
+        ties = {}
+        if base in orig_tensors and len(invented) == 1:
+            ties[n.output[invented[0]]] = base
+        elif n.name in onode_by_name and len(onode_by_name[n.name].output) == len(n.output):
+            ties = {n.output[k]: onode_by_name[n.name].output[k] for k in invented
+                    if onode_by_name[n.name].output[k] in orig_tensors}
+        for t, target in ties.items():
+            equiv[t] = target
+            name_tied.add(t)
+
     layout = [n for n in pnodes if n.op_type in LAYOUT_OPS and n.name not in orig_name_set
               and n.input and n.output]
     changed = True
@@ -314,12 +367,21 @@ def map_kernels(original: onnx.ModelProto, optimized: onnx.ModelProto) -> dict:
                 continue
             r = original_of(t, equiv)
             in_mask |= anc.get(r, 0) if r is not None else pmask.get(t, 0)
+        activation = next((a.s.decode() for a in n.attribute if a.name == "activation" and a.s), "")
+        for t in n.output:
+            if t in name_tied:
+                target = _extend_tie(equiv[t], in_mask, activation, anc, onodes, producer, consumers)
+                if target is None:
+                    del equiv[t]
+                    name_tied.discard(t)
+                else:
+                    equiv[t] = target
         out_mask = 0
         for t in n.output:
             r = original_of(t, equiv) if t else None
             if r is not None:
                 out_mask |= anc.get(r, 0)
-        cover = out_mask & ~in_mask
+        cover = out_mask & ~in_mask & live_mask
         for t in n.output:
             if t and original_of(t, equiv) is None:
                 pmask[t] = in_mask | cover
@@ -335,8 +397,8 @@ def map_kernels(original: onnx.ModelProto, optimized: onnx.ModelProto) -> dict:
     covered_by: dict[str, str] = {}
     for i, cands in candidates.items():
         covered_by[onames[i]] = onames[i] if onames[i] in cands else cands[0]
-    for name in onames:
-        if name not in covered_by and name in kernels:
+    for i, name in enumerate(onames):
+        if name not in covered_by and name in kernels and node_live[i]:
             covered_by[name] = name
     covers = defaultdict(list)
     for name in onames:                      # original order
@@ -353,17 +415,13 @@ def map_kernels(original: onnx.ModelProto, optimized: onnx.ModelProto) -> dict:
         outputs_mask |= anc.get(v.name, 0)
     folded = {i for i, n in enumerate(onodes) if onames[i] not in covered_by
               and (not node_live[i] or any(o in pinit for o in n.output))}
-    consumers = defaultdict(set)
-    for i, n in enumerate(onodes):
-        for t in n.input:
-            consumers[t].add(i)
     changed = True
     while changed:  # an uncovered node feeding only folded nodes was folded too
         changed = False
         for i, n in enumerate(onodes):
             if i in folded or onames[i] in covered_by:
                 continue
-            users = set().union(*(consumers[o] for o in n.output if o)) if n.output else set()
+            users = set().union(*(set(consumers[o]) for o in n.output if o)) if n.output else set()
             if users and users <= folded:
                 folded.add(i)
                 changed = True

@@ -65,7 +65,9 @@ def _constant(b: GraphBuilder, array, prefix: str = "c") -> str:
 
 def _param(b: GraphBuilder, shape, prefix: str, std: float = INIT_STD) -> str:
     """A float32 parameter drawn from N(0, std^2) (drawn directly in float32: fast)."""
-    return b.const(b.rng.standard_normal(shape, dtype=np.float32) * np.float32(std), prefix)
+    arr = b.rng.standard_normal(shape, dtype=np.float32)
+    arr *= np.float32(std)
+    return b.const(arr, prefix)
 
 
 def _linear(b: GraphBuilder, x: str, d_in: int, d_out: int, prefix: str) -> str:

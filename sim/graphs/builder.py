@@ -205,16 +205,20 @@ def param_count(model: onnx.ModelProto) -> int:
 
     * BatchNormalization inputs 3 and 4 (running mean and variance): buffers, not
       parameters. BN scale and bias (gamma, beta) are counted;
-    * rank-0 constants (Clip bounds, scalar multipliers), which no one trains;
+    * operator settings passed as tensors: Clip bounds, Resize roi/scales/sizes, Pad
+      pads and value;
+    * rank-0 constants (scalar multipliers), which no one trains;
     * integer tensors (shapes, indices, axes).
 
     A shared initializer (one weight used by several nodes, as in RetinaNet's heads)
     is counted once.
     """
+    settings = {"BatchNormalization": slice(3, 5), "Clip": slice(1, 3), "Resize": slice(1, 4),
+                "Upsample": slice(1, 2), "Pad": slice(1, 4)}
     skip = set()
     for node in model.graph.node:
-        if node.op_type == "BatchNormalization":
-            skip.update(node.input[3:5])
+        if node.op_type in settings:
+            skip.update(node.input[settings[node.op_type]])
     floats = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE,
               onnx.TensorProto.BFLOAT16}
     total = 0

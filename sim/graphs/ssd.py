@@ -27,11 +27,12 @@ location/confidence heads with stride 3 (the reference's ``strides=[3, 3, 2, 2, 
 and 4, 6, 6, 6, 4, 4 default boxes per location. Feature maps at 1200x1200 are 50, 25,
 13, 7, 3, 3: 15130 boxes. Outputs follow the reference layout: ``bboxes``
 [batch, 4, A] and ``class_logits`` [batch, num_classes, A] (each head output reshaped
-to [N, 4 or C, -1] and concatenated on the last axis). Full size: 20,058,000 trainable
-parameters (about) and 216.7 G multiply-accumulates (433 GOPs, as the paper lists).
-The paper's 36.3 M parameters do not match the reference network: its published
-checkpoint and OpenVINO's model card (``ssd-resnet34-1200-onnx``: 20.058 MParams,
-433.411 GFLOPs) agree with the 20.06 M built here.
+to [N, 4 or C, -1] and concatenated on the last axis). Full size: 19,972,534 trainable
+parameters and 216.4 G multiply-accumulates (432.8 GOPs; the paper lists 433). The
+paper's 36.3 M parameters do not describe this network: the reference code gives
+19.97 M, and OpenVINO's model card for MLPerf's ONNX export (``ssd-resnet34-1200-onnx``:
+20.058 MParams, 433.411 GFLOPs) agrees within 0.5%; even the untruncated ResNet-34 with
+these heads would be 33.6 M.
 """
 
 from __future__ import annotations
