@@ -39,14 +39,22 @@ The profile records kernels as they really run and, for each, which nodes of the
 
 - For each original tensor, its ancestor set: the original nodes it depends on.
 - A tensor of the optimised graph with an original (non-initializer) name stands for
-  that original tensor. A tensor onnxruntime invented is tied to an original tensor
-  when an inserted layout node (ReorderInput, ReorderOutput, Transpose whose name is
-  not an original node's) converts between the two, since those only change layout.
+  that original tensor. A tensor onnxruntime invented is tied to an original one by
+  the name of the node that makes it: the NCHWc transformer names its nodes
+  ``<original tensor>_nchwc``, and a node that keeps an original node's name makes
+  that node's outputs. Such a tie is moved forward along single-consumer nodes while
+  it contradicts the data flow (the fused node's inputs must all be read between its
+  inputs and the tied tensor, as often as it has input slots: a residual Add fused
+  after the name was given), and over the node's fused ``activation``; a tie that
+  cannot be repaired in three steps is dropped. Last, an inserted layout node
+  (ReorderInput, ReorderOutput, Transpose not named like an original node) ties its
+  invented side to the original tensor on its other side, since it only moves data.
 - An optimised node covers the original nodes on the paths between its inputs and its
-  outputs: ``ancestors(outputs) - ancestors(inputs)``. Constants (initializers,
-  including ones onnxruntime folded) have no ancestors, so a folded Shape->Gather->
-  Concat chain feeding a Reshape is covered by that Reshape. A node whose outputs are
-  all invented and untied covers nothing; its consumers' coverage absorbs its work.
+  outputs: ``ancestors(outputs) - ancestors(inputs)``, counting only nodes that depend
+  on a graph input. Constants (initializers, including ones onnxruntime folded) have
+  no ancestors, so a Shape->Gather->Concat chain of a graph input, folded into a
+  Reshape's shape, is covered by that Reshape. A node whose outputs are all invented
+  and untied covers nothing; its consumers' coverage absorbs the original nodes.
 - Each original node is given to exactly one kernel: the covering kernel with the same
   node name if there is one (fused nodes usually keep one original node's name), else
   the first covering kernel in execution order. An uncovered original node whose name
@@ -244,17 +252,33 @@ def _topo_order(nodes) -> list[int]:
     return order
 
 
-def _extend_tie(target: str, in_mask: int, activation: str, anc, onodes, producer, consumers) -> str | None:
+def _extend_tie(target: str, in_mask: int, in_tensors: list[str], activation: str, anc, onodes, producer,
+                consumers) -> str | None:
     """Move a name tie forward to the tensor the fused node really computes.
 
-    A node named after tensor T may have absorbed the nodes after T: a residual Add (then
-    T does not depend on all its inputs) and an activation (its ``activation``
-    attribute). Walk T's single-consumer chain until the tensor depends on every input,
-    then over the activation; None when that takes more than three steps.
+    A node named after tensor T may have absorbed nodes after T: a residual Add (its
+    sum input is then not read between the inputs and T) and an activation (its
+    ``activation`` attribute). Walk T's single-consumer chain until the region
+    ``ancestors(t) - ancestors(inputs)`` reads every input, as often as the node has
+    input slots, then over the activation; None when that takes more than three steps.
     """
+    wanted = set(in_tensors)
+
+    def region_reads_inputs(t: str) -> bool:
+        if in_mask & ~anc.get(t, 0):
+            return False
+        region = anc.get(t, 0) & ~in_mask
+        if not all(any((region >> c) & 1 for c in consumers.get(r, [])) for r in wanted):
+            return False
+        # as many reads of the inputs inside the region as the fused node has input slots
+        # (a residual Add of the conv's own input reads that tensor twice)
+        readers = {c for r in wanted for c in consumers.get(r, []) if (region >> c) & 1}
+        reads = sum(sum(1 for x in onodes[c].input if x in wanted) for c in readers)
+        return reads >= len(in_tensors)
+
     t = target
     for _ in range(4):
-        if not in_mask & ~anc.get(t, 0):
+        if region_reads_inputs(t):
             break
         users = consumers.get(t, [])
         if len(users) != 1 or len(onodes[users[0]].output) != 1:
@@ -362,15 +386,18 @@ def map_kernels(original: onnx.ModelProto, optimized: onnx.ModelProto) -> dict:
     for j in _topo_order(pnodes):
         n = pnodes[j]
         in_mask = 0
+        in_tensors = []
         for t in n.input:
             if not t:
                 continue
             r = original_of(t, equiv)
             in_mask |= anc.get(r, 0) if r is not None else pmask.get(t, 0)
+            if r is not None:
+                in_tensors.append(r)
         activation = next((a.s.decode() for a in n.attribute if a.name == "activation" and a.s), "")
         for t in n.output:
             if t in name_tied:
-                target = _extend_tie(equiv[t], in_mask, activation, anc, onodes, producer, consumers)
+                target = _extend_tie(equiv[t], in_mask, in_tensors, activation, anc, onodes, producer, consumers)
                 if target is None:
                     del equiv[t]
                     name_tied.discard(t)

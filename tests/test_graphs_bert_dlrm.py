@@ -105,6 +105,18 @@ def test_bert_op_pattern_is_exporter_style():
     assert not ops & {"Gemm", "Attention"}
 
 
+def test_bert_onnxruntime_fuses_layernorm_and_gelu(tmp_path):
+    # The exporter-style graph lets onnxruntime's own (C++) fusions apply: residual Add +
+    # LayerNormalization -> SkipLayerNormalization, bias Add + Erf-GELU -> BiasGelu.
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    so.optimized_model_filepath = str(tmp_path / "opt.onnx")
+    ort.InferenceSession(build_bert(**SMALL_BERT).SerializeToString(), so, providers=["CPUExecutionProvider"])
+    ops = [n.op_type for n in onnx.load(str(tmp_path / "opt.onnx")).graph.node]
+    assert ops.count("SkipLayerNormalization") == 4 and ops.count("BiasGelu") == 2
+    assert "Erf" not in ops
+
+
 @pytest.mark.parametrize("seq_len", [16, 48])
 def test_bert_seq_len_is_honoured(seq_len):
     model = build_bert(**{**SMALL_BERT, "seq_len": seq_len})

@@ -203,5 +203,10 @@ def build_bert(seed: int = 0, size: str = "large", seq_len: int = 384, num_layer
     b.nodes.append(helper.make_node("Squeeze", [end, _axes(b, [-1])], ["end_logits"], name="squeeze_end"))
     b.output("start_logits", [BATCH, seq_len])
     b.output("end_logits", [BATCH, seq_len])
-    return b.build(doc=f"BERT {size} for SQuAD: layers={layers} hidden={h} heads={n_heads} "
-                       f"intermediate={f} seq_len={seq_len} vocab={vocab}; seeded random weights")
+    model = b.build(doc=f"BERT {size} for SQuAD: layers={layers} hidden={h} heads={n_heads} "
+                        f"intermediate={f} seq_len={seq_len} vocab={vocab}; seeded random weights")
+    # Record the sliced position ids' shape, as torch does for its intermediates: without it
+    # onnxruntime's own shape inference (which does not propagate Shape values) loses the
+    # sequence dimension of the hidden state and skips its SkipLayerNormalization fusion.
+    model.graph.value_info.append(helper.make_tensor_value_info(position_ids, TensorProto.INT64, [1, seq_len]))
+    return model

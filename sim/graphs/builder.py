@@ -174,7 +174,6 @@ class GraphBuilder:
         return model
 
     def build(self, doc: str = "") -> onnx.ModelProto:
-        model = self._model([])
         inferred = {}
         if any(shape is None for _, shape, _ in self.outputs):
             probe = self._model([helper.make_tensor_value_info(n, d, None) for n, _, d in self.outputs])

@@ -5,10 +5,11 @@ depthwise-separable blocks (3x3 depthwise conv, BN, ReLU6, 1x1 pointwise conv, B
 ReLU6), global average pooling and a 1001-way classifier (ImageNet's 1000 classes plus
 TF's background class). Convolutions have no bias; BatchNormalization nodes are kept.
 
-At full size (224x224, width 1.0, 1001 classes) it holds 4,231,976 trainable
+At full size (224x224, width 1.0, 1001 classes) it holds 4,233,001 trainable
 parameters (conv and fc weights, fc bias, BN gamma and beta; BN running statistics
-are not parameters), the 4.2 M of the MLPerf Inference paper (arXiv:1911.02549,
-Table 1), and does 568.7 M multiply-accumulates (1.137 GOPs; paper 1.138).
+are not parameters; 4,231,976 with 1000 classes), the 4.2 M of the MLPerf Inference
+paper (arXiv:1911.02549, Table 1), and does 568.7 M multiply-accumulates (1.137 GOPs;
+paper 1.138).
 
 ``width`` is the depth multiplier (channel counts ``int(c * width)``, at least 8, as
 TF-Slim rounds them); ``resolution`` the square input size.

@@ -35,10 +35,24 @@ def scale_channels(c: int, width: float, divisor: int = 8, min_value: int = 8) -
     return max(min_value, int(round(c * width / divisor)) * divisor)
 
 
-def conv_bn(g: GraphBuilder, x: str, c_in: int, c_out: int, k, stride=1, relu: bool = True,
-            group: int = 1, pad=None) -> str:
-    """Conv (no bias) -> BatchNormalization [-> Relu]."""
-    y = g.batchnorm(g.conv(x, c_in, c_out, k, stride=stride, pad=pad, group=group, bias=False), c_out)
+# Weight scale of the last conv of each residual branch. With random weights and fixed
+# BN statistics nothing renormalises activations, and an undamped branch doubles the
+# variance at every block (ResNet-50's logits reach ~1e3). Scaling that conv by 0.5 (in
+# the spirit of zero-init-residual) keeps outputs O(1..10); it changes no shape or cost.
+RESIDUAL_GAIN = 0.5
+
+
+def conv_bn(g: GraphBuilder, x: str, c_in: int, c_out: int, k: int, stride: int = 1,
+            relu: bool = True, group: int = 1, gain: float = 1.0) -> str:
+    """Conv (no bias, ``same`` padding) -> BatchNormalization [-> Relu].
+
+    ``gain`` scales the He-initialised weight.
+    """
+    w = g.weight((c_out, c_in // group, k, k), prefix="conv_w", scale=gain)
+    p = (k - 1) // 2
+    y = g.op("Conv", [x, w], kernel_shape=[k, k], strides=[stride, stride], pads=[p] * 4,
+             group=group, dilations=[1, 1])
+    y = g.batchnorm(y, c_out)
     return g.relu(y) if relu else y
 
 
@@ -63,7 +77,7 @@ def bottleneck(g: GraphBuilder, x: str, c_in: int, planes: int, stride: int = 1,
     c_out = scale_channels(planes * 4, width)
     y = conv_bn(g, x, c_in, inner, 1)
     y = conv_bn(g, y, inner, inner, 3, stride=stride, group=groups)
-    y = conv_bn(g, y, inner, c_out, 1, relu=False)
+    y = conv_bn(g, y, inner, c_out, 1, relu=False, gain=RESIDUAL_GAIN)
     short = x
     if stride != 1 or c_in != c_out:
         short = conv_bn(g, x, c_in, c_out, 1, stride=stride, relu=False)
@@ -73,7 +87,7 @@ def bottleneck(g: GraphBuilder, x: str, c_in: int, planes: int, stride: int = 1,
 def basic_block(g: GraphBuilder, x: str, c_in: int, c_out: int, stride: int = 1) -> tuple[str, int]:
     """ResNet-18/34 basic block: 3x3 (stride) -> 3x3, plus shortcut (1x1 conv when shapes change)."""
     y = conv_bn(g, x, c_in, c_out, 3, stride=stride)
-    y = conv_bn(g, y, c_out, c_out, 3, relu=False)
+    y = conv_bn(g, y, c_out, c_out, 3, relu=False, gain=RESIDUAL_GAIN)
     short = x
     if stride != 1 or c_in != c_out:
         short = conv_bn(g, x, c_in, c_out, 1, stride=stride, relu=False)
