@@ -11,20 +11,26 @@ How it is measured
 Two sessions are made from the same model bytes and the same options; only one of them
 profiles, because onnxruntime's profiler costs time on every kernel.
 
-1. The *clean* session (no profiling) gives end-to-end times: ``time.perf_counter_ns``
-   around ``session.run``. For each batch size: warm-up runs, then back-to-back runs
-   (``clean_busy_ns``: the service time of a busy server), then runs that each follow
-   ``cold_idle_ms`` of sleep (``clean_idle_ns``: a server that was idle, whose thread
-   pool has stopped spinning and whose caches have cooled).
-2. The *profiled* session (``SessionOptions.enable_profiling``) runs the same warm-up
-   and repeated runs and writes onnxruntime's Chrome-trace JSON. Its ``model_run``
-   events give the end-to-end time seen by the profiler, its ``Node`` events
-   (``<node>_kernel_time``, with ``op_name``, ``provider`` and the thread pool's
-   scheduling statistics) give each kernel's time. The profiler's timestamps are whole
-   microseconds, so a kernel shorter than about 1 us reads as 0 or 1 us.
+- The *clean* session (no profiling) gives end-to-end times: ``time.perf_counter_ns``
+  around ``session.run``. ``clean_busy_ns`` are back-to-back runs (the service time of
+  a busy server); ``clean_idle_ns`` are runs that each follow ``cold_idle_ms`` of
+  sleep (a server that was idle: its thread pool stopped spinning and parked, its
+  caches were cooled by other work).
+- The *profiled* session (``SessionOptions.enable_profiling``) writes onnxruntime's
+  Chrome-trace JSON. Its ``model_run`` events give the end-to-end time seen by the
+  profiler, its ``Node`` events (``<node>_kernel_time``, with ``op_name``,
+  ``provider`` and the thread pool's scheduling statistics) give each kernel's time.
+  The profiler's clock counts whole microseconds.
 
-Repeats are adaptive: each phase runs until ``repeat_runs`` runs (``cold_runs`` for the
-idle phase) or until ``max_seconds`` have passed and at least ``min_runs`` were made.
+For each batch size: one first run (``first_run_ns``), warm-up runs in both sessions,
+then rounds of ``sleep(cold_idle_ms)``, one idle run, ``runs_per_block`` busy runs (all
+clean), one discarded profiled run (while the clean session's threads settle) and
+``runs_per_block`` profiled runs. ``runs_per_block`` is ``ceil(repeat_runs /
+cold_runs)``. Interleaving matters on a shared machine: its speed drifts over seconds
+(several-fold on the 2-core VM this was written on), and clean and profiled times are
+only comparable when taken at the same time. Repeats are adaptive: rounds go on until
+``repeat_runs`` busy and ``cold_runs`` idle runs were made, or until ``max_seconds``
+have passed for this batch size and at least ``min_runs`` busy runs were made.
 
 Kernels and the original graph
 ------------------------------
@@ -88,7 +94,7 @@ deviation from the median; percentiles with linear interpolation).
   (``{constant_folded, removed, unaccounted}``: lists of original node names).
 - ``batches``: ``{"<batch size>": entry}``, each entry with
   - ``measured_utc`` and ``settings`` (``warmup_runs, repeat_runs, min_runs,
-    max_seconds, cold_runs, cold_idle_ms, seed``);
+    max_seconds, cold_runs, cold_idle_ms, seed, runs_per_block``);
   - ``end_to_end``: ``clean_busy_ns`` and ``clean_idle_ns`` (stats, no profiler),
     ``first_run_ns`` (the first run at this batch size, before warm-up, no profiler),
     ``profiled_model_run_ns`` (stats of the profiler's model_run events) and
@@ -103,6 +109,8 @@ deviation from the median; percentiles with linear interpolation).
     busy time, and that in % of the clean time;
   - ``idle_penalty``: ``{ns, pct}``: median idle time minus median busy time;
   - ``intra_op_pool_threads``: the most threads the profiler saw one kernel use;
+  - ``load_average_1min``: the machine's load average when this batch size started
+    (other work on the machine shows up here and in the spread of the times);
   - ``kernels``: in execution order, each ``{name, op_type, domain, provider, kind,
     covers, in_optimized_graph, calls_per_run, dur_ns (stats of the kernel's total
     time in one run), share_pct (median time in % of the median kernel sum),
@@ -145,7 +153,8 @@ HEURISTIC = ("kernel covers ancestors(outputs) - ancestors(inputs) in the origin
 LAYOUT_OPS = {"ReorderInput", "ReorderOutput", "Transpose"}
 NCHWC_SUFFIX = "_nchwc"
 
-DEFAULTS = dict(warmup_runs=3, repeat_runs=30, min_runs=5, max_seconds=3.0, cold_runs=10, cold_idle_ms=50.0)
+NOISY_SPREAD = 1.25     # summarise() flags a batch size whose busy p90/p10 exceeds this
+DEFAULTS = dict(warmup_runs=3, repeat_runs=30, min_runs=5, max_seconds=8.0, cold_runs=10, cold_idle_ms=50.0)
 
 
 # ---------------------------------------------------------------------------
@@ -490,26 +499,47 @@ def _session(model_bytes: bytes, threads: int | None, profile_prefix: str | None
     return ort.InferenceSession(model_bytes, so, providers=["CPUExecutionProvider"])
 
 
+def _load_average() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
+
+
 def _timed(session, feeds) -> int:
     start = time.perf_counter_ns()
     session.run(None, feeds)
     return time.perf_counter_ns() - start
 
 
-def _repeat(session, feeds, runs: int, min_runs: int, max_seconds: float, idle_s: float = 0.0,
-            on_run=None) -> list[int]:
-    """Run until ``runs`` runs, or ``max_seconds`` passed with at least ``min_runs`` made."""
-    out = []
+def _measure_batch(plain, profiled, feeds, batch: int, labels: list, warmup_runs: int, repeat_runs: int,
+                   min_runs: int, max_seconds: float, cold_runs: int, cold_idle_ms: float) -> dict:
+    """Interleaved rounds of clean and profiled runs at one batch size (see the module docstring)."""
+    load = _load_average()
+    first = _timed(plain, feeds)
+    for _ in range(warmup_runs):
+        plain.run(None, feeds)
+    for _ in range(warmup_runs):
+        profiled.run(None, feeds)
+        labels.append(None)
+    per_block = max(1, -(-repeat_runs // cold_runs))
+    busy, idle, walls = [], [], []
     t0 = time.perf_counter()
-    while len(out) < runs:
-        if idle_s:
-            time.sleep(idle_s)
-        out.append(_timed(session, feeds))
-        if on_run:
-            on_run()
-        if len(out) >= min_runs and time.perf_counter() - t0 >= max_seconds:
+    while True:
+        time.sleep(cold_idle_ms / 1000.0)
+        idle.append(_timed(plain, feeds))
+        busy += [_timed(plain, feeds) for _ in range(per_block)]
+        profiled.run(None, feeds)          # the switch run: the other session's threads settle
+        labels.append(None)
+        for _ in range(per_block):
+            walls.append(_timed(profiled, feeds))
+            labels.append(batch)
+        if len(busy) >= repeat_runs and len(idle) >= cold_runs:
             break
-    return out
+        if len(busy) >= min_runs and time.perf_counter() - t0 >= max_seconds:
+            break
+    return {"first": first, "busy": busy, "idle": idle, "walls": walls, "utc": _utc_now(), "load": load,
+            "per_block": per_block}
 
 
 def _parse_trace(events: list, labels: list) -> dict:
@@ -606,37 +636,23 @@ def measure(workload, batch_sizes=(1,), intra_op_threads: int | None = None,
                 "max_seconds": float(max_seconds), "cold_runs": int(cold_runs),
                 "cold_idle_ms": float(cold_idle_ms), "seed": int(seed)}
 
-    # 1. clean end-to-end times, no profiler
-    clean = {}
-    session = _session(model_bytes, threads)
-    for b in batches:
-        first = _timed(session, feeds[b])
-        for _ in range(warmup_runs):
-            session.run(None, feeds[b])
-        busy = _repeat(session, feeds[b], repeat_runs, min_runs, max_seconds)
-        idle = _repeat(session, feeds[b], cold_runs, min(min_runs, cold_runs), max_seconds,
-                       idle_s=cold_idle_ms / 1000.0)
-        clean[b] = {"first": first, "busy": busy, "idle": idle, "utc": _utc_now()}
-    del session
-
-    # 2. profiled runs and the optimised graph
-    labels: list = []
-    walls: dict[int, list[int]] = {}
+    # two sessions from the same bytes, measured in interleaved rounds (module docstring)
+    clean: dict[int, dict] = {}
+    labels: list = []        # batch size of each profiled run, None for warm-up runs
     with tempfile.TemporaryDirectory(prefix="sim-cpu-profile-") as tmp:
         opt_path = os.path.join(tmp, "optimized.onnx")
-        session = _session(model_bytes, threads, profile_prefix=os.path.join(tmp, "trace"),
-                           optimized_path=opt_path)
+        plain = _session(model_bytes, threads)
+        profiled = _session(model_bytes, threads, profile_prefix=os.path.join(tmp, "trace"),
+                            optimized_path=opt_path)
         for b in batches:
-            for _ in range(warmup_runs):
-                session.run(None, feeds[b])
-                labels.append(None)
-            walls[b] = _repeat(session, feeds[b], repeat_runs, min_runs, max_seconds,
-                               on_run=lambda b=b: labels.append(b))
-        trace_path = session.end_profiling()
+            clean[b] = _measure_batch(plain, profiled, feeds[b], b, labels, warmup_runs, repeat_runs, min_runs,
+                                      max_seconds, cold_runs, cold_idle_ms)
+        del plain
+        trace_path = profiled.end_profiling()
         with open(trace_path, encoding="utf-8") as fh:
             events = json.load(fh)
         optimized = onnx.load(opt_path, load_external_data=False)
-        del session
+        del profiled
     mapping = map_kernels(model, optimized)
     traced = _parse_trace(events, labels)
 
@@ -646,11 +662,11 @@ def measure(workload, batch_sizes=(1,), intra_op_threads: int | None = None,
         model_run = [d for d, _ in runs]
         kernels, sums, max_pool = _kernel_table(runs, mapping)
         busy, idle = stats(clean[b]["busy"]), stats(clean[b]["idle"])
-        prof_wall = stats(walls[b])
+        prof_wall = stats(clean[b]["walls"])
         mr, ks = stats(model_run), stats(sums)
         entries[str(b)] = {
             "measured_utc": clean[b]["utc"],
-            "settings": dict(settings),
+            "settings": {**settings, "runs_per_block": clean[b]["per_block"]},
             "end_to_end": {"clean_busy_ns": busy, "clean_idle_ns": idle, "first_run_ns": int(clean[b]["first"]),
                            "profiled_model_run_ns": mr, "profiled_wall_ns": prof_wall},
             "kernel_sum_ns": ks,
@@ -663,6 +679,7 @@ def measure(workload, batch_sizes=(1,), intra_op_threads: int | None = None,
             "idle_penalty": {"ns": idle["median"] - busy["median"],
                              "pct": _pct(idle["median"] - busy["median"], busy["median"])},
             "intra_op_pool_threads": int(max_pool),
+            "load_average_1min": clean[b]["load"],
             "kernels": kernels,
         }
 
@@ -865,6 +882,14 @@ def summarise(profile: dict, top_kernels: int = 12) -> str:
             f"{_ms(e['kernel_sum_ns']['median']):>10} {_ms(e['gap']['model_run_minus_kernel_sum_ns']['median']):>8} "
             f"{e['gap']['model_run_minus_kernel_sum_pct']:>6.1f} {e['gap']['clean_minus_kernel_sum_pct']:>11.1f} "
             f"{e['profiler_overhead']['pct']:>10.1f} {busy['n']:>5}")
+    noisy = []
+    for key, e in profile["batches"].items():
+        busy = e["end_to_end"]["clean_busy_ns"]
+        if busy["p10"] > 0 and busy["p90"] / busy["p10"] > NOISY_SPREAD:
+            noisy.append(f"{key} (p90/p10 {busy['p90'] / busy['p10']:.2f}, load {e.get('load_average_1min')})")
+    if noisy:
+        lines.append(f"note: wide spread at batch {', '.join(noisy)}; other work on the machine? "
+                     f"consider --remeasure on a quiet machine")
     if profile["batches"] and top_kernels:
         key = next(iter(profile["batches"]))
         ks = sorted(profile["batches"][key]["kernels"], key=lambda k: -k["dur_ns"]["median"])[:top_kernels]

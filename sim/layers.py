@@ -10,8 +10,8 @@ What is counted (1 MAC = 2 FLOPs):
 - Conv, ConvTranspose, Gemm, MatMul (including activation-by-activation MatMuls such as
   attention scores) and Einsum-free batched products: MACs from the shapes; FLOPs = 2 x
   MACs, plus one FLOP per output element for a fused bias.
-- Elementwise arithmetic and activations (Add, Mul, Relu, Clip, Erf, Sigmoid, ...): one
-  FLOP per output element; no MACs.
+- Elementwise arithmetic and activations (Add, Mul, Relu, Clip, Erf, Sigmoid, ...) and
+  Resize: one FLOP per output element; no MACs.
 - Normalisations (BatchNormalization 2, LayerNormalization and InstanceNormalization 8
   FLOPs per element), Softmax (5 per element), pooling (one per window element),
   reductions (one per input element).
@@ -21,7 +21,8 @@ Ops with no formula here are marked ``counted=False`` and listed in ``uncounted_
 they are never silently zero.
 
 Parameters are the elements of floating-point initializers, except BatchNormalization's
-running mean and variance (buffers, not trained parameters), which is how published
+running mean and variance (buffers, not trained parameters) and tensors that only carry
+operator settings (Clip bounds, Resize scales, Pad values), which is how published
 parameter counts are made.
 """
 
@@ -43,6 +44,7 @@ ELEMENTWISE = {
     "Erf", "Gelu", "Elu", "Selu", "Softplus", "Min", "Max", "Sum", "Mean", "Where",
     "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Not", "And", "Or",
     "Floor", "Ceil", "Round", "Sign", "Cos", "Sin", "Mod", "BitShift", "Dropout",
+    "Resize", "Upsample",
 }
 DATA_MOVEMENT = {
     "Reshape", "Transpose", "Concat", "Gather", "GatherElements", "GatherND", "Slice",
@@ -138,25 +140,54 @@ class LayerTable:
                 "rows": [asdict(r) for r in self.rows]}
 
 
-def count_params(model: onnx.ModelProto) -> int:
-    """Trainable parameters: float initializers minus BatchNormalization running stats."""
-    buffers = set()
+# Inputs that carry operator settings or buffers, not trained weights.
+_NON_PARAMETER_INPUTS = {"BatchNormalization": slice(3, 5), "Clip": slice(1, 3), "Resize": slice(1, 4),
+                         "Upsample": slice(1, 2), "Pad": slice(1, 4)}
+
+
+def non_parameter_initializers(model: onnx.ModelProto) -> set[str]:
+    """BatchNormalization running mean/variance, Clip bounds, Resize and Pad settings."""
+    skip = set()
     for node in model.graph.node:
-        if node.op_type == "BatchNormalization":
-            buffers.update(node.input[3:5])
-    total = 0
+        if node.op_type in _NON_PARAMETER_INPUTS:
+            skip.update(node.input[_NON_PARAMETER_INPUTS[node.op_type]])
+    return skip
+
+
+def _is_parameter(t: onnx.TensorProto, skip: set[str]) -> bool:
+    return t.name not in skip and t.data_type in _FLOAT_TYPES and len(t.dims) > 0
+
+
+def count_params(model: onnx.ModelProto) -> int:
+    """Trainable parameters, counted as papers and checkpoints' ``parameters()`` do.
+
+    The elements of floating-point initializers of rank >= 1, except those in
+    ``non_parameter_initializers`` (buffers and operator settings). A weight shared by
+    several nodes is one initializer and is counted once.
+    """
+    skip = non_parameter_initializers(model)
+    return sum(int(np.prod(t.dims, dtype=np.int64)) for t in model.graph.initializer if _is_parameter(t, skip))
+
+
+def _shape_probe(model: onnx.ModelProto, batch: int) -> onnx.ModelProto:
+    """A light copy for shape inference: the batch fixed, large weights reduced to their types.
+
+    Shape inference needs only the shapes of weights (and the values of small integer
+    tensors such as Reshape targets), so weights are passed as typed graph inputs instead
+    of copying their data.
+    """
+    small, as_inputs = [], []
     for t in model.graph.initializer:
-        if t.data_type in _FLOAT_TYPES and t.name not in buffers:
-            total += int(np.prod(t.dims, dtype=np.int64))
-    return total
-
-
-def _with_batch(model: onnx.ModelProto, batch: int) -> onnx.ModelProto:
-    m = copy.deepcopy(model)
-    inits = {t.name for t in m.graph.initializer}
-    for v in m.graph.input:
+        if t.data_type in _FLOAT_TYPES and _numel(list(t.dims)) > 64:
+            as_inputs.append(onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
+        else:
+            small.append(t)
+    inits = {t.name for t in model.graph.initializer}
+    inputs = []
+    for v in model.graph.input:
         if v.name in inits:
             continue
+        v = copy.deepcopy(v)
         dims = v.type.tensor_type.shape.dim
         if dims and not dims[0].HasField("dim_value"):
             dims[0].Clear()
@@ -165,7 +196,12 @@ def _with_batch(model: onnx.ModelProto, batch: int) -> onnx.ModelProto:
             if not d.HasField("dim_value"):
                 d.Clear()
                 d.dim_value = 1
-    return m
+        inputs.append(v)
+    graph = onnx.helper.make_graph(model.graph.node, model.graph.name, inputs + as_inputs,
+                                   model.graph.output, small, value_info=model.graph.value_info)
+    probe = onnx.helper.make_model(graph, opset_imports=model.opset_import)
+    probe.ir_version = model.ir_version
+    return probe
 
 
 def _shapes(model: onnx.ModelProto, source: str) -> dict[str, tuple[list[int], int]]:
@@ -179,7 +215,7 @@ def _shapes(model: onnx.ModelProto, source: str) -> dict[str, tuple[list[int], i
         t = v.type.tensor_type
         if t.HasField("shape") and all(d.HasField("dim_value") for d in t.shape.dim):
             out[v.name] = ([int(d.dim_value) for d in t.shape.dim], t.elem_type)
-    for t in inferred.graph.initializer:
+    for t in model.graph.initializer:
         out[t.name] = ([int(d) for d in t.dims], t.data_type)
     return out
 
@@ -241,12 +277,9 @@ def layer_table(model: onnx.ModelProto, batch: int = 1, name: str = "model",
         raise InputError(f"{source}: batch size {batch!r}: expected an integer >= 1")
     if not graph_inputs(model):
         raise InputError(f"{source}: the graph has no inputs; expected an ONNX model with inputs")
-    shapes = _shapes(_with_batch(model, int(batch)), source)
+    shapes = _shapes(_shape_probe(model, int(batch)), source)
     inits = {t.name: t for t in model.graph.initializer}
-    bn_buffers = set()
-    for node in model.graph.node:
-        if node.op_type == "BatchNormalization":
-            bn_buffers.update(node.input[3:5])
+    skip = non_parameter_initializers(model)
     table = LayerTable(model_name=name, batch=int(batch), total_params=count_params(model))
     for i, node in enumerate(model.graph.node):
         missing = [o for o in node.output if o and o not in shapes]
@@ -265,7 +298,7 @@ def layer_table(model: onnx.ModelProto, batch: int = 1, name: str = "model",
             nbytes = _numel(shp) * _DTYPE_BYTES.get(dt, 4)
             if x in inits:
                 w_bytes += nbytes
-                if dt in _FLOAT_TYPES and x not in bn_buffers:
+                if _is_parameter(inits[x], skip):
                     w_params += _numel(shp)
             else:
                 a_read += nbytes

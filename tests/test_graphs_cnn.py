@@ -8,7 +8,7 @@ full ResNet-50 is also run. The small variants from the catalog are checked end 
 end: ``check_model(full_check=True)``, onnxruntime at batch 1 and 2, finite outputs of
 the documented shapes.
 
-Parameters are counted by ``sim.graphs.builder.param_count``: trainable weights, so
+Parameters are counted by ``sim.layers.count_params``: trainable weights, so
 BatchNormalization gamma/beta count and its running mean/variance (buffers) do not,
 which is how the published figures (and ``sum(p.numel() for p in model.parameters())``)
 count them.
@@ -23,7 +23,8 @@ import pytest
 from onnx import TensorProto, helper
 
 from sim import workloads
-from sim.graphs.builder import BATCH, OPSET, GraphBuilder, param_count
+from sim.graphs.builder import BATCH, OPSET, GraphBuilder
+from sim.layers import count_params as param_count
 from sim.graphs.mobilenet import build_mobilenet_v1
 from sim.graphs.resnet import build_resnet50
 from sim.graphs.retinanet import build_retinanet, num_anchors_retinanet

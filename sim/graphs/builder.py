@@ -195,34 +195,3 @@ class GraphBuilder:
             entry.key, entry.value = k, v
         onnx.checker.check_model(model)
         return model
-
-
-def param_count(model: onnx.ModelProto) -> int:
-    """Trainable parameters, counted the way papers and checkpoints' ``parameters()`` do.
-
-    Sums the element counts of floating-point initializers, except:
-
-    * BatchNormalization inputs 3 and 4 (running mean and variance): buffers, not
-      parameters. BN scale and bias (gamma, beta) are counted;
-    * operator settings passed as tensors: Clip bounds, Resize roi/scales/sizes, Pad
-      pads and value;
-    * rank-0 constants (scalar multipliers), which no one trains;
-    * integer tensors (shapes, indices, axes).
-
-    A shared initializer (one weight used by several nodes, as in RetinaNet's heads)
-    is counted once.
-    """
-    settings = {"BatchNormalization": slice(3, 5), "Clip": slice(1, 3), "Resize": slice(1, 4),
-                "Upsample": slice(1, 2), "Pad": slice(1, 4)}
-    skip = set()
-    for node in model.graph.node:
-        if node.op_type in settings:
-            skip.update(node.input[settings[node.op_type]])
-    floats = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE,
-              onnx.TensorProto.BFLOAT16}
-    total = 0
-    for t in model.graph.initializer:
-        if t.name in skip or t.data_type not in floats or len(t.dims) == 0:
-            continue
-        total += int(np.prod(t.dims))
-    return total

@@ -11,9 +11,9 @@ At full size (224x224, width 1.0, 1000 classes) the graph holds 25,557,032 train
 parameters (``sim.graphs.builder.param_count``: conv and fc weights, fc bias, BN gamma
 and beta; BN running mean/var are buffers and not counted), matching the 25.6 M in the
 MLPerf Inference paper (arXiv:1911.02549, Table 1). Convolutions plus the fc layer do
-4.09 G multiply-accumulates per image (8.2 GOPs at 2 ops/MAC); the paper lists 7.8
-GOPs, which is ResNet-50 v1's count (v1.5 moves the stride to a 3x3 conv and so adds
-about 5%).
+4.09 G multiply-accumulates per image (8.18 GOPs at 2 ops/MAC); the paper lists 7.8
+GOPs, close to ResNet-50 v1's 3.9 G MACs; moving the stride onto the 3x3 conv (v1.5)
+adds about 5%. The input is ``input`` [batch, 3, R, R], the output ``logits``.
 
 The module also provides the pieces other graphs reuse: ``conv_bn``, ``bottleneck``,
 ``basic_block``, ``resnet_stem``, ``resnet50_features`` (ResNet-50 / ResNeXt-50 C2..C5,

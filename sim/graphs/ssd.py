@@ -14,9 +14,9 @@ background = 91): MobileNet-v1 feature maps ``Conv2d_11_pointwise`` (19x19x512) 
 feature extractor), and a 1x1 convolutional box predictor per map with 3 anchors on
 the first map (``reduce_boxes_in_lowest_layer``) and 6 on the others: 1917 anchors at
 300x300. Outputs: ``boxes`` [batch, A, 4] and ``class_logits`` [batch, A, num_classes].
-Full size: 6,818,814 trainable parameters (the MLPerf Inference paper, arXiv:1911.02549
-Table 1, lists 6.91 M: 1.3% more) and 1.23 G multiply-accumulates (2.46 GOPs; paper
-2.47).
+Full size: 6,819,839 trainable parameters (the MLPerf Inference paper, arXiv:1911.02549
+Table 1, lists 6.91 M, 1.3% more) and 1.237 G multiply-accumulates (2.474 GOPs at 2
+ops/MAC; paper 2.47).
 
 SSD-ResNet34 (``build_ssd_resnet34``) is MLPerf's 1200x1200 COCO detector (80 classes
 plus background = 81), as in the reference ``ssd_r34.py``: ResNet-34 truncated after
@@ -24,8 +24,9 @@ conv4_x, with the conv4_x stride set to 1 (the backbone output is 256 channels a
 stride 8, 150x150), five extra blocks (1x1 conv, ReLU, 3x3 conv, ReLU; with bias, no
 BN; out channels 512, 512, 256, 256, 256; the last two 3x3 convs unpadded), and 3x3
 location/confidence heads with stride 3 (the reference's ``strides=[3, 3, 2, 2, 2, 2]``)
-and 4, 6, 6, 6, 4, 4 default boxes per location. Feature maps at 1200x1200 are 50, 25,
-13, 7, 3, 3: 15130 boxes. Outputs follow the reference layout: ``bboxes``
+and 4, 6, 6, 6, 4, 4 default boxes per location. At 1200x1200 the feature maps are
+150, 75, 38, 19, 9 and 7 a side and the stride-3 heads output 50, 25, 13, 7, 3 and 3:
+15130 boxes. Outputs follow the reference layout: ``bboxes``
 [batch, 4, A] and ``class_logits`` [batch, num_classes, A] (each head output reshaped
 to [N, 4 or C, -1] and concatenated on the last axis). Full size: 19,972,534 trainable
 parameters and 216.4 G multiply-accumulates (432.8 GOPs; the paper lists 433). The

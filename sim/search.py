@@ -1,0 +1,92 @@
+"""Finding the highest Server QPS whose run is VALID.
+
+LoadGen's FindPeakPerformance mode brackets the peak and then bisects; this module does
+the same with simulated trials. ``find_peak_qps`` takes a ``trial(qps, seed_index)``
+callable that runs one Server test and returns its ``Metrics``:
+
+1. bracket: from a starting guess, double while VALID (or halve while INVALID) until one
+   VALID and one INVALID target QPS are known;
+2. bisect until the bracket is narrower than ``rel_tol`` of its lower end;
+3. confidence: validity near the limit is noisy (a few unlucky arrival bursts put queries
+   over the bound, and early stopping turns them into INVALID), so the lower end and the
+   upper end are each re-run with ``repeats`` other schedule seeds, and the share of
+   VALID runs is reported with the bracket.
+
+Validity is not guaranteed to be monotonic in QPS; the bisection assumes it is and the
+confidence figures say how far that assumption held.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+
+@dataclass
+class Trial:
+    qps: float
+    seed_index: int
+    valid: bool
+    p99_ns: int
+    completed_qps: float
+
+
+@dataclass
+class PeakResult:
+    peak_qps: float                 # highest target QPS seen VALID with the base seed
+    invalid_qps: float              # lowest target QPS seen INVALID above it
+    valid_share_at_peak: float      # share of seeds VALID at peak_qps
+    valid_share_at_invalid: float   # share of seeds VALID at invalid_qps
+    repeats: int
+    trials: list[Trial] = field(default_factory=list)
+
+    def describe(self) -> str:
+        return (f"peak VALID Server QPS: {self.peak_qps:.1f} (INVALID at {self.invalid_qps:.1f}); "
+                f"{self.valid_share_at_peak:.0%} of {self.repeats} seeds VALID at the peak, "
+                f"{self.valid_share_at_invalid:.0%} at the upper end; {len(self.trials)} trials")
+
+
+def find_peak_qps(trial: Callable[[float, int], object], start_qps: float, rel_tol: float = 0.01,
+                  repeats: int = 5, max_trials: int = 60) -> PeakResult:
+    if start_qps <= 0:
+        raise ValueError("start_qps must be > 0")
+    trials: list[Trial] = []
+
+    def run(qps: float, seed_index: int = 0) -> bool:
+        m = trial(qps, seed_index)
+        p99 = m.sample_latency.percentiles_ns.get("99.00", 0)
+        trials.append(Trial(qps, seed_index, bool(m.valid), int(p99), float(m.headline_value)))
+        return bool(m.valid)
+
+    lo, hi = None, None
+    q = float(start_qps)
+    if run(q):
+        lo = q
+        while hi is None and len(trials) < max_trials:
+            q *= 2
+            if run(q):
+                lo = q
+            else:
+                hi = q
+    else:
+        hi = q
+        while lo is None and len(trials) < max_trials:
+            q /= 2
+            if q < 1e-3:
+                break
+            if run(q):
+                lo = q
+            else:
+                hi = q
+    if lo is None or hi is None:
+        raise RuntimeError(f"could not bracket the peak within {max_trials} trials (last QPS {q:g})")
+    while (hi - lo) > rel_tol * lo and len(trials) < max_trials:
+        mid = 0.5 * (lo + hi)
+        if run(mid):
+            lo = mid
+        else:
+            hi = mid
+    share_lo = (1 + sum(run(lo, k) for k in range(1, repeats))) / repeats if repeats > 1 else 1.0
+    share_hi = sum(run(hi, k) for k in range(1, repeats)) / repeats if repeats > 1 else 0.0
+    return PeakResult(peak_qps=lo, invalid_qps=hi, valid_share_at_peak=share_lo,
+                      valid_share_at_invalid=share_hi, repeats=repeats, trials=trials)
