@@ -36,9 +36,11 @@ Kernels and the original graph
 ------------------------------
 onnxruntime rewrites the graph before it runs it: Conv+BatchNormalization+Relu(+Add)
 become one Conv (in the NCHWc layout on x86, with ``ReorderInput``/``ReorderOutput``
-nodes it inserts), MatMul+Add become Gemm or FusedMatMul, a transformer's LayerNorm,
-Gelu and attention subgraphs become SkipLayerNormalization, Gelu/BiasGelu and
-Attention, constant subgraphs are folded into initializers, Identity/Dropout vanish.
+nodes it inserts), MatMul+Add(+Relu) become FusedGemm, MatMul+scale FusedMatMul,
+a transformer's bias+residual Add+LayerNormalization become SkipLayerNormalization and
+its erf Gelu BiasGelu (attention subgraphs become Attention where they match
+onnxruntime's patterns), constant subgraphs are folded into initializers, Identity
+nodes vanish into their neighbours.
 The profile records kernels as they really run and, for each, which nodes of the
 *original* ONNX graph it covers. The optimised graph is saved with
 ``optimized_model_filepath`` and mapped back by ``map_kernels``:
@@ -63,7 +65,7 @@ The profile records kernels as they really run and, for each, which nodes of the
   and untied covers nothing; its consumers' coverage absorbs the original nodes.
 - Each original node is given to exactly one kernel: the covering kernel with the same
   node name if there is one (fused nodes usually keep one original node's name), else
-  the first covering kernel in execution order. An uncovered original node whose name
+  the first covering kernel in the optimised graph's topological order. An uncovered original node whose name
   an optimised node carries goes to that node.
 - Original nodes left over are listed under ``graph.uncovered``: ``constant_folded``
   (they depend on no graph input, or their output became an initializer, or they feed
@@ -111,8 +113,9 @@ deviation from the median; percentiles with linear interpolation).
   - ``intra_op_pool_threads``: the most threads the profiler saw one kernel use;
   - ``load_average_1min``: the machine's load average when this batch size started
     (other work on the machine shows up here and in the spread of the times);
-  - ``kernels``: in execution order, each ``{name, op_type, domain, provider, kind,
-    covers, in_optimized_graph, calls_per_run, dur_ns (stats of the kernel's total
+  - ``kernels``: in execution order, each ``{name, op_type, domain, provider, kind
+    (as in ``graph.kernels``, or ``unmapped`` for a kernel of a subgraph body), covers,
+    in_optimized_graph, calls_per_run, dur_ns (stats of the kernel's total
     time in one run), share_pct (median time in % of the median kernel sum),
     pool_threads, parallel_sections_per_call}``.
 
@@ -144,9 +147,10 @@ SCHEMA = "sim.cpu_profile/1"
 DOC = "Measured onnxruntime CPU profile; fields are documented in the docstring of sim/cpu_profile.py."
 EXECUTION_MODE = "ORT_SEQUENTIAL"
 OPT_LEVEL = "ORT_ENABLE_ALL"
-HEURISTIC = ("kernel covers ancestors(outputs) - ancestors(inputs) in the original graph; invented tensors "
-             "tied to original ones through inserted layout nodes; each original node to one kernel "
-             "(same-name kernel first, else first in execution order)")
+HEURISTIC = ("kernel covers ancestors(outputs) - ancestors(inputs) among input-dependent original nodes; "
+             "invented tensors tied to original ones by node name (<tensor>_nchwc, kept node names, moved "
+             "forward over fused residual Add / activation) and through inserted layout nodes; each original "
+             "node to one kernel (same-name kernel first, else first in topological order)")
 
 # Inserted nodes that only change a tensor's layout: their input and output stand for
 # the same original tensor.
@@ -307,7 +311,7 @@ def map_kernels(original: onnx.ModelProto, optimized: onnx.ModelProto) -> dict:
     """Which original nodes each optimised node covers (see the module docstring).
 
     Returns ``{"kernels": {opt name: {op_type, domain, kind, covers}}, "order": [opt names
-    in execution order], "covered_by": {orig name: opt name}, "uncovered": {constant_folded,
+    in topological order], "covered_by": {orig name: opt name}, "uncovered": {constant_folded,
     removed, unaccounted}}``.
     """
     onodes = list(original.graph.node)
@@ -601,7 +605,7 @@ def _kernel_table(runs: list, mapping: dict) -> tuple[list[dict], list[int], int
         table.append({
             "name": name, "op_type": op or (m["op_type"] if m else ""),
             "domain": m["domain"] if m else "", "provider": info[key]["provider"],
-            "kind": m["kind"] if m else "inserted", "covers": list(m["covers"]) if m else [],
+            "kind": m["kind"] if m else "unmapped", "covers": list(m["covers"]) if m else [],
             "in_optimized_graph": m is not None,
             "calls_per_run": int(np.median(per_run_calls[key])),
             "dur_ns": dur, "share_pct": _pct(dur["median"], median_sum),

@@ -181,6 +181,7 @@ def uniform_int(rng: MT19937, low: int, high: int, size: int | None = None):
 
     Vectorised: outputs are over-drawn and only those the C++ loop would have consumed
     (accepted draws and the rejected ones before them) are taken from the stream.
+    Returns ``int64``.
     """
     span = int(high) - int(low) + 1
     if span < 1:
@@ -195,25 +196,28 @@ def uniform_int(rng: MT19937, low: int, high: int, size: int | None = None):
         out[:] = rng.draw(size).astype(np.int64) + int(low)
         return out
     r = np.uint64(span)
-    thr = int(_thresholds(np.array([span], dtype=np.uint64))[0])
-    # rejection probability is thr / 2**32: over-draw a little and take what was used
+    thr = np.uint64(_thresholds(np.array([span], dtype=np.uint64))[0])
+    mask = np.uint64(_MASK32)
+    shift = np.uint64(32)
     k = 0
     while k < size:
-        need = size - k
-        margin = need * thr // _TWO32 + 64 + need // 1000
-        g = rng.peek(need + margin)
-        prod = g * r
-        ok = (prod & np.uint64(_MASK32)) >= np.uint64(thr) if thr else np.ones(g.size, bool)
-        idx = np.flatnonzero(ok)
-        if idx.size >= need:
-            take = idx[:need]
-            out[k:] = (prod[take] >> np.uint64(32)).astype(np.int64) + int(low)
-            rng.advance(int(take[-1]) + 1)
-            k = size
+        need = min(size - k, 1 << 20)
+        # rejection probability is thr / 2**32: over-draw a little, take what was used
+        margin = int(need * int(thr) // _TWO32) + 64 + need // 1000
+        prod = rng.peek(need + margin) * r
+        ok = (prod & mask) >= thr
+        if ok[:need].all():
+            take = need  # no rejection among the first `need` outputs
+            out[k:k + need] = prod[:need] >> shift
         else:
-            out[k:k + idx.size] = (prod[idx] >> np.uint64(32)).astype(np.int64) + int(low)
-            rng.advance(g.size)
-            k += idx.size
+            idx = np.flatnonzero(ok)[:need]
+            take = int(idx[-1]) + 1 if idx.size else prod.size
+            out[k:k + idx.size] = prod[idx] >> shift
+            need = idx.size
+        rng.advance(take)
+        k += need
+    if low:
+        out += int(low)
     return out
 
 

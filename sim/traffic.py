@@ -195,25 +195,30 @@ def server_schedule(settings: TestSettings, loaded_size: int) -> tuple[np.ndarra
     qps = settings.target_qps
     horizon = generation_horizon_ns(settings)
     expected = horizon * 1e-9 * qps
-    chunk = int(min(max(expected + 6.0 * math.sqrt(expected) + 1024, 1024), 1 << 22))
-    parts: list[np.ndarray] = []
+    offsets = np.empty(int(expected + 8.0 * math.sqrt(expected) + 1024), dtype=np.int64)
     total = 0  # offsets generated so far
     next_offset = 0  # offset of query `total` (sum of all gaps drawn)
     needed = None
-    while needed is None or total < needed:
+    while needed is None or total <= needed:  # one more: the offset after the last
+        chunk = min(1 << 21, max(offsets.size - total, 1024))
+        if total + chunk > offsets.size:
+            offsets = np.resize(offsets, max(total + chunk, int(offsets.size * 1.25)))
         gaps = lg_random.exponential_ns(rng, qps, chunk)
-        offsets = np.cumsum(gaps) - gaps + next_offset
-        next_offset = int(offsets[-1] + gaps[-1])
+        part = offsets[total:total + chunk]
+        np.cumsum(gaps, out=part)
+        part -= gaps
+        part += next_offset
+        next_offset = int(part[-1] + gaps[-1])
         if needed is None:
-            hit = np.flatnonzero(offsets >= horizon)
-            if hit.size:
-                needed = generated_query_count(settings, total + int(hit[0]), loaded_size)
+            hit = int(np.argmax(part >= horizon))
+            if part[hit] >= horizon:
+                needed = generated_query_count(settings, total + hit, loaded_size)
                 _check_size(settings, needed)
-        parts.append(offsets)
         total += chunk
-    offsets = np.concatenate(parts) if len(parts) > 1 else parts[0]
-    duration = int(offsets[needed]) if total > needed else next_offset
-    return np.ascontiguousarray(offsets[:needed]), duration
+    duration = int(offsets[needed])
+    if offsets.size > needed + (needed >> 4) + 4096:
+        return offsets[:needed].copy(), duration
+    return offsets[:needed], duration
 
 
 def _check_size(settings: TestSettings, queries: int) -> None:

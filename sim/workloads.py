@@ -4,7 +4,8 @@ The catalog lives in ``workloads/*.yaml`` at the top of the repository, one file
 workload: the builder that makes the ONNX graph in code, its default parameters, the
 parameters of its small variant (for fast tests), and the MLPerf model name whose
 LoadGen settings apply. A built model is cached as ``<cache>/models/<name>-<hash>.onnx``
-so a profile and a layer table refer to the same bytes.
+so a profile and a layer table refer to the same bytes; the key covers the builder's
+parameters, seed and source code.
 
 A user's ``.onnx`` file is checked before use: it must exist, parse as ONNX, and keep
 any external-data files inside its own folder.
@@ -110,14 +111,21 @@ def build(name: str, small: bool = False, seed: int = 0, **params) -> Workload:
         raise InputError(f"unknown workload {name!r}: expected a .onnx file or one of {sorted(specs)}")
     spec = specs[name]
     merged = {**spec.params, **(spec.small if small else {}), **params}
-    key = hashlib.sha256(json.dumps({"b": spec.builder, "p": merged, "s": seed}, sort_keys=True,
-                                    default=str).encode()).hexdigest()[:16]
+    builder = _builder(spec)
+    code = hashlib.sha256()
+    for mod in ("sim.graphs.builder", builder.__module__):   # a changed builder makes a new file
+        code.update(Path(importlib.import_module(mod).__file__).read_bytes())
+    key = hashlib.sha256(json.dumps({"b": spec.builder, "p": merged, "s": seed, "code": code.hexdigest()},
+                                    sort_keys=True, default=str).encode()).hexdigest()[:16]
     label = f"{name}-small" if small else name
     path = cache_dir() / "models" / f"{label}-{key}.onnx"
     if path.exists():
         model = onnx.load(str(path))
     else:
-        model = _builder(spec)(seed=seed, **merged)
+        try:
+            model = builder(seed=seed, **merged)
+        except TypeError as exc:
+            raise InputError(f"workload {name!r}: bad parameters {params}: {exc}") from None
         atomic.write_bytes(path, model.SerializeToString(deterministic=True))
     return Workload(name=label, mlperf_model=spec.mlperf_model, model=model, path=path,
                     sha256=model_sha256(model), params=merged)

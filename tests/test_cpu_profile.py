@@ -289,7 +289,8 @@ def test_cost_interpolates_linearly_between_measured_batches():
 
 def test_cost_refuses_batches_outside_measured_range():
     cost = CpuProfileCost(synthetic_profile({2: (1000, 1000), 8: (4000, 4000)}))
-    with pytest.raises(InputError, match=r"batch 16 outside measured range \[2, 8\]; re-profile with --batch-sizes 2,8,16"):
+    expected = r"batch 16 outside measured range \[2, 8\]; re-profile with --batch-sizes 2,8,16"
+    with pytest.raises(InputError, match=expected):
         cost.service_time_ns(16)
     with pytest.raises(InputError, match=r"batch 1 outside measured range \[2, 8\]"):
         cost.service_time_ns(1, idle=True)

@@ -38,7 +38,7 @@ import pytest
 CASES = {
     "single_stream": dict(
         model="resnet50", scenario="SingleStream", total=5000, perf=1024,
-        user_conf=("resnet50.SingleStream.target_latency = 0.02\n"
+        user_conf=("resnet50.SingleStream.target_latency = 0.002\n"
                    "*.*.min_duration = 250\n"
                    "*.SingleStream.min_query_count = 200\n")),
     # 60000 loaded samples: every shuffle draws two positions per call, from ranges up to
@@ -46,7 +46,7 @@ CASES = {
     "multi_stream": dict(
         model="resnet50", scenario="MultiStream", total=100000, perf=1024,
         user_conf=("resnet50.*.performance_sample_count_override = 60000\n"
-                   "resnet50.MultiStream.target_latency = 0.05\n"
+                   "resnet50.MultiStream.target_latency = 0.005\n"
                    "*.*.min_duration = 250\n"
                    "*.*.min_query_count = 100\n")),
     # a 60 us bound puts part of the queries over latency: early stopping has work to do
@@ -247,6 +247,29 @@ def test_issued_samples_match_loadgen(runs, name):
                           np.repeat(np.arange(n), traffic.samples_per_query))
 
 
+@pytest.mark.parametrize("name", ["single_stream", "multi_stream"])
+def test_closed_loop_stop_rule_consistent_with_loadgen(runs, name):
+    """The issue times LoadGen logged agree with ``stop_issuing``.
+
+    A closed-loop query is scheduled when issued, so the trace gives issue times, but
+    relative to the log origin, not to the run's start (which comes a few us before the
+    first issue). Hence: the query before the last must not satisfy the rule even
+    measured from the first issue; the last must satisfy it allowing 1 ms for the start.
+    """
+    from sim.traffic import stop_issuing
+
+    settings, traffic = _simulated(name, runs[name])
+    issue = runs[name]["trace"]["scheduled_ns"][::traffic.samples_per_query]
+    n = issue.size
+    if n == traffic.query_count:
+        pytest.skip("this machine issued every generated query (ran out)")
+    since_first = issue - issue[0]
+    assert stop_issuing(settings, n - 1, int(since_first[n - 2])) is None
+    assert stop_issuing(settings, n, int(since_first[n - 1]) + 1_000_000) is not None
+    assert all(stop_issuing(settings, k + 1, int(since_first[k])) is None
+               for k in range(0, n - 1, max(1, n // 50)))
+
+
 @pytest.mark.parametrize("name", ["server", "gptj_server"])
 def test_server_schedule_matches_loadgen_to_the_ns(runs, name):
     settings, traffic = _simulated(name, runs[name])
@@ -324,6 +347,62 @@ def test_server_early_stopping_matches_loadgen(runs, name):
     else:
         assert (f"Would need to run at least {verdict.more_queries_needed} more queries"
                 in run["detail"]["early_stopping_result"])
+
+
+# ---------------------------------------------------------------------------------------
+# Pure simulator checks of the generation rules (no LoadGen run needed)
+
+
+def _loadgen_generation_loop(offsets, horizon, min_queries, loaded_size, equal_issue):
+    """LoadGen's GenerateQueries loop restated literally: how many queries it makes."""
+    if equal_issue and min_queries % loaded_size:
+        min_queries += loaded_size - min_queries % loaded_size
+    count, prev = 0, 0
+    while prev < horizon or count < min_queries:
+        count += 1
+        prev = offsets(count - 1)
+        if equal_issue and count >= min_queries and prev < horizon:
+            min_queries += loaded_size
+    return count
+
+
+@pytest.mark.parametrize("equal_issue", [False, True])
+def test_generated_query_count_rule_equals_the_loop(equal_issue):
+    from dataclasses import replace
+
+    from sim.mlperf_conf import load_settings
+    from sim.traffic import generated_query_count
+
+    base = load_settings("resnet50", "SingleStream")
+    rng = np.random.default_rng(4)
+    for _ in range(300):
+        period = int(rng.integers(1, 50))
+        horizon = int(rng.integers(0, 3000))
+        m0 = int(rng.integers(0, 400))
+        size = int(rng.integers(1, 120))
+        s = replace(base, min_query_count=m0, target_duration_ns=horizon // 2 * 1,
+                    sample_concatenate_permutation=equal_issue)
+        h = 2 * (horizon // 2)
+        if h == 0 and m0 == 0:
+            continue
+        first_past = -(-h // period)
+        expected = _loadgen_generation_loop(lambda k: k * period, h, m0, size, equal_issue)
+        assert generated_query_count(s, first_past, size) == expected
+
+
+def test_long_server_schedule_is_exact_across_chunks():
+    from sim import lg_random
+    from sim.mlperf_conf import load_settings
+    from sim.traffic import server_schedule
+
+    s = load_settings("resnet50", "Server", overrides={"server_target_qps": 50000.0,
+                                                       "min_duration_ns": 60_000_000_000})
+    scheduled, end = server_schedule(s, 1024)
+    gaps = lg_random.exponential_ns(lg_random.MT19937(s.schedule_rng_seed), 50000.0,
+                                    scheduled.size + 1)
+    offsets = np.concatenate(([0], np.cumsum(gaps)))
+    assert np.array_equal(scheduled, offsets[:-2]) and end == offsets[-2]
+    assert scheduled[-2] < s.min_duration_ns <= scheduled[-1]  # every arrival before, plus one
 
 
 if __name__ == "__main__":
