@@ -14,7 +14,8 @@ is the regularized incomplete beta function ``I_p(h, t + 1)`` (the binomial CDF)
   ``n >= h(i) + i`` and the reported latency is the sorted latency at index ``n - t``
   (the ``t - 1`` highest are discarded).
 
-The odds come from ``scipy.special.betainc``. Where they lie within 1e-9 of the
+Both verdicts can print LoadGen's "Early Stopping Result" lines word for word
+(``summary_lines``). The odds come from ``scipy.special.betainc``. Where they lie within 1e-9 of the
 threshold, they are recomputed with LoadGen's own formula (its series for the beta
 function, with the C library's ``lgamma``), so decisions match LoadGen's even there.
 """
@@ -89,6 +90,16 @@ class ServerEarlyStopping:
         """LoadGen's "would need to run at least N more queries" (0 when met)."""
         return max(0, self.queries_needed - self.query_count)
 
+    def summary_lines(self) -> list[str]:
+        """The "Early Stopping Result" lines of LoadGen's summary, word for word."""
+        if self.met:
+            return [" * Run successful."]
+        return [" * Run unsuccessful.",
+                f" * Processed {self.query_count} queries.",
+                f" * Would need to run at least {self.more_queries_needed} more queries,",
+                " with the run being successful if every additional",
+                " query were under latency."]
+
 
 def server_early_stopping(query_count: int, overlatency_count: int,
                           percentile: float) -> ServerEarlyStopping:
@@ -118,6 +129,8 @@ def stream_overlatency_allowed(query_count: int, percentile: float) -> int:
 
 @dataclass(frozen=True)
 class StreamEarlyStopping:
+    percentile: float
+    query_count: int
     enough_queries: bool
     min_queries_needed: int
     overlatency_allowed: int | None  # t; None when too few queries
@@ -128,6 +141,30 @@ class StreamEarlyStopping:
         """How many highest latencies the estimate discards (``t - 1``)."""
         return None if self.overlatency_allowed is None else self.overlatency_allowed - 1
 
+    def summary_lines(self, percentile: float | None = None) -> list[str]:
+        """The "Early Stopping Result" lines of LoadGen's summary, word for word."""
+        pct = _pct_text(self.percentile if percentile is None else percentile)
+        if not self.enough_queries:
+            return [f" * Only processed {self.query_count} queries.",
+                    f" * Need to process at least {self.min_queries_needed} queries for "
+                    f"early stopping."]
+        return [f" * Processed at least {self.min_queries_needed} queries ({self.query_count}).",
+                f" * Would discard {self.discarded} highest latency queries.",
+                f" * Early stopping {pct}th percentile estimate: {self.estimate_ns}"]
+
+    def summary_lines_secondary(self, percentile: float | None = None) -> list[str]:
+        """SingleStream's extra lines for the 99th percentile estimate (this result's)."""
+        pct = _pct_text(self.percentile if percentile is None else percentile)
+        if not self.enough_queries:
+            return [f" * Not enough queries processed for {pct}th percentile",
+                    " early stopping estimate (would need to process at",
+                    f" least {self.min_queries_needed} total queries)."]
+        return [f" * Early stopping {pct}th percentile estimate: {self.estimate_ns}"]
+
+
+def _pct_text(fraction: float) -> str:
+    return f"{fraction * 100:.1f}"
+
 
 def stream_early_stopping(latencies_ns, percentile: float) -> StreamEarlyStopping:
     """SingleStream (sample latencies) / MultiStream (query latencies) estimate."""
@@ -135,10 +172,10 @@ def stream_early_stopping(latencies_ns, percentile: float) -> StreamEarlyStoppin
     n = values.size
     needed = stream_min_queries(percentile)
     if n < needed:
-        return StreamEarlyStopping(False, needed, None, None)
+        return StreamEarlyStopping(percentile, n, False, needed, None, None)
     t = stream_overlatency_allowed(n, percentile)
     estimate = int(np.partition(values, n - t)[n - t])
-    return StreamEarlyStopping(True, needed, t, estimate)
+    return StreamEarlyStopping(percentile, n, True, needed, t, estimate)
 
 
 # ---------------------------------------------------------------------------------------

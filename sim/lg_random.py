@@ -25,7 +25,9 @@ are those of libstdc++. This module re-implements exactly the pieces LoadGen use
     when ``n * n`` fits in the engine's range (``n <= 65535`` for mt19937), draws the two
     swap positions of two consecutive steps from one uniform draw over ``b * (b + 1)``
     values (``x // (b + 1)`` and ``x % (b + 1)``), after one extra {0, 1} draw for an
-    even ``n``. Larger ranges draw one position per step.
+    even ``n``. Larger ranges draw one position per step. Positions are drawn
+    vectorised (``shuffle_swaps``); the swaps are then applied in batches of steps that
+    touch distinct positions (``apply_swaps``), which gives the sequential result.
 
 ``generate_canonical``, ``exponential``
     ``std::generate_canonical<double, 53>`` takes two raw outputs ``lo, hi`` and returns
@@ -108,7 +110,7 @@ class MT19937:
     def draw(self, n: int) -> np.ndarray:
         """Consume and return the next ``n`` outputs (``uint64`` holding 32-bit values)."""
         n = int(n)
-        if n > self._buffered() and self._buffered() == 0 and n >= self._REFILL:
+        if self._buffered() == 0 and n >= self._REFILL:
             out = self._bitgen.random_raw(n)  # large request: skip the buffer copy
             self.consumed += n
             return out
@@ -153,26 +155,24 @@ def uniform_below(rng: MT19937, ranges) -> np.ndarray:
     full = r == np.uint64(_TWO32)  # the engine's whole range: the raw output itself
     r_lemire = np.where(full, np.uint64(1), r)
     thr = np.where(full, np.uint64(0), _thresholds(r_lemire))
+    # expected rejections so far: each pass covers about half an expected rejection
+    expected = np.concatenate(([0.0], np.cumsum(thr / float(_TWO32))))
     k = 0
-    chunk = 4096
     while k < n:
-        m = min(n - k, chunk)
+        end = int(np.searchsorted(expected, expected[k] + 0.5, side="right")) - 1
+        m = min(n - k, max(64, min(end - k, 1 << 20)))
         g = rng.peek(m)
         rk = r_lemire[k:k + m]
         prod = g * rk
         rejected = (prod & np.uint64(_MASK32)) < thr[k:k + m]
         value = np.where(full[k:k + m], g, prod >> np.uint64(32))
-        if not rejected.any():
-            out[k:k + m] = value
-            rng.advance(m)
-            k += m
-            chunk = min(chunk * 2, 1 << 20)
-            continue
-        j = int(np.argmax(rejected))
+        j = int(np.argmax(rejected)) if rejected.any() else m
         out[k:k + j] = value[:j]
-        rng.advance(j + 1)  # j accepted outputs and the rejected one
-        k += j  # draw k retries with the next output
-        chunk = max(64, min(4096, 4 * j + 64))
+        if j == m:
+            rng.advance(m)
+        else:
+            rng.advance(j + 1)  # j accepted outputs and the rejected one
+        k += j  # on a rejection, draw k retries with the next output
     return out
 
 
@@ -259,11 +259,45 @@ def shuffle_swaps(rng: MT19937, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def apply_swaps(values, swaps_i: np.ndarray, swaps_j: np.ndarray) -> np.ndarray:
-    """Apply swaps in order to a copy of ``values`` (inherently sequential)."""
-    a = np.asarray(values).tolist()
-    for i, j in zip(swaps_i.tolist(), swaps_j.tolist()):
-        a[i], a[j] = a[j], a[i]
-    return np.asarray(a, dtype=np.asarray(values).dtype)
+    """Apply the swaps ``a[i] <-> a[j]`` in order to a copy of ``values``.
+
+    The swaps come from a forward Fisher-Yates shuffle: ``i`` increases and ``j <= i``.
+    Early steps (small ``i``, where positions collide often) run one by one; later ones
+    are applied in batches whose positions are all distinct, so order within a batch
+    does not matter. A batch ends before the first step that would reuse a position.
+    """
+    a = np.array(values)
+    si = np.asarray(swaps_i, dtype=np.int64)
+    sj = np.asarray(swaps_j, dtype=np.int64)
+    n = si.size
+    k = int(np.searchsorted(si, 4096))  # steps with i < 4096: one by one
+    if k:
+        head = a[:int(si[k - 1]) + 1].tolist()
+        for i, j in zip(si[:k].tolist(), sj[:k].tolist()):
+            head[i], head[j] = head[j], head[i]
+        a[:len(head)] = head
+    while k < n:
+        size = max(64, int(math.sqrt(float(si[k]))) // 2)
+        ii = si[k:k + size]
+        jj = sj[k:k + size]
+        # a j inside the batch's own i range (other than its own i) was an earlier i
+        clash = (jj >= ii[0]) & (jj != ii)
+        order = np.argsort(jj, kind="stable")
+        repeated = np.zeros(jj.size, dtype=bool)
+        repeated[order[1:]] = jj[order[1:]] == jj[order[:-1]]
+        clash |= repeated
+        m = int(np.argmax(clash)) if clash.any() else jj.size
+        if m == 0:
+            i, j = int(ii[0]), int(jj[0])
+            a[i], a[j] = a[j], a[i]
+            k += 1
+            continue
+        ib, jb = ii[:m], jj[:m]
+        ai = a[ib]
+        a[ib] = a[jb]
+        a[jb] = ai
+        k += m
+    return a
 
 
 def shuffle(rng: MT19937, values) -> np.ndarray:

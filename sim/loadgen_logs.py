@@ -37,7 +37,7 @@ def summary_text(m, params: list[tuple[str, object]], sut_name: str = "Simulated
     if m.perf_constraints_met is not None:
         out.append(f"  Performance constraints satisfied : {'Yes' if m.perf_constraints_met else 'NO'}")
     out.append(f"  Min duration satisfied : {'Yes' if m.min_duration_met else 'NO'}")
-    out.append(f"  Min queries satisfied : {'Yes' if m.min_queries_met else 'Skipped'}")
+    out.append(f"  Min queries satisfied : {'Yes' if m.min_queries_met else 'NO'}")
     out.append(f"  Early stopping satisfied: {'Yes' if m.early_stopping_met else 'NO'}")
     if not m.valid:
         out.append("Recommendations:")
@@ -118,3 +118,61 @@ def detail_lines(m, settings_items: dict, extra_items: dict | None = None) -> li
     for label, value in s.percentiles_ns.items():
         lines.append(_mllog(f"result_{label}_percentile_latency_ns", value))
     return lines
+
+
+def _num(x) -> str:
+    return f"{x:g}" if isinstance(x, float) else str(int(x))
+
+
+def summary_params(s) -> list[tuple[str, object]]:
+    """The "Test Parameters Used" block of the summary, from ``sim.mlperf_conf.TestSettings``."""
+    return [
+        ("samples_per_query", s.samples_per_query),
+        ("target_qps", _num(s.target_qps)),
+        ("target_latency (ns)", s.target_latency_ns),
+        ("max_async_queries", s.max_async_queries),
+        ("min_duration (ms)", s.min_duration_ns // 1_000_000),
+        ("max_duration (ms)", s.max_duration_ns // 1_000_000),
+        ("min_query_count", s.min_query_count),
+        ("max_query_count", s.max_query_count),
+        ("qsl_rng_seed", s.qsl_rng_seed),
+        ("sample_index_rng_seed", s.sample_index_rng_seed),
+        ("schedule_rng_seed", s.schedule_rng_seed),
+        ("accuracy_log_rng_seed", s.accuracy_log_rng_seed),
+        ("accuracy_log_probability", _num(s.accuracy_log_probability)),
+        ("accuracy_log_sampling_target", s.accuracy_log_sampling_target),
+        ("print_timestamps", int(s.print_timestamps)),
+        ("performance_issue_unique", int(s.performance_issue_unique)),
+        ("performance_issue_same", int(s.performance_issue_same)),
+        ("performance_issue_same_index", s.performance_issue_same_index),
+        ("performance_sample_count", s.performance_sample_count),
+        ("accuracy_sample_count", s.accuracy_sample_count if s.accuracy_sample_count is not None
+         else s.performance_sample_count),
+    ]
+
+
+def detail_settings(s, traffic) -> dict:
+    """LoadGen's ``effective_*`` and ``generated_*`` detail-log records."""
+    return {
+        "effective_scenario": s.scenario,
+        "effective_test_mode": s.mode,
+        "effective_samples_per_query": s.samples_per_query,
+        "effective_target_qps": s.target_qps,
+        "effective_target_latency_ns": s.target_latency_ns,
+        "effective_target_latency_percentile": s.target_latency_percentile,
+        "effective_max_async_queries": s.max_async_queries,
+        "effective_target_duration_ms": s.target_duration_ns // 1_000_000,
+        "effective_min_duration_ms": s.min_duration_ns // 1_000_000,
+        "effective_max_duration_ms": s.max_duration_ns // 1_000_000,
+        "effective_min_query_count": s.min_query_count,
+        "effective_max_query_count": s.max_query_count,
+        "effective_min_sample_count": s.min_sample_count,
+        "effective_qsl_rng_seed": s.qsl_rng_seed,
+        "effective_sample_index_rng_seed": s.sample_index_rng_seed,
+        "effective_schedule_rng_seed": s.schedule_rng_seed,
+        "effective_performance_sample_count": s.performance_sample_count,
+        "generated_query_count": traffic.query_count,
+        "generated_samples_per_query": traffic.samples_per_query,
+        "generated_query_duration": traffic.generated_query_duration_ns,
+        "loaded_qsl_set": [int(i) for i in traffic.loaded_set],
+    }

@@ -8,9 +8,8 @@ Each rule sits in one function named after it (``min_duration_met``,
 - SingleStream's headline is the 90th percentile sample latency, MultiStream's the 99th
   percentile query latency, Server's "Completed samples per second" = (n - 1) / time the
   last sample completed, Offline's samples / largest sample latency;
-- "Result is : VALID" needs min duration, the Server latency bound (Server only) and early
-  stopping; min queries is reported but only enforced when ``enforce_max_duration`` is set,
-  as LoadGen 6.0 does.
+- "Result is : VALID" needs min duration, min queries, the Server latency bound (Server
+  only) and early stopping.
 """
 
 from __future__ import annotations
@@ -111,8 +110,8 @@ def compute(scenario: str, settings, query_scheduled_ns: np.ndarray, query_compl
     lat = sample_latency_ns
     lat.sort()
     n_samples = len(lat)
-    pct = float(settings.target_latency_percentile(scenario))
-    bound = int(settings.server_target_latency_ns) if scenario == "Server" else 0
+    pct = float(settings.target_latency_percentile)
+    bound = int(settings.target_latency_ns) if scenario == "Server" else 0
     sample_stats = LatencyStats.of_sorted(lat)
     query_stats = None
     qlat_sorted = None
@@ -130,23 +129,23 @@ def compute(scenario: str, settings, query_scheduled_ns: np.ndarray, query_compl
         headline = percentile_of_sorted(lat, pct)
         extra["qps_with_loadgen_overhead"] = (n_samples - 1) / (final_issued / 1e9) if final_issued else 0.0
         extra["qps_without_loadgen_overhead"] = 1.0 / (sample_stats.mean_ns / 1e9) if sample_stats.mean_ns else 0.0
-        es = early_stopping.stream_estimate(lat, n_queries, pct)
-        es99 = early_stopping.stream_estimate(lat, n_queries, 0.99)
-        es_met = es.enough
+        es = early_stopping.stream_early_stopping(lat, pct)
+        es99 = early_stopping.stream_early_stopping(lat, 0.99)
+        es_met = es.enough_queries
         es_estimate = es.estimate_ns
         es_p99 = es99.estimate_ns
         lines = es.summary_lines(pct) + es99.summary_lines_secondary(0.99)
     elif scenario == "MultiStream":
         headline_name = f"{pct * 100:.1f}th percentile latency (ns)"
         headline = percentile_of_sorted(qlat_sorted, pct)
-        es = early_stopping.stream_estimate(qlat_sorted, n_queries, pct)
-        es_met = es.enough
+        es = early_stopping.stream_early_stopping(qlat_sorted, pct)
+        es_met = es.enough_queries
         es_estimate = es.estimate_ns
         lines = es.summary_lines(pct)
     elif scenario == "Server":
         over = overlatency_count(lat, bound)
-        es = early_stopping.server_check(n_queries, over, pct)
-        es_met = es.passed
+        es = early_stopping.server_early_stopping(n_queries, over, pct)
+        es_met = es.met
         lines = es.summary_lines()
         headline_name = "Completed samples per second"
         headline = (n_samples - 1) / (final_done / 1e9) if final_done else 0.0
@@ -160,11 +159,9 @@ def compute(scenario: str, settings, query_scheduled_ns: np.ndarray, query_compl
 
     md = min_duration_met(scenario, int(settings.min_duration_ns), final_scheduled, final_issued,
                           sample_stats.max_ns)
-    mq = min_queries_met(n_queries, int(settings.effective_min_query_count(scenario)))
+    mq = min_queries_met(n_queries, int(settings.min_query_count))
     perf = perf_constraints_met(scenario, percentile_of_sorted(lat, pct), bound)
-    valid = md and (perf is not False) and es_met
-    if getattr(settings, "enforce_max_duration", False):
-        valid = valid and mq
+    valid = md and mq and (perf is not False) and es_met
     recs = []
     if not valid:
         if perf is False:

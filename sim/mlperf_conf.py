@@ -36,7 +36,6 @@ count). The built-in defaults equal the ``mlperf.conf`` embedded in LoadGen 6.0.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import re
@@ -134,7 +133,6 @@ MODEL_ALIASES = {
     "dlrm-v2-99.9": "dlrm-v2", "dlrm-99": "dlrm", "dlrm-99.9": "dlrm",
     "3d-unet-99": "3d-unet", "3d-unet-99.9": "3d-unet", "gptj-99": "gptj",
     "gptj-99.9": "gptj", "llama2-70b-99": "llama2-70b", "llama2-70b-99.9": "llama2-70b",
-    "rnn-t": "rnnt", "resnet": "resnet50", "ssd-resnet34-99": "ssd-resnet34",
 }
 
 
@@ -628,11 +626,16 @@ def _ms_to_ns(ms: int | None) -> int | None:
     return None if ms is None else ms * _MS_TO_NS
 
 
-def canonical_model(model: str, *, allow_unknown_model: bool = False) -> str:
+def canonical_model(model: str, defaults: str = "6.0", *,
+                    allow_unknown_model: bool = False) -> str:
     """LoadGen's model name for a benchmark name (``bert-99`` -> ``bert``)."""
     name = MODEL_ALIASES.get(model, model)
     legacy = {k.split(".")[0] for k in LEGACY_DEFAULTS}
-    if name not in KNOWN_MODELS and name not in legacy and not allow_unknown_model:
+    if name in legacy and defaults != "6.0+legacy" and not allow_unknown_model:
+        raise InputError(f"model '{model}' is from an earlier round and absent from LoadGen "
+                         f"6.0's mlperf.conf; expected defaults='6.0+legacy' to use its "
+                         f"historical settings")
+    if name not in KNOWN_MODELS | legacy and not allow_unknown_model:
         raise InputError(
             f"model '{model}' is not in LoadGen's mlperf.conf (LoadGen would silently use "
             f"the '*' defaults); expected one of {', '.join(sorted(KNOWN_MODELS | legacy))}, "
@@ -668,7 +671,7 @@ def load_settings(model: str, scenario: str, user_conf: str | os.PathLike | None
     """
     if scenario not in SCENARIOS:
         raise InputError(f"scenario '{scenario}': expected one of {', '.join(SCENARIOS)}")
-    name = canonical_model(model, allow_unknown_model=allow_unknown_model)
+    name = canonical_model(model, defaults, allow_unknown_model=allow_unknown_model)
     base = (read_conf_file(mlperf_conf, mlperf_conf=True) if mlperf_conf is not None
             else builtin_conf(defaults))
     req = dict(_LOADGEN_DEFAULTS)
@@ -739,18 +742,17 @@ def _derive(model: str, scenario: str, req: dict, total: int | None,
         percentile = req["multi_stream_target_latency_percentile"]
         samples_per_query = req["multi_stream_samples_per_query"]
     elif scenario == "Server":
-        if req["server_target_qps"] >= 0.0:
-            target_qps = req["server_target_qps"]
+        target_qps = req["server_target_qps"]
         target_latency_ns = req["server_target_latency_ns"]
         percentile = req["server_target_latency_percentile"]
         max_async = req["server_max_async_queries"]
     else:
         percentile = 0.99
-        if req["offline_expected_qps"] >= 0.0:
-            target_qps = req["offline_expected_qps"]
+        target_qps = req["offline_expected_qps"]
     if not math.isfinite(target_qps) or target_qps <= 0.0:
-        raise InputError(f"{scenario}: the expected latency / target QPS gives a rate of "
-                         f"{target_qps} queries/s; expected a positive finite rate")
+        # LoadGen would log an error and run at 1 QPS (negative) or misbehave (zero)
+        raise InputError(f"{model} {scenario}: the expected latency / target QPS gives a "
+                         f"rate of {target_qps} queries/s; expected a positive finite rate")
     override = req["performance_sample_count_override"]
     if override == 0 and qsl_perf is None:
         raise InputError(
@@ -793,8 +795,3 @@ def _derive(model: str, scenario: str, req: dict, total: int | None,
         accuracy_sample_count=accuracy_sample_count,
         qsl_performance_sample_count=qsl_perf, total_sample_count=total,
     )
-
-
-def settings_fields() -> tuple[str, ...]:
-    """Names of all ``TestSettings`` fields (for documentation and tools)."""
-    return tuple(f.name for f in dataclasses.fields(TestSettings))

@@ -32,6 +32,11 @@ def percentile_latency_ns(latencies_ns, fraction: float, *, presorted: bool = Fa
     return int(np.partition(values, i)[i])
 
 
+def percentile_of_sorted(sorted_latencies_ns, fraction: float) -> int:
+    """LoadGen's percentile of already sorted latencies: ``sorted[floor(n * fraction)]``."""
+    return int(sorted_latencies_ns[percentile_index(len(sorted_latencies_ns), fraction)])
+
+
 def mean_latency_ns(latencies_ns) -> int:
     """LoadGen's mean: integer sum divided by the count, remainder dropped."""
     values = np.asarray(latencies_ns, dtype=np.int64)

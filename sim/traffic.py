@@ -50,7 +50,15 @@ When to stop issuing is a separate rule (``stop_issuing``): a closed loop stops 
 ``max_duration``; Server stops when more than ``server_max_async_queries`` are
 outstanding (an error ending, not a throttle).
 
-Only performance mode is modelled (accuracy mode issues each sample once).
+API: ``generate(settings, total_sample_count=None) -> Traffic`` (fields ``scenario``,
+``loaded_set``, ``sample_index``, ``samples_per_query``, ``scheduled_ns``,
+``generated_query_duration_ns``; ``query_count``, ``per_query``, ``query(i)``), and the
+rules one by one: ``loaded_sample_set``, ``server_schedule``, ``schedule_period_ns``,
+``generation_horizon_ns``, ``generated_query_count``, ``stop_issuing``.
+
+Only performance mode is modelled (accuracy mode issues each sample once), including
+LoadGen's audit switches ``performance_issue_unique`` / ``performance_issue_same``;
+``server_coalesce_queries`` (merging late Server queries) is left to the SUT model.
 """
 
 from __future__ import annotations
@@ -231,15 +239,19 @@ def _check_size(settings: TestSettings, queries: int) -> None:
 
 
 def _sample_rng_after_setup(settings: TestSettings, loaded_size: int, end: int
-                            ) -> tuple[lg_random.MT19937, np.ndarray, np.ndarray | None]:
+                            ) -> tuple[lg_random.MT19937, np.ndarray | None, np.ndarray | None]:
     """The sample-index generator after LoadGen's setup shuffles.
 
     Returns the generator, the "unique" order (shuffled ``0, stride, 2*stride, ... <
-    end``) and, for equal issue, the concatenated permutations of ``0 .. loaded_size-1``.
+    end``; ``None`` unless ``performance_issue_unique``) and, for equal issue, the
+    concatenated permutations of ``0 .. loaded_size-1`` (else ``None``). Shuffles whose
+    result is not needed only draw their positions.
     """
     rng = lg_random.MT19937(settings.sample_index_rng_seed)
     stride = settings.samples_per_query if settings.scenario == "MultiStream" else 1
-    unique = lg_random.shuffle(rng, np.arange(0, end, stride, dtype=np.int64))
+    order = np.arange(0, end, stride, dtype=np.int64)
+    si, sj = lg_random.shuffle_swaps(rng, order.size)
+    unique = lg_random.apply_swaps(order, si, sj) if settings.performance_issue_unique else None
     m_setup = generation_min_queries(settings, loaded_size)
     passes = -(-m_setup // loaded_size)
     keep = settings.sample_concatenate_permutation
@@ -256,6 +268,9 @@ def _sample_rng_after_setup(settings: TestSettings, loaded_size: int, end: int
 
 def generate(settings: TestSettings, total_sample_count: int | None = None) -> Traffic:
     """LoadGen's pre-generated queries for a performance run with ``settings``."""
+    if settings.mode in ("AccuracyOnly", "FindPeakPerformance"):
+        raise InputError(f"{settings.model} {settings.scenario}: mode {settings.mode} is not "
+                         f"modelled; expected PerformanceOnly or SubmissionRun")
     loaded, end = loaded_sample_set(settings, total_sample_count)
     size = loaded.size
     rng, unique, equal_order = _sample_rng_after_setup(settings, size, end)

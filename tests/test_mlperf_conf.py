@@ -58,6 +58,8 @@ def test_server_latency_bounds(model, ms):
 def test_legacy_models_on_request():
     with pytest.raises(InputError, match="ssd-resnet34"):
         load_settings("ssd-resnet33", "Server")
+    with pytest.raises(InputError, match="defaults='6.0\\+legacy'"):
+        load_settings("ssd-resnet34", "Server")
     s = load_settings("ssd-resnet34", "Server", defaults="6.0+legacy")
     assert s.target_latency_ns == 100_000_000 and s.performance_sample_count == 64
     g = load_settings("gnmt", "Server", defaults="6.0+legacy")
@@ -160,6 +162,8 @@ def test_overrides(tmp_path):
         load_settings("resnet50", "Server", overrides={"min_duration_ns": 1500})
     with pytest.raises(InputError, match="expected a finite number"):
         load_settings("resnet50", "Server", overrides={"server_target_qps": "fast"})
+    with pytest.raises(InputError, match="positive finite rate"):
+        load_settings("resnet50", "Server", overrides={"server_target_qps": -1.0})
 
 
 @pytest.mark.parametrize("text,fragment", [

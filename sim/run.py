@@ -1,0 +1,143 @@
+"""One simulated MLPerf test: settings -> LoadGen's traffic -> the system model -> verdict.
+
+``simulate`` is the call a notebook makes and ``python -m sim run`` wraps::
+
+    from sim.run import simulate
+    r = simulate("Server", workload="resnet50", overrides={"server_target_qps": 20.0})
+    print(r.summary_text())
+    r.write("out/")          # mlperf_log_summary.txt, mlperf_log_detail.txt, result.json
+
+The traffic is exactly what LoadGen would issue with the same settings (``sim.traffic``);
+the system is a ``sim.system.SystemSpec``; the cost of a batch comes from the ``cost``
+argument, the system's ``cost`` entry, or else the measured CPU profile of the workload.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sim import atomic, loadgen_logs, metrics as metrics_mod
+from sim.errors import InputError
+from sim.mlperf_conf import TestSettings, load_settings
+from sim.system import SystemSpec, cost_from_spec
+from sim.sut.engine import EngineResult, simulate_closed, simulate_open
+from sim.traffic import Traffic, generate, stop_issuing
+
+SCENARIOS = ("SingleStream", "MultiStream", "Server", "Offline")
+
+
+@dataclass
+class RunResult:
+    scenario: str
+    workload: str
+    system: SystemSpec
+    cost_description: str
+    settings: TestSettings
+    traffic: Traffic
+    engine: EngineResult
+    metrics: metrics_mod.Metrics
+    seed: int
+
+    def summary_text(self) -> str:
+        return loadgen_logs.summary_text(self.metrics, loadgen_logs.summary_params(self.settings),
+                                         sut_name=f"sim: {self.system.name}")
+
+    def to_json(self) -> dict:
+        m = self.metrics
+        return {
+            "schema": "sim.result/1",
+            "scenario": self.scenario, "workload": self.workload, "mlperf_model": self.settings.model,
+            "system": self.system.name, "cost_model": self.cost_description, "seed": self.seed,
+            "result": {"valid": m.valid, "metric": m.headline_name, "value": m.headline_value},
+            "metrics": m.to_dict(),
+            "settings": {k: v for k, v in vars(self.settings).items() if not k.startswith("_")},
+            "queries": int(len(self.engine.query_scheduled_ns)),
+            "samples": int(len(self.engine.sample_complete_ns)),
+            "batches": int(len(self.engine.batches.get("count", []))),
+            "mean_batch_size": float(np.mean(self.engine.batches["count"])) if len(self.engine.batches.get(
+                "count", [])) else 0.0,
+        }
+
+    def write(self, out_dir: str | Path) -> list[Path]:
+        """Write the summary, the detail log and result.json into ``out_dir`` (atomically)."""
+        out = Path(out_dir)
+        detail = loadgen_logs.detail_lines(self.metrics, loadgen_logs.detail_settings(self.settings, self.traffic))
+        return [atomic.write_text(out / "mlperf_log_summary.txt", self.summary_text()),
+                atomic.write_text(out / "mlperf_log_detail.txt", "\n".join(detail) + "\n"),
+                atomic.write_text(out / "result.json", json.dumps(self.to_json(), indent=2, default=_jsonable) + "\n")]
+
+
+def _jsonable(x):
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (np.floating,)):
+        return float(x)
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    return str(x)
+
+
+def resolve_cost(system: SystemSpec, workload: str | None, cost=None, small: bool = False):
+    """The batch cost model: explicit, from the system file, or the workload's CPU profile."""
+    if cost is not None:
+        return cost
+    spec = system.cost
+    if spec is not None and spec["kind"] != "cpu_profile":
+        return cost_from_spec(spec, system.idle_wake_ns)
+    from sim import cpu_profile, workloads
+    name = (spec or {}).get("workload") or workload
+    if name is None:
+        raise InputError("no cost model: give a workload (its CPU profile is measured), a synthetic "
+                         "service time, or a cost entry in the system file")
+    w = workloads.resolve(name, small=bool((spec or {}).get("small", small)))
+    max_b = system.batching.max_batch
+    sizes = sorted({1, max_b} | {b for b in (2, 4, 8, 16, 32, 64, 128) if b < max_b})
+    profile = cpu_profile.load_or_measure(w, batch_sizes=sizes, threads=(spec or {}).get("threads"))
+    return cpu_profile.CpuProfileCost(profile)
+
+
+def mlperf_model_of(workload: str | None) -> str:
+    if workload is None:
+        return "resnet50"
+    from sim import workloads
+    specs = workloads.catalog()
+    return specs[workload].mlperf_model if workload in specs else Path(workload).stem
+
+
+def simulate(scenario: str, *, workload: str | None = "resnet50", system: SystemSpec | None = None,
+             cost=None, mlperf_model: str | None = None, user_conf: str | None = None,
+             overrides: dict | None = None, seed: int = 0, small: bool = False,
+             total_sample_count: int | None = None) -> RunResult:
+    """Run one LoadGen scenario through the system model; see the module docstring."""
+    if scenario not in SCENARIOS:
+        raise InputError(f"scenario {scenario!r}: expected one of {list(SCENARIOS)}")
+    system = system or SystemSpec()
+    model = mlperf_model or mlperf_model_of(workload)
+    settings = load_settings(model, scenario, user_conf=user_conf, overrides=overrides,
+                             total_sample_count=total_sample_count, allow_unknown_model=True)
+    traffic = generate(settings, total_sample_count)
+    cost_model = resolve_cost(system, workload, cost, small)
+    if scenario == "Server":
+        eng = simulate_open(system, cost_model, traffic.scheduled_ns, 1, seed)
+        lat = eng.sample_complete_ns - eng.query_scheduled_ns
+    elif scenario == "Offline":
+        eng = simulate_open(system, cost_model, np.zeros(1, dtype=np.int64), traffic.samples_per_query, seed)
+        lat = eng.sample_complete_ns.copy()
+    else:
+        spq = traffic.samples_per_query
+
+        def stop(issued: int, last_issue_ns: int) -> bool:
+            return stop_issuing(settings, issued, last_issue_ns) is not None
+
+        eng = simulate_closed(system, cost_model, spq, traffic.query_count, stop, seed)
+        lat = eng.sample_complete_ns - np.repeat(eng.query_scheduled_ns, spq)
+    m = metrics_mod.compute(scenario, settings, eng.query_scheduled_ns, eng.query_complete_ns, lat,
+                            traffic.samples_per_query if scenario != "Offline" else 1)
+    describe = getattr(cost_model, "describe", None)
+    return RunResult(scenario=scenario, workload=workload or "-", system=system,
+                     cost_description=describe() if describe else type(cost_model).__name__,
+                     settings=settings, traffic=traffic, engine=eng, metrics=m, seed=seed)
