@@ -52,9 +52,93 @@ def cmd_profile(args) -> int:
     return 0
 
 
+def _load_system(args):
+    from sim.system import SystemSpec, load_system
+    return load_system(args.system) if args.system else SystemSpec()
+
+
+def _overrides(args) -> dict:
+    out = {}
+    if getattr(args, "qps", None) is not None:
+        out["server_target_qps"] = float(args.qps)
+    if args.min_query_count is not None:
+        out["min_query_count"] = args.min_query_count
+    if args.min_duration_ms is not None:
+        out["min_duration_ns"] = int(args.min_duration_ms * 1_000_000)
+    return out
+
+
+def _synthetic_cost(args, system):
+    from sim.costmodel import parse_synthetic
+    if args.service_time_ms is None:
+        return None
+    return parse_synthetic(args.service_time_ms, "--service-time-ms")
+
+
+def _add_run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workload", default="resnet50", help="built-in workload or .onnx file (default resnet50)")
+    p.add_argument("--small", action="store_true", help="use the workload's small variant")
+    p.add_argument("--system", help="system description (YAML); default: 1 device, 1 instance, no batching")
+    p.add_argument("--user-conf", help="a LoadGen user.conf")
+    p.add_argument("--mlperf-model", help="LoadGen model name for settings (default: the workload's)")
+    p.add_argument("--service-time-ms", metavar="T",
+                   help="synthetic cost instead of the workload's: T or fixed:T, exp:MEAN, affine:A,B (ms)")
+    p.add_argument("--min-query-count", type=_positive_int)
+    p.add_argument("--min-duration-ms", type=float)
+    p.add_argument("--seed", type=int, default=0, help="seed of random service times (traffic uses LoadGen's seeds)")
+
+
+def cmd_run(args) -> int:
+    from sim.run import simulate
+    system = _load_system(args)
+    r = simulate(args.scenario, workload=args.workload, system=system, cost=_synthetic_cost(args, system),
+                 mlperf_model=args.mlperf_model, user_conf=args.user_conf, overrides=_overrides(args),
+                 seed=args.seed, small=args.small)
+    print(r.summary_text(), end="")
+    if r.hints:
+        print("run-size hints set from the model (LoadGen would need them in user.conf): "
+              + ", ".join(f"{k} = {v:g}" for k, v in r.hints.items()))
+    if args.out:
+        paths = r.write(args.out)
+        print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def cmd_search(args) -> int:
+    from sim.run import resolve_cost
+    from sim.scenario_search import peak_server_qps, scenario_metric
+    system = _load_system(args)
+    cost = _synthetic_cost(args, system) or resolve_cost(system, args.workload, None, args.small)
+    if args.scenario != "Server":
+        r = scenario_metric(args.scenario, args.workload, system, cost, args.mlperf_model, args.user_conf,
+                            _overrides(args), args.seed)
+        print(f"{args.scenario}: {r.metrics.headline_name} = {r.metrics.headline_value:.6g} "
+              f"({'VALID' if r.metrics.valid else 'INVALID'})")
+        return 0
+    peak = peak_server_qps(args.workload, system, cost, args.mlperf_model, args.user_conf, _overrides(args),
+                           args.seed, rel_tol=args.rel_tol, repeats=args.repeats)
+    print(f"{'target QPS':>12} {'seed':>4} {'valid':>7} {'p99 ms':>9} {'completed/s':>12}")
+    for t in peak.trials:
+        print(f"{t.qps:12.2f} {t.seed_index:4d} {'VALID' if t.valid else 'INVALID':>7} {t.p99_ns / 1e6:9.3f} "
+              f"{t.completed_qps:12.2f}")
+    print(peak.describe())
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from sim import demo
+    return demo.main(args.workload, args.out, args.small)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m sim", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command")
+
+    p = sub.add_parser("demo", help="the main job (default): ResNet-50 on this CPU in all four scenarios")
+    p.add_argument("--workload", default="resnet50")
+    p.add_argument("--small", action="store_true")
+    p.add_argument("--out", default="out/demo", help="folder for the LoadGen-format logs")
+    p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("layers", help="per-node layer table (MACs, FLOPs, bytes) of a workload")
     _add_workload_args(p)
@@ -70,12 +154,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", default=None, help="profile cache folder (default: $SIM_CACHE_DIR or ~/.cache/mlperf-sim)")
     p.add_argument("--remeasure", action="store_true", help="measure again even if cached")
     p.set_defaults(func=cmd_profile)
+
+    from sim.run import SCENARIOS
+    p = sub.add_parser("run", help="simulate one MLPerf scenario and print LoadGen's summary")
+    _add_run_args(p)
+    p.add_argument("--scenario", required=True, choices=SCENARIOS)
+    p.add_argument("--qps", type=float, help="Server target QPS")
+    p.add_argument("--out", help="folder for mlperf_log_summary.txt, mlperf_log_detail.txt, result.json")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("search", help="highest VALID Server QPS (or a scenario's metric)")
+    _add_run_args(p)
+    p.add_argument("--scenario", default="Server", choices=SCENARIOS)
+    p.add_argument("--rel-tol", type=float, default=0.01, help="bracket width relative to the peak (default 0.01)")
+    p.add_argument("--repeats", type=_positive_int, default=5, help="schedule seeds tried at the bracket ends")
+    p.set_defaults(func=cmd_search)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command is None:
+        args = parser.parse_args(["demo"])
     try:
         return int(args.func(args) or 0)
     except InputError as exc:

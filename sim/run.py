@@ -22,7 +22,7 @@ import numpy as np
 
 from sim import atomic, loadgen_logs, metrics as metrics_mod
 from sim.errors import InputError
-from sim.mlperf_conf import TestSettings, load_settings
+from sim.mlperf_conf import TestSettings, load_settings, read_conf_file
 from sim.system import SystemSpec, cost_from_spec
 from sim.sut.engine import EngineResult, simulate_closed, simulate_open
 from sim.traffic import Traffic, generate, stop_issuing
@@ -41,6 +41,7 @@ class RunResult:
     engine: EngineResult
     metrics: metrics_mod.Metrics
     seed: int
+    hints: dict
 
     def summary_text(self) -> str:
         return loadgen_logs.summary_text(self.metrics, loadgen_logs.summary_params(self.settings),
@@ -52,6 +53,7 @@ class RunResult:
             "schema": "sim.result/1",
             "scenario": self.scenario, "workload": self.workload, "mlperf_model": self.settings.model,
             "system": self.system.name, "cost_model": self.cost_description, "seed": self.seed,
+            "run_size_hints": self.hints,
             "result": {"valid": m.valid, "metric": m.headline_name, "value": m.headline_value},
             "metrics": m.to_dict(),
             "settings": {k: v for k, v in vars(self.settings).items() if not k.startswith("_")},
@@ -108,19 +110,77 @@ def mlperf_model_of(workload: str | None) -> str:
     return specs[workload].mlperf_model if workload in specs else Path(workload).stem
 
 
+# The settings LoadGen uses only to size a run (how many queries to pre-generate), per scenario:
+# the TestSettings field and the conf-file key that set it.
+HINT_FIELDS = {"SingleStream": ("single_stream_expected_latency_ns", "target_latency"),
+               "MultiStream": ("multi_stream_expected_latency_ns", "target_latency"),
+               "Offline": ("offline_expected_qps", "target_qps"),
+               "Server": ("server_target_qps", "target_qps")}
+
+
+def _hint_given(scenario: str, user_conf, overrides: dict | None) -> bool:
+    field, conf_key = HINT_FIELDS[scenario]
+    if overrides and field in overrides:
+        return True
+    if user_conf:
+        for key in read_conf_file(user_conf):
+            parts = key.split(".")
+            if len(parts) == 3 and parts[1] in (scenario, "*") and parts[2] == conf_key:
+                return True
+    return False
+
+
+def unloaded_latency_ns(system: SystemSpec, cost, samples_per_query: int = 1, seed: int = 0) -> int:
+    """Latency of one query through the idle system (one simulated query)."""
+    r = simulate_closed(system, cost, samples_per_query, 1, lambda issued, last: True, seed)
+    return int(r.query_latency_ns[0])
+
+
+def offline_capacity_qps(system: SystemSpec, cost, seed: int = 0) -> float:
+    """Samples per second of the system kept full (a short simulated Offline run)."""
+    n = max(64, 16 * system.servers * system.batching.max_batch)
+    r = simulate_open(system, cost, np.zeros(1, dtype=np.int64), n, seed)
+    return n / (float(r.sample_complete_ns.max()) / 1e9)
+
+
+def run_size_hints(scenario: str, system: SystemSpec, cost, user_conf=None, overrides=None) -> dict:
+    """What a user would put in user.conf so LoadGen sizes the run for this system.
+
+    LoadGen pre-generates queries from an expected latency (SingleStream, MultiStream) or an
+    expected QPS (Offline, and Server's target); with the defaults a fast system runs out of
+    queries before the minimum duration. Unless the user set them, the hints are taken from
+    the model itself: the latency of one query on the idle system, the Offline capacity, and
+    half of it as a Server target. Returned as ``overrides`` entries.
+    """
+    if _hint_given(scenario, user_conf, overrides):
+        return {}
+    field = HINT_FIELDS[scenario][0]
+    if scenario == "SingleStream":
+        return {field: max(1, unloaded_latency_ns(system, cost, 1))}
+    if scenario == "MultiStream":
+        return {field: max(1, unloaded_latency_ns(system, cost, 8))}
+    capacity = offline_capacity_qps(system, cost)
+    return {field: capacity if scenario == "Offline" else 0.5 * capacity}
+
+
 def simulate(scenario: str, *, workload: str | None = "resnet50", system: SystemSpec | None = None,
              cost=None, mlperf_model: str | None = None, user_conf: str | None = None,
              overrides: dict | None = None, seed: int = 0, small: bool = False,
-             total_sample_count: int | None = None) -> RunResult:
-    """Run one LoadGen scenario through the system model; see the module docstring."""
+             total_sample_count: int | None = None, auto_hints: bool = True) -> RunResult:
+    """Run one LoadGen scenario through the system model; see the module docstring.
+
+    With ``auto_hints`` the run-sizing settings the user did not give are set from the
+    model (``run_size_hints``); the values used are in ``RunResult.hints``.
+    """
     if scenario not in SCENARIOS:
         raise InputError(f"scenario {scenario!r}: expected one of {list(SCENARIOS)}")
     system = system or SystemSpec()
     model = mlperf_model or mlperf_model_of(workload)
-    settings = load_settings(model, scenario, user_conf=user_conf, overrides=overrides,
+    cost_model = resolve_cost(system, workload, cost, small)
+    hints = run_size_hints(scenario, system, cost_model, user_conf, overrides) if auto_hints else {}
+    settings = load_settings(model, scenario, user_conf=user_conf, overrides={**hints, **(overrides or {})},
                              total_sample_count=total_sample_count, allow_unknown_model=True)
     traffic = generate(settings, total_sample_count)
-    cost_model = resolve_cost(system, workload, cost, small)
     if scenario == "Server":
         eng = simulate_open(system, cost_model, traffic.scheduled_ns, 1, seed)
         lat = eng.sample_complete_ns - eng.query_scheduled_ns
@@ -140,4 +200,4 @@ def simulate(scenario: str, *, workload: str | None = "resnet50", system: System
     describe = getattr(cost_model, "describe", None)
     return RunResult(scenario=scenario, workload=workload or "-", system=system,
                      cost_description=describe() if describe else type(cost_model).__name__,
-                     settings=settings, traffic=traffic, engine=eng, metrics=m, seed=seed)
+                     settings=settings, traffic=traffic, engine=eng, metrics=m, seed=seed, hints=hints)

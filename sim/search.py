@@ -33,21 +33,25 @@ class Trial:
 
 @dataclass
 class PeakResult:
-    peak_qps: float                 # highest target QPS seen VALID with the base seed
+    peak_qps: float                 # highest target QPS seen VALID with the base seed (0: none)
     invalid_qps: float              # lowest target QPS seen INVALID above it
     valid_share_at_peak: float      # share of seeds VALID at peak_qps
     valid_share_at_invalid: float   # share of seeds VALID at invalid_qps
     repeats: int
     trials: list[Trial] = field(default_factory=list)
+    reason: str = ""                # why there is no peak, when peak_qps is 0
 
     def describe(self) -> str:
+        if not self.peak_qps:
+            return f"no VALID Server QPS: {self.reason}"
         return (f"peak VALID Server QPS: {self.peak_qps:.1f} (INVALID at {self.invalid_qps:.1f}); "
                 f"{self.valid_share_at_peak:.0%} of {self.repeats} seeds VALID at the peak, "
                 f"{self.valid_share_at_invalid:.0%} at the upper end; {len(self.trials)} trials")
 
 
 def find_peak_qps(trial: Callable[[float, int], object], start_qps: float, rel_tol: float = 0.01,
-                  repeats: int = 5, max_trials: int = 60) -> PeakResult:
+                  repeats: int = 5, max_trials: int = 60, min_qps: float | None = None) -> PeakResult:
+    """Bracket and bisect; below ``min_qps`` (default start / 1024) the search gives up."""
     if start_qps <= 0:
         raise ValueError("start_qps must be > 0")
     trials: list[Trial] = []
@@ -70,10 +74,12 @@ def find_peak_qps(trial: Callable[[float, int], object], start_qps: float, rel_t
                 hi = q
     else:
         hi = q
+        floor = min_qps if min_qps is not None else start_qps / 1024
         while lo is None and len(trials) < max_trials:
             q /= 2
-            if q < 1e-3:
-                break
+            if q < floor:
+                return PeakResult(0.0, hi, 0.0, 0.0, repeats, trials,
+                                  reason=f"every trial INVALID down to {hi:.3g} QPS")
             if run(q):
                 lo = q
             else:
