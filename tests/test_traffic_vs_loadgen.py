@@ -458,3 +458,38 @@ def test_long_server_schedule_is_exact_across_chunks():
 
 if __name__ == "__main__":
     _run_loadgen_here(json.loads(sys.argv[1]))
+
+
+@pytest.mark.parametrize("name", ["single_stream", "multi_stream", "server", "offline"])
+def test_simulated_summary_reads_like_loadgen(runs, name):
+    """``sim.metrics`` + ``sim.loadgen_logs`` applied to LoadGen's own per-sample times give
+    LoadGen's summary, line for line (the SUT name and LoadGen's warning count aside; the
+    throughput lines, which depend on LoadGen's clock origin, are compared to 0.1%)."""
+    from sim import loadgen_logs, metrics
+
+    settings, traffic = _simulated(name, runs[name])
+    trace = runs[name]["trace"]
+    spq = traffic.samples_per_query if traffic.scenario == "MultiStream" else 1
+    sched = trace["scheduled_ns"] - trace["scheduled_ns"][0]
+    done = sched + trace["latency_ns"]
+    if traffic.scenario == "Offline":
+        q_sched, q_done = sched[:1], done.max(keepdims=True)
+    else:
+        q_sched = sched[::spq]
+        q_done = done.reshape(-1, spq).max(axis=1)
+    m = metrics.compute(traffic.scenario, settings, q_sched, q_done, trace["latency_ns"].copy(), spq)
+    ours = loadgen_logs.summary_text(m, loadgen_logs.summary_params(settings)).splitlines()
+    theirs = runs[name]["summary"].splitlines()
+    end = theirs.index("Test Parameters Used") + 2
+    params_end = theirs.index("", end)
+    theirs, ours = theirs[:params_end], ours[:params_end]
+    assert len(ours) == len(theirs), "\n".join(ours)
+    for a, b in zip(ours, theirs):
+        if b.startswith("SUT name"):
+            continue
+        la, _, va = a.rpartition(":")
+        lb, _, vb = b.rpartition(":")
+        if any(k in b for k in ("samples per second", "Samples per second", "QPS w/")):
+            assert la == lb and float(va) == pytest.approx(float(vb), rel=1e-3), (a, b)
+        else:
+            assert a == b
