@@ -137,6 +137,7 @@ class Engine:
         self.closed = False
         self.env.process(self._batcher())
         self.env.run()
+        self.arrival = np.empty(0)            # release before the per-sample result is built
         sample_complete = self._sample_completions(self.known)
         if samples_per_query == 1:
             query_complete = sample_complete
@@ -199,7 +200,7 @@ class Engine:
         done = np.fromiter((r[7] for r in self._log), dtype=np.float64, count=len(self._log))[order]
         if count.sum() != n:
             raise RuntimeError(f"internal error: {count.sum()} samples completed of {n} issued")
-        return np.repeat(done, count).astype(np.int64)
+        return np.repeat(done.astype(np.int64), count)
 
 
 def simulate_open(system, cost, query_scheduled_ns, samples_per_query: int = 1, seed: int = 0) -> EngineResult:
