@@ -112,7 +112,20 @@ def summarise(model, name: str, mlperf_model: str = "", sha256: str = "", source
         cols["k"].append(k)
     return {"schema": SCHEMA, "workload": name, "mlperf_model": mlperf_model, "model_sha256": sha256,
             "source": source or "sim.layers.layer_table at batch 1 and 2", "total_flops": int(t1.total_flops),
-            "total_params": int(t1.total_params), "layers": cols}
+            "total_params": int(t1.total_params), "input_elems": _io_elems(model.graph.input, model),
+            "output_elems": _io_elems(model.graph.output, model), "layers": cols}
+
+
+def _io_elems(values, model) -> int:
+    """Elements per sample of graph inputs (or outputs): the product of all but the batch dimension."""
+    inits = {t.name for t in model.graph.initializer}
+    total = 0
+    for v in values:
+        if v.name in inits or not v.type.tensor_type.HasField("shape"):
+            continue
+        dims = [d.dim_value if d.HasField("dim_value") else 1 for d in v.type.tensor_type.shape.dim]
+        total += _numel(dims[1:])
+    return int(total)
 
 
 def _validate(data, src: str) -> dict:

@@ -1,0 +1,226 @@
+"""The analytical per-layer cost model: a roofline with a fixed cost per kernel.
+
+For a workload's layer summary (``sim.hw.summaries``), a device profile
+(``sim.hw.profiles``), a precision and a few efficiency parameters, the time of one
+batch of ``b`` samples on one device is::
+
+    T(b) = batch_s + sum over kernels l of  [ max(compute_l(b), memory_l(b)) + kernel_s ]
+
+    compute_l(b) = flops_l * b / (peak[precision] * eff[kclass_l] * fill_l(b))
+    memory_l(b)  = (weight bytes_l, unless the weights stay on chip
+                    + activation bytes_l * b, unless they fit on chip) / (bandwidth * eff_mem)
+
+- ``eff[kclass]``: the share of the datasheet peak a kernel class reaches when the device
+  is full (dense conv, grouped/depthwise conv, matmul, attention batched matmul);
+- ``fill_l(b)``: tile (wave) quantisation: a MAC layer of an ``m x n`` output per sample
+  makes ``ceil(m*b/TM) * ceil(n/TN)`` tiles; ``U`` compute units run them in waves, so the
+  busy share of the device is ``tiles / (U * waves)``. Small layers at batch 1 leave most
+  of a big device idle: this is what makes throughput grow with the batch size.
+- weights stay on chip when the model's weights fit in half the on-chip memory (SRAM of
+  an ASIC, a CPU's L3); a layer's activations skip DRAM when they fit in half of it;
+- ``kernel_s``: the fixed cost of one kernel (launch, pipeline fill, synchronisation);
+- ``batch_s``: the fixed cost of one batch on the host and device (enqueue, copies'
+  set-up, completion), paid once per batch.
+
+Elementwise ops, normalisations and reshapes are fused into the kernels that produce their
+inputs (``fused`` in the summary) and cost nothing here; pooling, softmax, layer norm,
+resize and concat are memory-bound ``vector`` kernels.
+
+``AnalyticCost`` wraps this as a simulator cost model (``service_time_ns(batch, idle,
+rng)``), adding the host link: input and output bytes of the batch over the device's
+host link, in series with compute when ``overlap_link`` is off (latency scenarios), or
+overlapped with it (throughput scenarios: copies of one batch run while the previous
+one computes, so the slower of the two sets the pace).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from sim.errors import InputError
+from sim.hw import summaries
+from sim.hw.profiles import Profile
+
+BYTES = {"int4": 0.5, "int8": 1.0, "fp8": 1.0, "fp16": 2.0, "bf16": 2.0, "fp32": 4.0}
+EFF_CLASSES = ("conv", "gconv", "matmul", "bmm")
+# Output tile of one compute unit (rows x columns of the GEMM view); an assumption about
+# how vendor libraries tile MAC layers, not a datasheet figure.
+TILES = {"gpu": (64, 64), "asic": (64, 64), "fpga": (64, 64), "dsp": (32, 32), "cpu": (32, 64)}
+RESPONSE_ELEMS = 7000  # values returned per sample after post-processing (e.g. 1000 boxes x 7)
+ONCHIP_SHARE = 0.5     # share of on-chip memory usable for resident weights or activations
+
+
+@dataclass(frozen=True)
+class Efficiency:
+    """The fitted parameters of one device (or chip) at one precision."""
+    conv: float = 0.5
+    gconv: float = 0.1
+    matmul: float = 0.5
+    bmm: float = 0.3
+    mem: float = 0.7
+    kernel_us: float = 5.0
+    batch_us: float = 50.0
+
+    def as_dict(self) -> dict:
+        return {k: getattr(self, k) for k in ("conv", "gconv", "matmul", "bmm", "mem", "kernel_us", "batch_us")}
+
+
+@dataclass(frozen=True)
+class Device:
+    """What the model needs of a profile, possibly a MIG slice or one chip of a card."""
+    name: str
+    kind: str
+    peak_ops: dict               # precision -> ops/s
+    bandwidth_bps: float
+    onchip_bytes: float
+    units: int
+    link_bps: float | None
+
+    @classmethod
+    def from_profile(cls, p: Profile, fraction: float = 1.0, cores: int | None = None) -> "Device":
+        """One execution engine: ``fraction`` of a GPU (MIG), one chip of a multi-chip card,
+        or a CPU socket with ``cores`` cores (scaled from the profile's core count)."""
+        scale = fraction / p.chips_per_device
+        if cores and p.kind == "cpu" and p.compute_units:
+            scale *= cores / p.compute_units
+        units = max(1, int(round((p.compute_units or 1) * scale)))
+        return cls(name=p.name, kind=p.kind,
+                   peak_ops={k: v * 1e12 * scale for k, v in p.peak_tops.items()},
+                   bandwidth_bps=p.memory_bandwidth_gbps * 1e9 * (fraction / p.chips_per_device),
+                   onchip_bytes=(p.onchip_memory_mb or 0.0) * 1e6 * (fraction / p.chips_per_device),
+                   units=units, link_bps=(p.host_link_gbps * 1e9 if p.host_link_gbps else None))
+
+
+@dataclass
+class Workload:
+    """A layer summary as arrays, split by what the cost model does with each kernel."""
+    name: str
+    mac_class: np.ndarray        # index into EFF_CLASSES per MAC kernel
+    flops: np.ndarray            # per sample, MAC kernels
+    m: np.ndarray
+    n: np.ndarray
+    w_elems: np.ndarray          # weights per MAC kernel
+    a_elems: np.ndarray          # activation elements per sample, MAC kernels
+    v_elems: np.ndarray          # activation elements per sample, vector kernels
+    vw_elems: np.ndarray         # weights read by vector kernels (embedding rows are per sample)
+    input_elems: float
+    output_elems: float
+    kernels: int = field(init=False)
+
+    def __post_init__(self):
+        self.kernels = int(len(self.flops) + len(self.v_elems))
+
+    @property
+    def total_weights(self) -> float:
+        return float(self.w_elems.sum() + self.vw_elems.sum())
+
+
+_WORKLOADS: dict[str, Workload] = {}
+
+
+def workload(name: str) -> Workload:
+    """The workload ``name`` prepared for the cost model (cached)."""
+    if name in _WORKLOADS:
+        return _WORKLOADS[name]
+    a = summaries.arrays(name)
+    kc = a["kclass"]
+    mac = np.isin(kc, EFF_CLASSES)
+    vec = kc == "vector"
+    cls_idx = np.array([EFF_CLASSES.index(c) for c in kc[mac]], dtype=np.int64)
+    summary = summaries.load(name)
+    # graph input/output elements per sample: the first layers' inputs are not known here,
+    # so the summary's explicit fields are used when present
+    w = Workload(name=name, mac_class=cls_idx, flops=a["flops"][mac], m=a["m"][mac], n=a["n"][mac],
+                 w_elems=a["weights"][mac], a_elems=a["act_in"][mac] + a["act_out"][mac],
+                 v_elems=a["act_in"][vec] + a["act_out"][vec], vw_elems=np.zeros(int(vec.sum())),
+                 input_elems=float(summary.get("input_elems", 0.0)),
+                 output_elems=float(summary.get("output_elems", 0.0)))
+    _WORKLOADS[name] = w
+    return w
+
+
+def _fill(w: Workload, dev: Device, batch: int) -> np.ndarray:
+    tm, tn = TILES.get(dev.kind, (64, 64))
+    tiles = np.ceil(w.m * batch / tm) * np.ceil(w.n / tn)
+    tiles = np.maximum(tiles, 1.0)
+    waves = np.ceil(tiles / dev.units)
+    return tiles / (waves * dev.units)
+
+
+def layer_times_s(w: Workload, dev: Device, precision: str, eff: Efficiency, batch: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-kernel times (MAC kernels, vector kernels) of one batch, without ``batch_s``."""
+    if precision not in dev.peak_ops:
+        raise InputError(f"device {dev.name}: no {precision} peak in its profile; expected one of {sorted(dev.peak_ops)}")
+    peak = dev.peak_ops[precision]
+    nbytes = BYTES[precision]
+    effs = np.array([eff.conv, eff.gconv, eff.matmul, eff.bmm])[w.mac_class]
+    compute = w.flops * batch / (peak * effs * _fill(w, dev, batch))
+    limit = ONCHIP_SHARE * dev.onchip_bytes
+    weights_resident = w.total_weights * nbytes <= limit
+    w_bytes = np.zeros_like(w.w_elems) if weights_resident else w.w_elems * nbytes
+    act = w.a_elems * batch * nbytes
+    act = np.where(act <= limit, 0.0, act)
+    bw = dev.bandwidth_bps * eff.mem
+    mac_t = np.maximum(compute, (w_bytes + act) / bw) + eff.kernel_us * 1e-6
+    vact = w.v_elems * batch * nbytes
+    vact = np.where(vact <= limit, vact * 0.25, vact)      # on-chip traffic: assumed 4x DRAM bandwidth
+    vec_t = vact / bw + eff.kernel_us * 1e-6
+    return mac_t, vec_t
+
+
+def batch_time_s(w: Workload, dev: Device, precision: str, eff: Efficiency, batch: int) -> float:
+    """T(b): seconds for one batch of ``batch`` samples on one device (no host link)."""
+    mac_t, vec_t = layer_times_s(w, dev, precision, eff, batch)
+    return float(mac_t.sum() + vec_t.sum() + eff.batch_us * 1e-6)
+
+
+def link_time_s(w: Workload, dev: Device, precision: str, batch: int) -> float:
+    """Host link time of one batch: inputs in, outputs back (0 for a device without a link)."""
+    if not dev.link_bps:
+        return 0.0
+    nbytes = BYTES[precision]
+    # responses cross the link after post-processing (a detector returns its detections,
+    # not its raw heads): at most RESPONSE_ELEMS values per sample
+    return (w.input_elems * nbytes + min(w.output_elems, RESPONSE_ELEMS) * 4.0) * batch / dev.link_bps
+
+
+@dataclass
+class AnalyticCost:
+    """A simulator cost model from the analytical model (deterministic, cached per batch).
+
+    ``scale`` multiplies every service time (software maturity, power cap: see
+    ``sim.hw.calibrate``); ``overlap_link`` chooses pipelined copies (throughput) or copies
+    in series with compute (latency).
+    """
+    workload: Workload
+    device: Device
+    precision: str
+    eff: Efficiency
+    scale: float = 1.0
+    overlap_link: bool = False
+    random = False
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    def batch_seconds(self, batch: int) -> float:
+        if batch not in self._cache:
+            t = batch_time_s(self.workload, self.device, self.precision, self.eff, batch)
+            link = link_time_s(self.workload, self.device, self.precision, batch)
+            t = max(t, link) if self.overlap_link else t + link
+            self._cache[batch] = t * self.scale
+        return self._cache[batch]
+
+    def service_time_ns(self, batch: int, idle: bool = False, rng=None) -> float:
+        if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch <= 0:
+            raise InputError(f"analytic cost of {self.device.name}: batch size {batch!r}: expected an integer >= 1")
+        return float(np.ceil(self.batch_seconds(int(batch)) * 1e9))
+
+    def describe(self) -> str:
+        e = self.eff
+        return (f"analytic roofline of {self.workload.name} on {self.device.name} at {self.precision}: "
+                f"eff conv {e.conv:.2f} gconv {e.gconv:.2f} matmul {e.matmul:.2f} bmm {e.bmm:.2f} mem {e.mem:.2f}, "
+                f"{e.kernel_us:.1f} us/kernel, {e.batch_us:.0f} us/batch, scale {self.scale:.3f}")
+
+    def with_scale(self, scale: float) -> "AnalyticCost":
+        return replace(self, scale=scale, _cache={})

@@ -1,0 +1,184 @@
+"""A published result row, read as a prediction task (never its result columns).
+
+``read_case(row)`` turns one row of a results CSV into a ``Case``: the device profile and
+how many of it, the workload, what to predict (from the metric's units), the latency
+bound, the round's date, and the precision the prediction assumes. It reads only the
+columns that describe the system and the test (``INPUT_COLUMNS``); the result columns and
+the submitter's own expectations (``target_qps``, ``samples_per_query``,
+``min_query_count``) are never looked at. A row no profile or workload covers gets
+``unsupported`` set to the reason.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from sim.errors import InputError
+from sim.hw import names, precision, profiles, summaries
+
+INPUT_COLUMNS = ("version", "division", "submitter", "system", "accelerator", "accelerator_kind",
+                 "accelerators_per_node", "host_cpu", "framework", "model", "scenario", "metric", "units",
+                 "target_latency_ns", "min_duration_ms", "power_measured", "system_type", "system_status",
+                 "number_of_nodes", "host_processors_per_node", "host_processor_core_count")
+REQUIRED_COLUMNS = ("version", "accelerator", "accelerator_kind", "accelerators_per_node", "model", "scenario",
+                    "metric", "units")
+
+# publication date of each round (year + fraction): the software's age on a device
+ROUND_YEAR = {"v0.5": 2019.85, "v0.7": 2020.8, "v1.0": 2021.3, "v1.1": 2021.7, "v2.0": 2022.3, "v2.1": 2022.7,
+              "v3.0": 2023.3, "v3.1": 2023.7, "v4.0": 2024.2, "v4.1": 2024.7, "v5.0": 2025.3, "v5.1": 2025.7,
+              "v6.0": 2026.3}
+TARGETS = ("offline", "server", "singlestream", "multistream", "ms_streams")
+
+
+@dataclass(frozen=True)
+class Case:
+    """One row as a prediction task."""
+    index: int
+    system_key: str                  # submitter/system: the unit of leave-one-system-out
+    version: str
+    year: float
+    submitter: str
+    system: str
+    accelerator: str
+    kind: str
+    model: str
+    scenario: str
+    target: str = ""                 # one of TARGETS
+    units: str = ""
+    profile: str | None = None
+    workload: str | None = None
+    devices: int = 0                 # physical accelerators (GPUs, cards) or CPU sockets
+    mig_slices: int = 0
+    mig_instances: int = 0
+    cores: int | None = None         # CPU cores per socket, when the row says
+    latency_bound_ns: float | None = None
+    power_capped: bool = False
+    stack: str = ""                  # software stack family (calibration unit part for CPUs)
+    triton: bool = False
+    precision: str = ""
+    precision_reason: str = ""
+    unsupported: str | None = None
+    notes: tuple = field(default_factory=tuple)
+
+    @property
+    def ok(self) -> bool:
+        return self.unsupported is None
+
+
+def round_year(version: str) -> float | None:
+    v = version.strip().lower()
+    if v.startswith("mobile-"):
+        v = v[len("mobile-"):]
+    return ROUND_YEAR.get(v)
+
+
+def target_of(scenario: str, metric: str, units: str) -> str | None:
+    u, m = units.strip().lower(), metric.strip().lower()
+    if u.startswith("samples/s"):
+        return {"offline": "offline", "server": "server"}.get(scenario.strip().lower())
+    if u == "ns":
+        if m.startswith("90"):
+            return "singlestream"
+        if m.startswith("99"):
+            return "multistream"
+        return None
+    if u.startswith("samples/query"):
+        return "ms_streams"
+    return None
+
+
+def _int(text: str) -> int | None:
+    try:
+        return int(float(text))
+    except (TypeError, ValueError):
+        return None
+
+
+def stack_of(kind: str, system: str, framework: str) -> str:
+    """The software stack family: what a CPU's efficiency depends on besides the silicon."""
+    t = f"{system} {framework}".lower()
+    if kind != "cpu":
+        return "vendor"
+    for key, pats in (("openvino", ("openvino",)), ("pytorch", ("pytorch", "ipex")), ("mxnet", ("mxnet",)),
+                      ("armnn", ("armnn",)), ("tflite", ("tflite",)), ("onnxruntime", ("onnxruntime",)),
+                      ("tvm", ("tvm",)), ("tensorflow", ("tensorflow", "tf v", " tf"))):
+        if any(p in t for p in pats):
+            return key
+    return "other"
+
+
+def read_case(row: dict, index: int = 0) -> Case:
+    """The prediction task of one row (see the module docstring)."""
+    missing = [c for c in REQUIRED_COLUMNS if c not in row]
+    if missing:
+        raise InputError(f"row {index}: column '{missing[0]}' is missing; expected columns {list(REQUIRED_COLUMNS)}")
+    g = {c: (row.get(c) or "").strip() for c in INPUT_COLUMNS}
+    version, kind, model, scenario = g["version"], g["accelerator_kind"].lower(), g["model"], g["scenario"]
+    base = dict(index=index, system_key=f"{g['submitter']}/{g['system']}", version=version,
+                year=round_year(version) or 0.0, submitter=g["submitter"], system=g["system"],
+                accelerator=g["accelerator"], kind=kind, model=model, scenario=scenario, units=g["units"])
+
+    def unsupported(reason: str, **kw) -> Case:
+        return Case(**{**base, **kw}, unsupported=reason)
+
+    target = target_of(scenario, g["metric"], g["units"])
+    if target is None:
+        return unsupported(f"metric {g['metric']!r} in units {g['units']!r} is not one this model predicts")
+    if round_year(version) is None:
+        return unsupported(f"round {version!r} is not a known MLPerf Inference round", target=target)
+    if version.lower().startswith("mobile-"):
+        return unsupported("MLPerf Mobile rounds are not modelled (their models are not in the catalog)",
+                           target=target)
+    if g["division"].lower() == "open":
+        return unsupported("open division: the model may differ from the reference", target=target)
+    workload = summaries.workload_for(model)
+    if workload is None:
+        return unsupported(f"model {model!r} has no workload in the catalog", target=target)
+    dev = names.normalise(g["accelerator"], kind)
+    if dev is None:
+        return unsupported(f"accelerator {g['accelerator']!r} ({kind}) matches no hardware profile",
+                           target=target, workload=workload)
+    try:
+        prof = profiles.get(dev.profile)
+    except InputError as exc:
+        return unsupported(f"profile {dev.profile!r} unreadable: {exc}", target=target, workload=workload)
+    nodes = _int(g["number_of_nodes"]) or 1
+    cores = None
+    if prof.kind == "cpu":
+        sockets = _int(g["host_processors_per_node"])
+        if not sockets:
+            return unsupported("CPU system without host_processors_per_node (sockets)", target=target,
+                               workload=workload, profile=dev.profile)
+        count = sockets * nodes
+        cores = _int(g["host_processor_core_count"])
+        if cores is not None and prof.compute_units and not (prof.compute_units / 4 <= cores <= prof.compute_units * 4):
+            cores = None      # a total over sockets or a thread count: keep the profile's cores
+    else:
+        per_node = _int(g["accelerators_per_node"])
+        if not per_node:
+            return unsupported(f"accelerators_per_node {g['accelerators_per_node']!r} is not a count",
+                               target=target, workload=workload, profile=dev.profile)
+        count = per_node * nodes
+    bound = None
+    if target in ("server", "ms_streams"):
+        b = _int(g["target_latency_ns"])
+        if not b:
+            return unsupported(f"{scenario} row without a latency bound (target_latency_ns)", target=target,
+                               workload=workload, profile=dev.profile)
+        bound = float(b)
+    text = f"{g['system']} {g['framework']}".lower()
+    if prof.kind == "gpu" and any(s in text for s in ("reference", "onnxruntime", "pytorch", "armnn", "openvino")):
+        return unsupported("GPU run without a vendor inference engine (reference / generic framework): "
+                           "no calibration for that software", target=target, workload=workload, profile=dev.profile)
+    prec, why = precision.choose(prof, model, g["system"], g["framework"])
+    return Case(**base, target=target, profile=dev.profile, workload=workload, devices=count,
+                mig_slices=dev.mig_slices, mig_instances=dev.mig_instances, cores=cores, latency_bound_ns=bound,
+                power_capped=g["power_measured"].lower() == "yes", stack=stack_of(prof.kind, g["system"], g["framework"]),
+                triton=bool(re.search(r"triton", text)), precision=prec, precision_reason=why)
+
+
+def unit_of(case: Case) -> str:
+    """The calibration unit: the chip, plus the software stack on CPUs."""
+    prof = profiles.get(case.profile)
+    return f"{prof.chip}/{case.stack}" if prof.kind == "cpu" else prof.chip
