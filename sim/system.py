@@ -11,6 +11,8 @@ Example::
     name: 8x-accelerator, dynamic batching
     host:
       issue_overhead_us: 2          # LoadGen issue cost per query, one issue thread
+      schedule_delay_us: 0          # how late a scheduled (Server) query is issued; a delay,
+                                    # not a cost: queries do not queue for it
       preprocess: {workers: 4, time_us_per_sample: 50}
       postprocess: {workers: 2, time_us_per_batch: 10, time_us_per_sample: 1}
     batching: {policy: dynamic, max_batch: 64, max_queue_delay_us: 2000,
@@ -72,6 +74,7 @@ class LinkSpec:
 class SystemSpec:
     name: str = "1 device, 1 instance, no batching"
     issue_overhead_ns: float = 0.0
+    schedule_delay_ns: float = 0.0    # open loop only: scheduled time -> issue (timer lateness)
     preprocess: StageSpec | None = None
     postprocess: StageSpec | None = None
     batching: BatchingSpec = field(default_factory=BatchingSpec)
@@ -162,7 +165,8 @@ def cost_from_spec(cost: dict, wake_ns: float = 0.0):
 
 def parse_system(data: dict, src: str = "system") -> SystemSpec:
     d = _check_keys(data, {"name", "host", "batching", "accelerators", "link"}, src, "")
-    host = _check_keys(d.get("host"), {"issue_overhead_us", "preprocess", "postprocess"}, src, "host.")
+    host = _check_keys(d.get("host"), {"issue_overhead_us", "schedule_delay_us", "preprocess", "postprocess"},
+                       src, "host.")
     bat = _check_keys(d.get("batching"), {"policy", "max_batch", "max_queue_delay_us", "preferred_batch_sizes"},
                       src, "batching.")
     acc = _check_keys(d.get("accelerators"), {"count", "instances", "cost", "idle_wake_us", "idle_after_us"},
@@ -199,6 +203,7 @@ def parse_system(data: dict, src: str = "system") -> SystemSpec:
     return SystemSpec(
         name=name,
         issue_overhead_ns=_get(host, "issue_overhead_us", float, src, "host.", 0.0, minimum=0) * 1e3,
+        schedule_delay_ns=_get(host, "schedule_delay_us", float, src, "host.", 0.0, minimum=0) * 1e3,
         preprocess=_stage(host.get("preprocess"), src, "host.preprocess."),
         postprocess=_stage(host.get("postprocess"), src, "host.postprocess."),
         batching=BatchingSpec(policy, max_batch, delay_ns, tuple(sorted(preferred))),

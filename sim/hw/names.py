@@ -42,7 +42,7 @@ _GPU_RULES = [
     (r"l40s", "l40s"),
     (r"\bl40\b", "l40"),
     (r"\bl4\b", "l4"),
-    (r"a100.*sxm.*40gb|a100-sxm4-40gb", "a100-sxm-40gb"),
+    (r"a100.*sxm.*40gb|a100-sxm4-40gb|a100-sxm4($| \()|1g\.5gb", "a100-sxm-40gb"),
     (r"a100.*sxm", "a100-sxm"),
     (r"a100.*pcie.*80gb", "a100-pcie-80gb"),
     (r"a100.*pcie", "a100-pcie"),
@@ -65,9 +65,8 @@ _ASIC_RULES = [
     (r"cloud ai 100.*ultra", "cloud-ai-100-ultra"),
     (r"cloud ai 100.*dm\.2e", "cloud-ai-100-dm2e"),
     (r"cloud ai 100.*dm\.2", "cloud-ai-100-dm2"),
-    (r"cloud ai 100.*lite", "cloud-ai-100-lite"),
     (r"cloud ai 100.*pro", "cloud-ai-100-pro"),
-    (r"cloud ai 100.*(pcie|hhhl|standard)", "cloud-ai-100-standard"),
+    (r"^(?!.*lite).*cloud ai 100.*(pcie|hhhl|standard)", "cloud-ai-100-standard"),   # Lite: no public specs
     (r"\bgoya\b", "goya"),
 ]
 _FPGA_RULES = [
@@ -89,8 +88,6 @@ _CPU_RULES = [
     (r"gold 6338\b", "xeon-6338"),
     (r"platinum 8280m?\b", "xeon-8280"),
     (r"platinum 8276\b", "xeon-8276"),
-    (r"platinum 8259cl", "xeon-8259cl"),
-    (r"platinum 8255c", "xeon-8255c"),
     (r"gold 6258r", "xeon-6258r"),
     (r"gold 6248r", "xeon-6248r"),
     (r"xeon.* 6980p", "xeon-6980p"),

@@ -58,6 +58,7 @@ class Case:
     triton: bool = False
     precision: str = ""
     precision_reason: str = ""
+    batch: int = 0                   # a measured batch size (user measurements); 0 = the model's choice
     unsupported: str | None = None
     notes: tuple = field(default_factory=tuple)
 

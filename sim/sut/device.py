@@ -6,6 +6,9 @@ device's link (one transfer at a time per direction), compute for the cost model
 service time, device-to-host copy; the instance is then free again, and the batch goes
 on to host post-processing (a pool of workers). An instance that has been without work
 for ``idle_after_ns`` is idle, and its next batch pays the cost model's wake-up time.
+A cost model with ``service_time_in_context_ns(batch, gap_ns, computing, rng)`` is asked
+instead, with the time since the instance's last batch ended and the number of batches in
+compute at once (this one included): CPU instances share cores and caches.
 """
 
 from __future__ import annotations
@@ -44,6 +47,29 @@ class Devices:
         post = system.postprocess
         self.post = simpy.Resource(env, post.workers) if post is not None else None
         self.in_flight = 0
+        self.computing = 0            # batches in compute now (for context-dependent costs)
+
+    def dispatch(self, inst: Instance, first: int, count: int, on_done) -> None:
+        """Start a batch on ``inst`` now. Without a link or post-processing the batch is one
+        timeout with a callback; otherwise a ``serve`` process."""
+        self.in_flight += 1
+        if self.link is not None or self.post is not None:
+            self.env.process(self.serve(inst, first, count, self.env.now, on_done))
+            return
+        env = self.env
+        start = env.now
+        idle = (start - inst.last_end_ns) > self.idle_after_ns
+        done = env.timeout(self.cost.service_time_ns(count, idle, self.rng))
+
+        def finish(_event, inst=inst):
+            end = env.now
+            inst.last_end_ns = end
+            self.free.put(inst)
+            self.in_flight -= 1
+            self.record(first, count, inst.device, inst.index, start, start, end, end)
+            on_done(first, count)
+
+        done.callbacks.append(finish)
 
     def _transfer(self, lanes, device: int, nbytes: int):
         with lanes[device].request() as req:
@@ -56,8 +82,14 @@ class Devices:
         if self.link is not None and self.link.input_bytes_per_sample:
             yield from self._transfer(self.h2d, inst.device, count * self.link.input_bytes_per_sample)
         start = env.now
-        idle = (start - inst.last_end_ns) > self.idle_after_ns
-        yield env.timeout(self.cost.service_time_ns(count, idle, self.rng))
+        gap = start - inst.last_end_ns
+        self.computing += 1
+        in_context = getattr(self.cost, "service_time_in_context_ns", None)
+        if in_context is not None:    # a cost that depends on the idle gap and on concurrent batches
+            yield env.timeout(in_context(count, gap, self.computing, self.rng))
+        else:
+            yield env.timeout(self.cost.service_time_ns(count, gap > self.idle_after_ns, self.rng))
+        self.computing -= 1
         if self.link is not None and self.link.output_bytes_per_sample:
             yield from self._transfer(self.d2h, inst.device, count * self.link.output_bytes_per_sample)
         end = env.now

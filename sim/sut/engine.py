@@ -124,15 +124,16 @@ class Engine:
                 if t > env.now:
                     yield env.timeout(t - env.now)
                 self.head = h + count
-                dev.in_flight += 1
-                env.process(dev.serve(inst, h, count, env.now, self._on_done))
+                dev.dispatch(inst, h, count, self._on_done)
                 break
 
     # ---- sources --------------------------------------------------------------
     def run_open(self, query_scheduled_ns: np.ndarray, samples_per_query: int = 1) -> EngineResult:
         """Server (one sample per query) or Offline (one query of many samples)."""
         sched = np.asarray(query_scheduled_ns, dtype=np.int64)
-        self.arrival = self._sample_arrivals(sched.astype(np.float64), samples_per_query)
+        # a scheduled query reaches the SUT late by the scheduler's wake-up delay (not queued)
+        delay = float(getattr(self.system, "schedule_delay_ns", 0.0))
+        self.arrival = self._sample_arrivals(sched.astype(np.float64) + delay, samples_per_query)
         self.known = len(self.arrival)
         self.closed = False
         self.env.process(self._batcher())

@@ -1,0 +1,311 @@
+"""From a published system (a ``Case``) and calibrated parameters to a simulated result.
+
+``build(case, params)`` makes the simulator inputs for one published test: the
+``SystemSpec`` (accelerators, instances, batching policy, host issue cost) and the
+``AnalyticCost`` of one instance. ``simulate_case`` runs the scenario through the
+simulator and returns the value in the row's units:
+
+- Offline: samples/s of one Offline run with fixed batches of the Offline batch size;
+- Server: the highest target QPS whose simulated run is VALID at the row's latency bound
+  (``sim.search.find_peak_qps``), over a few dynamic-batching configurations;
+- SingleStream: the 90th percentile latency of a SingleStream run;
+- MultiStream (v2.0+): the 99th percentile latency of 8-sample queries, split over the
+  system's instances;
+- MultiStream (v0.5-v1.0): the largest samples per query whose 99th percentile latency
+  stays within the row's interval (bisection over simulated MultiStream runs).
+
+``closed_form(case, params)`` gives the same quantities without the simulator for the
+scenarios without queueing (used inside the fitting loop, where thousands of evaluations
+are needed); ``tests/test_hw_model.py`` checks that the two agree.
+
+Fixed choices (stated, not fitted):
+- Offline batch: the largest power of two up to ``MAX_BATCH[kind]`` whose activations fit
+  in a quarter of the device memory.
+- Server trials: ``SERVER_QUERIES`` queries each (min_duration = queries / QPS, at least
+  0.2 s simulated), one schedule seed per trial, bisection to 1 %; dynamic batching with
+  ``max_batch`` the largest power of two whose batch latency is within a third of the
+  bound, and the next smaller one; queue delay a tenth of the bound or the batch time.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sim.errors import InputError
+from sim.hw import analytic, profiles
+from sim.hw.analytic import AnalyticCost, Device, Efficiency
+from sim.hw.rows import Case
+from sim.system import BatchingSpec, SystemSpec
+
+MAX_BATCH = {"gpu": 256, "asic": 32, "fpga": 16, "dsp": 1, "cpu": 32}
+SERVER_QUERIES = 20000
+MS_SAMPLES = 8
+SCHEDULE_SEED = 16159082839903944936     # LoadGen's Server schedule seed (mlperf.conf, current round)
+
+
+@dataclass(frozen=True)
+class Params:
+    """Calibrated parameters of one calibration unit (a chip, or a CPU chip + software stack)."""
+    eff: Efficiency = field(default_factory=Efficiency)
+    trend: float = 0.0          # log-throughput gain per year of software age on the device
+    maxq: float = 1.0           # throughput factor of power-measured (power-capped) runs
+    multi: float = 0.0          # per-device throughput falls as devices**-multi in one node
+    issue_us: float = 1.0       # host cost per Server query (LoadGen issue + harness), one thread
+    triton_us: float = 0.0      # extra host cost per Server query through Triton
+
+    def as_dict(self) -> dict:
+        return {**self.eff.as_dict(), "trend": self.trend, "maxq": self.maxq, "multi": self.multi,
+                "issue_us": self.issue_us, "triton_us": self.triton_us}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Params":
+        e = Efficiency(**{k: float(d[k]) for k in Efficiency().as_dict()})
+        return cls(eff=e, trend=float(d["trend"]), maxq=float(d["maxq"]), multi=float(d["multi"]),
+                   issue_us=float(d.get("issue_us", 1.0)), triton_us=float(d.get("triton_us", 0.0)))
+
+
+@dataclass(frozen=True)
+class Setup:
+    """Everything about a case that does not depend on the parameters."""
+    profile: profiles.Profile
+    device: Device
+    workload: analytic.Workload
+    servers: int                 # concurrent execution engines (devices x chips x MIG instances)
+    physical: int                # physical devices in the node (for the scaling term)
+    age_years: float
+    offline_batch: int
+
+
+def setup(case: Case) -> Setup:
+    if not case.ok:
+        raise InputError(f"row {case.index}: unsupported ({case.unsupported})")
+    prof = profiles.get(case.profile)
+    fraction = case.mig_slices / 7.0 if case.mig_slices else 1.0
+    dev = Device.from_profile(prof, fraction=fraction, cores=case.cores)
+    w = analytic.workload(case.workload)
+    per_device = prof.chips_per_device * (case.mig_instances or 1)
+    return Setup(profile=prof, device=dev, workload=w, servers=case.devices * per_device, physical=case.devices,
+                 age_years=max(0.0, case.year - prof.release_year),
+                 offline_batch=case.batch or offline_batch(prof, dev, w, case.precision))
+
+
+def batch_of(case: Case, s: Setup) -> int:
+    """The batch size one instance runs for a closed-form target."""
+    if case.target == "offline":
+        return s.offline_batch
+    if case.target == "singlestream":
+        return case.batch or 1
+    if case.target == "multistream":
+        return math.ceil(MS_SAMPLES / s.servers)
+    raise ValueError(f"no single batch size for target {case.target!r}")
+
+
+def offline_batch(prof: profiles.Profile, dev: Device, w: analytic.Workload, precision: str) -> int:
+    cap = MAX_BATCH[prof.kind]
+    if prof.memory_capacity_gb:
+        per_sample = float(w.a_elems.max() if len(w.a_elems) else 0.0) * analytic.BYTES[precision] * 2
+        mem = prof.memory_capacity_gb * 1e9 / prof.chips_per_device * (dev.units / max(1, dev.units))
+        while cap > 1 and per_sample * cap > 0.25 * mem:
+            cap //= 2
+    return cap
+
+
+def time_scale(case: Case, s: Setup, p: Params) -> float:
+    """Multiplier on every service time: software age and power capping."""
+    scale = math.exp(-p.trend * s.age_years)
+    if case.power_capped:
+        scale /= p.maxq
+    return scale
+
+
+def cost(case: Case, s: Setup, p: Params, overlap_link: bool) -> AnalyticCost:
+    return AnalyticCost(s.workload, s.device, case.precision, p.eff, scale=time_scale(case, s, p),
+                        overlap_link=overlap_link)
+
+
+def scaling(s: Setup, p: Params) -> float:
+    """Per-device throughput share kept when ``physical`` devices share one node."""
+    return float(s.physical) ** (-p.multi) if s.physical > 1 else 1.0
+
+
+def ms_streams_batch(c: AnalyticCost, bound_s: float, limit: int = 1 << 16) -> int:
+    """Largest batch whose latency is within ``bound_s`` (0 when even batch 1 is too slow)."""
+    if c.batch_seconds(1) > bound_s:
+        return 0
+    lo, hi = 1, 2
+    while hi <= limit and c.batch_seconds(hi) <= bound_s:
+        lo, hi = hi, hi * 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if c.batch_seconds(mid) <= bound_s:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def closed_form(case: Case, p: Params, s: Setup | None = None) -> float:
+    """The row's metric without the simulator (no queueing scenarios only)."""
+    s = s or setup(case)
+    if case.target == "offline":
+        c = cost(case, s, p, overlap_link=True)
+        b = s.offline_batch
+        return s.servers * b / c.batch_seconds(b) * scaling(s, p)
+    c = cost(case, s, p, overlap_link=False)
+    if case.target == "singlestream":
+        return c.batch_seconds(batch_of(case, s)) * 1e9
+    if case.target == "multistream":
+        return c.batch_seconds(math.ceil(MS_SAMPLES / s.servers)) * 1e9
+    if case.target == "ms_streams":
+        return float(ms_streams_batch(c, case.latency_bound_ns * 1e-9) * s.servers)
+    if case.target == "server":
+        raise ValueError("Server has queueing: use simulate_case")
+    raise ValueError(f"unknown target {case.target!r}")
+
+
+# ---------------------------------------------------------------------------
+# through the simulator
+# ---------------------------------------------------------------------------
+
+def _ms_ns(seconds: float) -> int:
+    """A duration in whole milliseconds (LoadGen keeps durations in ms), at least 1 ms."""
+    return int(max(1, math.ceil(seconds * 1e3))) * 1_000_000
+
+
+def _system(s: Setup, p: Params, case: Case, batching: BatchingSpec, issue_ns: float = 0.0) -> SystemSpec:
+    return SystemSpec(name=f"{case.devices} x {case.profile}" + (f" (MIG {case.mig_instances}x{case.mig_slices}g)"
+                                                                   if case.mig_slices else ""),
+                      issue_overhead_ns=issue_ns, batching=batching, accelerators=s.servers, instances=1)
+
+
+# performance sample counts of the rounds that had these models (mlperf.conf of v0.5-v1.1
+# for the SSDs, which the current LoadGen no longer lists)
+PERFORMANCE_SAMPLES = {"resnet50": 1024, "ssd-mobilenet": 256, "ssd-resnet34": 64, "retinanet": 64, "bert": 10833}
+
+
+def _settings(model: str, **fields) -> dict:
+    return {"performance_sample_count_override": PERFORMANCE_SAMPLES.get(model, 1024), **fields}
+
+
+def _mlperf_model(case: Case) -> str:
+    return {"bert-99": "bert", "bert-99.9": "bert"}.get(case.model, case.model)
+
+
+def simulate_case(case: Case, p: Params, seed: int = 0) -> float:
+    """The row's metric, through the simulator (see the module docstring)."""
+    from sim.run import simulate
+
+    s = setup(case)
+    model = _mlperf_model(case)
+    if case.target == "offline":
+        c = cost(case, s, p, overlap_link=True)
+        # the node-level scaling loss slows every device alike
+        c = c.with_scale(c.scale / scaling(s, p))
+        b = s.offline_batch
+        est = s.servers * b / c.batch_seconds(b)
+        system = _system(s, p, case, BatchingSpec("fixed", b, 0.0))
+        # whole rounds of full batches on every instance, at least 20 of them
+        per_round = b * s.servers
+        n = per_round * max(20, math.ceil(est / per_round))
+        r = simulate("Offline", workload=None, mlperf_model=model, system=system, cost=c, seed=seed,
+                     overrides=_settings(model, offline_expected_qps=n / 1.1, min_duration_ns=10 ** 9, min_query_count=n))
+        return float(r.metrics.headline_value)
+    if case.target == "singlestream":
+        c = cost(case, s, p, overlap_link=False)
+        t = c.batch_seconds(1)
+        r = simulate("SingleStream", workload=None, mlperf_model=model, system=_system(s, p, case, BatchingSpec()),
+                     cost=c, seed=seed, overrides=_settings(model, single_stream_expected_latency_ns=t * 1e9,
+                                                  min_duration_ns=_ms_ns(100 * t), min_query_count=100))
+        return float(r.metrics.headline_value)
+    if case.target == "multistream":
+        c = cost(case, s, p, overlap_link=False)
+        per = math.ceil(MS_SAMPLES / s.servers)
+        t = c.batch_seconds(per)
+        r = simulate("MultiStream", workload=None, mlperf_model=model,
+                     system=_system(s, p, case, BatchingSpec("dynamic", per, 0.0)), cost=c, seed=seed,
+                     overrides=_settings(model, multi_stream_expected_latency_ns=t * 1e9, min_duration_ns=_ms_ns(700 * t),
+                                        min_query_count=700, multi_stream_samples_per_query=MS_SAMPLES))
+        return float(r.metrics.headline_value)
+    if case.target == "ms_streams":
+        return float(_ms_streams_simulated(case, s, p, model, seed))
+    if case.target == "server":
+        return server_peak(case, p, s, seed)
+    raise ValueError(f"unknown target {case.target!r}")
+
+
+def _ms_streams_ok(case, s, p, model, n: int, seed: int) -> bool:
+    from sim.run import simulate
+
+    c = cost(case, s, p, overlap_link=False)
+    per = math.ceil(n / s.servers)
+    t = c.batch_seconds(per)
+    r = simulate("MultiStream", workload=None, mlperf_model=model,
+                 system=_system(s, p, case, BatchingSpec("dynamic", per, 0.0)), cost=c, seed=seed,
+                 overrides={"multi_stream_samples_per_query": n, "multi_stream_expected_latency_ns": t * 1e9,
+                            "min_duration_ns": _ms_ns(300 * t), "min_query_count": 300,
+                            "performance_sample_count_override": max(n, PERFORMANCE_SAMPLES.get(model, 1024))})
+    return float(r.metrics.headline_value) <= case.latency_bound_ns
+
+
+def _ms_streams_simulated(case, s, p, model, seed) -> int:
+    """Largest samples per query (a multiple of the instance count) meeting the interval at p99."""
+    c = cost(case, s, p, overlap_link=False)
+    per = ms_streams_batch(c, case.latency_bound_ns * 1e-9)
+    if per == 0:
+        return 0
+    # the closed form is exact for a deterministic cost; confirm it (and its neighbour) by simulation
+    n = per * s.servers
+    while n > 0 and not _ms_streams_ok(case, s, p, model, n, seed):
+        n -= s.servers
+    return n
+
+
+def server_configs(case: Case, s: Setup, c: AnalyticCost) -> list[BatchingSpec]:
+    bound_s = case.latency_bound_ns * 1e-9
+    cap = MAX_BATCH[s.profile.kind]
+    sizes = [b for b in (2 ** k for k in range(0, 13)) if b <= max(cap, 1) and c.batch_seconds(b) <= bound_s / 3]
+    if not sizes:
+        sizes = [1]
+    out = []
+    for b in sizes[-2:][::-1]:
+        delay = min(bound_s / 10, c.batch_seconds(b)) * 1e9
+        out.append(BatchingSpec("dynamic", b, delay))
+    return out
+
+
+def server_peak(case: Case, p: Params, s: Setup | None = None, seed: int = 0, rel_tol: float = 0.01) -> float:
+    """Highest VALID Server target QPS at the row's latency bound (best of the batching configurations)."""
+    from sim.run import simulate
+    from sim.search import find_peak_qps
+
+    s = s or setup(case)
+    model = _mlperf_model(case)
+    c = cost(case, s, p, overlap_link=True)
+    c = c.with_scale(c.scale / scaling(s, p))
+    issue_ns = (p.issue_us + (p.triton_us if case.triton else 0.0)) * 1e3
+    best = 0.0
+    for batching in server_configs(case, s, c):
+        b = batching.max_batch
+        capacity = s.servers * b / c.batch_seconds(b)
+        if issue_ns > 0:
+            capacity = min(capacity, 1e9 / issue_ns)
+        system = _system(s, p, case, batching, issue_ns)
+
+        def trial(qps: float, seed_index: int):
+            dur = max(0.2, SERVER_QUERIES / qps)
+            r = simulate("Server", workload=None, mlperf_model=model, system=system, cost=c, seed=seed,
+                         overrides=_settings(model, server_target_qps=qps,
+                                                   server_target_latency_ns=int(case.latency_bound_ns),
+                                                   min_duration_ns=_ms_ns(dur), min_query_count=1,
+                                                   schedule_rng_seed=SCHEDULE_SEED + seed_index))
+            return r.metrics
+
+        try:
+            res = find_peak_qps(trial, start_qps=0.9 * capacity, rel_tol=rel_tol, repeats=1, max_trials=40)
+        except RuntimeError:
+            continue
+        best = max(best, res.peak_qps)
+    return best
