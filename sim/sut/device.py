@@ -14,6 +14,7 @@ compute at once (this one included): CPU instances share cores and caches.
 from __future__ import annotations
 
 import math
+from collections import deque
 
 import simpy
 
@@ -25,6 +26,32 @@ class Instance:
         self.device = device
         self.index = index
         self.last_end_ns = -math.inf
+
+
+class InstancePool:
+    """Free instances, first freed first used.
+
+    The batcher ``take``s one; when none is free it waits on ``wait()``, which the next
+    ``put`` triggers. (A ``simpy.Store`` does the same with two events per batch.)
+    """
+
+    def __init__(self, env: simpy.Environment, instances: list[Instance]):
+        self.env = env
+        self.items: deque[Instance] = deque(instances)
+        self._waiter: simpy.Event | None = None
+
+    def take(self) -> Instance | None:
+        return self.items.popleft() if self.items else None
+
+    def wait(self) -> simpy.Event:
+        self._waiter = self.env.event()
+        return self._waiter
+
+    def put(self, inst: Instance) -> None:
+        self.items.append(inst)
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None:
+            waiter.succeed()
 
 
 class Devices:
@@ -39,8 +66,7 @@ class Devices:
         self.link = system.link
         self.idle_after_ns = system.idle_after_ns
         self.instances = [Instance(d, i) for i in range(system.instances) for d in range(system.accelerators)]
-        self.free = simpy.Store(env)
-        self.free.items.extend(self.instances)
+        self.free = InstancePool(env, self.instances)
         if self.link is not None:
             self.h2d = [simpy.Resource(env, 1) for _ in range(system.accelerators)]
             self.d2h = [simpy.Resource(env, 1) for _ in range(system.accelerators)]

@@ -99,7 +99,10 @@ class Engine:
     def _batcher(self):
         env, dev, policy = self.env, self.devices, self.policy
         while True:
-            inst = yield dev.free.get()
+            inst = dev.free.take()
+            while inst is None:
+                yield dev.free.wait()
+                inst = dev.free.take()
             while True:
                 h = self.head
                 if h >= self.known:

@@ -73,7 +73,10 @@ def simulate_open_naive(system, cost, query_scheduled_ns, samples_per_query: int
 
     def batcher():
         while True:
-            inst = yield devices.free.get()
+            inst = devices.free.take()
+            while inst is None:
+                yield devices.free.wait()
+                inst = devices.free.take()
             while True:
                 if not queue:
                     if state["arrived"] == n_samples:
