@@ -101,7 +101,18 @@ def cmd_run(args) -> int:
     if args.out:
         paths = r.write(args.out)
         print("wrote " + ", ".join(str(p) for p in paths))
+    if args.trace:
+        from sim.trace import write_trace
+        print(f"wrote {write_trace(r, args.trace, args.trace_max_queries)} (Chrome trace: open in ui.perfetto.dev)")
     return 0
+
+
+def cmd_sweep(args) -> int:
+    from sim.sweep import run_sweep
+    summary = run_sweep(args.grid, args.out, workers=args.workers, dask=args.dask,
+                        dask_timeout_s=args.dask_timeout_s, progress=args.progress, chunk=args.chunk)
+    print(summary.describe())
+    return 1 if summary.errors else 0
 
 
 def cmd_search(args) -> int:
@@ -161,7 +172,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scenario", required=True, choices=SCENARIOS)
     p.add_argument("--qps", type=float, help="Server target QPS")
     p.add_argument("--out", help="folder for mlperf_log_summary.txt, mlperf_log_detail.txt, result.json")
+    p.add_argument("--trace", metavar="FILE", help="also write a Chrome trace (JSON) of the run, for Perfetto")
+    p.add_argument("--trace-max-queries", type=_positive_int, default=10_000,
+                   help="queries exported to the trace (default 10000)")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("sweep", help="run a grid of what-ifs in parallel, one JSON line per point (resumable)")
+    p.add_argument("grid", help="sweep grid (YAML; format in sim/sweep.py and docs/sweep.md)")
+    p.add_argument("--out", required=True, help="results file (JSON lines); finished points in it are skipped")
+    p.add_argument("--workers", type=_positive_int, help="local processes (default: CPU count)")
+    p.add_argument("--dask", metavar="ADDRESS", help="run on this Dask scheduler, e.g. tcp://host:8786")
+    p.add_argument("--dask-timeout-s", type=float, default=10.0, help="time to reach the scheduler (default 10)")
+    p.add_argument("--chunk", type=_positive_int, default=1, help="points per task (default 1)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar on stderr (default: when stderr is a terminal)")
+    p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("search", help="highest VALID Server QPS (or a scenario's metric)")
     _add_run_args(p)
@@ -169,6 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rel-tol", type=float, default=0.01, help="bracket width relative to the peak (default 0.01)")
     p.add_argument("--repeats", type=_positive_int, default=5, help="schedule seeds tried at the bracket ends")
     p.set_defaults(func=cmd_search)
+
+    from sim.validate.command import add_parser as add_validate_parser   # real runs vs predictions
+    add_validate_parser(sub)
     return parser
 
 

@@ -20,7 +20,15 @@ batch of ``b`` samples on one device is::
   an ASIC, a CPU's L3); a layer's activations skip DRAM when they fit in half of it;
 - ``kernel_s``: the fixed cost of one kernel (launch, pipeline fill, synchronisation);
 - ``batch_s``: the fixed cost of one batch on the host and device (enqueue, copies'
-  set-up, completion), paid once per batch.
+  set-up, completion), paid once per batch;
+- ``latency_eff``: compute efficiency of a latency-optimised run (SingleStream,
+  MultiStream) relative to a batched one. A GPU runs the same kernels either way (about
+  1); an ASIC or CPU that runs a copy of the network per core for throughput must split
+  one sample over all cores for latency, and does so less efficiently: its single-sample
+  latency is several times its per-sample throughput time;
+- per network: ``net``, its efficiency relative to what its kernel classes predict
+  (fusions only that network allows), and its own fixed cost per batch (post-processing
+  such as non-maximum suppression runs once per batch), replacing ``batch_s``.
 
 Elementwise ops, normalisations and reshapes are fused into the kernels that produce their
 inputs (``fused`` in the summary) and cost nothing here; pooling, softmax, layer norm,
@@ -47,7 +55,7 @@ BYTES = {"int4": 0.5, "int8": 1.0, "fp8": 1.0, "fp16": 2.0, "bf16": 2.0, "fp32":
 EFF_CLASSES = ("conv", "gconv", "matmul", "bmm")
 # Output tile of one compute unit (rows x columns of the GEMM view); an assumption about
 # how vendor libraries tile MAC layers, not a datasheet figure.
-TILES = {"gpu": (64, 64), "asic": (64, 64), "fpga": (64, 64), "dsp": (32, 32), "cpu": (32, 64)}
+TILES = {"gpu": (32, 32), "asic": (32, 32), "fpga": (32, 32), "dsp": (32, 32), "cpu": (16, 32)}
 RESPONSE_ELEMS = 7000  # values returned per sample after post-processing (e.g. 1000 boxes x 7)
 ONCHIP_SHARE = 0.5     # share of on-chip memory usable for resident weights or activations
 
@@ -62,9 +70,11 @@ class Efficiency:
     mem: float = 0.7
     kernel_us: float = 5.0
     batch_us: float = 50.0
+    latency_eff: float = 1.0      # compute efficiency of latency-optimised runs relative to batched ones
 
     def as_dict(self) -> dict:
-        return {k: getattr(self, k) for k in ("conv", "gconv", "matmul", "bmm", "mem", "kernel_us", "batch_us")}
+        return {k: getattr(self, k) for k in ("conv", "gconv", "matmul", "bmm", "mem", "kernel_us", "batch_us",
+                                              "latency_eff")}
 
 
 @dataclass(frozen=True)
@@ -142,18 +152,20 @@ def workload(name: str) -> Workload:
 
 
 def _fill(w: Workload, dev: Device, batch: int) -> np.ndarray:
-    tm, tn = TILES.get(dev.kind, (64, 64))
+    """Busy share of the compute units: output tiles run in waves over them (tile quantisation)."""
+    tm, tn = TILES.get(dev.kind, (32, 32))
     tiles = np.ceil(w.m * batch / tm) * np.ceil(w.n / tn)
     tiles = np.maximum(tiles, 1.0)
     waves = np.ceil(tiles / dev.units)
     return tiles / (waves * dev.units)
 
 
-def layer_times_s(w: Workload, dev: Device, precision: str, eff: Efficiency, batch: int) -> tuple[np.ndarray, np.ndarray]:
+def layer_times_s(w: Workload, dev: Device, precision: str, eff: Efficiency, batch: int,
+                  latency_mode: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Per-kernel times (MAC kernels, vector kernels) of one batch, without ``batch_s``."""
     if precision not in dev.peak_ops:
         raise InputError(f"device {dev.name}: no {precision} peak in its profile; expected one of {sorted(dev.peak_ops)}")
-    peak = dev.peak_ops[precision]
+    peak = dev.peak_ops[precision] * (eff.latency_eff if latency_mode else 1.0)
     nbytes = BYTES[precision]
     effs = np.array([eff.conv, eff.gconv, eff.matmul, eff.bmm])[w.mac_class]
     compute = w.flops * batch / (peak * effs * _fill(w, dev, batch))
@@ -170,10 +182,19 @@ def layer_times_s(w: Workload, dev: Device, precision: str, eff: Efficiency, bat
     return mac_t, vec_t
 
 
-def batch_time_s(w: Workload, dev: Device, precision: str, eff: Efficiency, batch: int) -> float:
-    """T(b): seconds for one batch of ``batch`` samples on one device (no host link)."""
-    mac_t, vec_t = layer_times_s(w, dev, precision, eff, batch)
-    return float(mac_t.sum() + vec_t.sum() + eff.batch_us * 1e-6)
+def batch_time_s(w: Workload, dev: Device, precision: str, eff: Efficiency, batch: int, net: float = 1.0,
+                 batch_us: float | None = None, latency_mode: bool = False) -> float:
+    """T(b): seconds for one batch of ``batch`` samples on one device (no host link).
+
+    ``net`` scales the kernels' time: the network's own efficiency on the device relative
+    to what its kernel classes predict (1 = as predicted); ``batch_us`` replaces the
+    device's fixed cost per batch for this network (post-processing such as NMS);
+    ``latency_mode``: a latency-optimised run (SingleStream, MultiStream), whose compute
+    runs at ``eff.latency_eff`` of the batched efficiency.
+    """
+    mac_t, vec_t = layer_times_s(w, dev, precision, eff, batch, latency_mode)
+    fixed = eff.batch_us if batch_us is None else batch_us
+    return float(net * (mac_t.sum() + vec_t.sum()) + fixed * 1e-6)
 
 
 def link_time_s(w: Workload, dev: Device, precision: str, batch: int) -> float:
@@ -200,12 +221,16 @@ class AnalyticCost:
     eff: Efficiency
     scale: float = 1.0
     overlap_link: bool = False
+    net: float = 1.0
+    batch_us: float | None = None
+    latency_mode: bool = False
     random = False
     _cache: dict = field(default_factory=dict, repr=False)
 
     def batch_seconds(self, batch: int) -> float:
         if batch not in self._cache:
-            t = batch_time_s(self.workload, self.device, self.precision, self.eff, batch)
+            t = batch_time_s(self.workload, self.device, self.precision, self.eff, batch, self.net, self.batch_us,
+                             self.latency_mode)
             link = link_time_s(self.workload, self.device, self.precision, batch)
             t = max(t, link) if self.overlap_link else t + link
             self._cache[batch] = t * self.scale
@@ -220,7 +245,50 @@ class AnalyticCost:
         e = self.eff
         return (f"analytic roofline of {self.workload.name} on {self.device.name} at {self.precision}: "
                 f"eff conv {e.conv:.2f} gconv {e.gconv:.2f} matmul {e.matmul:.2f} bmm {e.bmm:.2f} mem {e.mem:.2f}, "
-                f"{e.kernel_us:.1f} us/kernel, {e.batch_us:.0f} us/batch, scale {self.scale:.3f}")
+                f"{e.kernel_us:.1f} us/kernel, "
+                f"{e.batch_us if self.batch_us is None else self.batch_us:.0f} us/batch, network factor {self.net:.3f}, "
+                f"{'latency' if self.latency_mode else 'throughput'} mode (latency efficiency {e.latency_eff:.2f}), "
+                f"scale {self.scale:.3f}")
 
     def with_scale(self, scale: float) -> "AnalyticCost":
         return replace(self, scale=scale, _cache={})
+
+
+def batch_times_many(w: Workload, kind: str, eff: Efficiency, peak_ops: np.ndarray, bandwidth_bps: np.ndarray,
+                     onchip_bytes: np.ndarray, units: np.ndarray, nbytes: np.ndarray, batch: np.ndarray,
+                     latency_mode: np.ndarray, net: float = 1.0, batch_us: float | None = None) -> np.ndarray:
+    """``batch_time_s`` for many (device, precision, batch, mode) points of one network at once.
+
+    Every argument after ``eff`` is an array with one entry per point; the result is the
+    same as calling ``batch_time_s`` point by point (``tests/test_hw_analytic.py``).
+    """
+    b = batch.astype(float)[:, None]
+    peak = (peak_ops * np.where(latency_mode, eff.latency_eff, 1.0))[:, None]
+    effs = np.array([eff.conv, eff.gconv, eff.matmul, eff.bmm])[w.mac_class][None, :]
+    tm, tn = TILES.get(kind, (32, 32))
+    u = units.astype(float)[:, None]
+    tiles = np.maximum(np.ceil(w.m[None, :] * b / tm) * np.ceil(w.n[None, :] / tn), 1.0)
+    fill = tiles / (np.ceil(tiles / u) * u)
+    compute = w.flops[None, :] * b / (peak * effs * fill)
+    limit = (ONCHIP_SHARE * onchip_bytes)[:, None]
+    nb = nbytes[:, None]
+    resident = (w.total_weights * nb <= limit)
+    w_bytes = np.where(resident, 0.0, w.w_elems[None, :] * nb)
+    act = w.a_elems[None, :] * b * nb
+    act = np.where(act <= limit, 0.0, act)
+    bw = (bandwidth_bps * eff.mem)[:, None]
+    k = eff.kernel_us * 1e-6
+    mac_t = np.maximum(compute, (w_bytes + act) / bw) + k
+    vact = w.v_elems[None, :] * b * nb
+    vact = np.where(vact <= limit, vact * 0.25, vact)
+    vec_t = vact / bw + k
+    fixed = eff.batch_us if batch_us is None else batch_us
+    return net * (mac_t.sum(axis=1) + vec_t.sum(axis=1)) + fixed * 1e-6
+
+
+def link_times_many(w: Workload, link_bps: np.ndarray, nbytes: np.ndarray, batch: np.ndarray) -> np.ndarray:
+    """``link_time_s`` for many points (0 where the device has no host link)."""
+    per_sample = w.input_elems * nbytes + min(w.output_elems, RESPONSE_ELEMS) * 4.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = per_sample * batch / link_bps
+    return np.where(link_bps > 0, t, 0.0)

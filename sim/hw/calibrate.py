@@ -59,25 +59,34 @@ MIN_ROWS = 3            # fewer rows than this: a unit is not fitted (refused by
 NOISE = 0.05            # relative spread of repeated published results (log scale)
 FIT_TARGETS = ("offline", "singlestream", "multistream", "ms_streams")
 
-NAMES = ("conv", "gconv", "matmul", "bmm", "mem", "kernel_us", "batch_us", "trend", "maxq", "multi")
-LOG = {"conv", "gconv", "matmul", "bmm", "mem", "kernel_us", "batch_us", "maxq"}
+NETS = ("resnet50", "ssd_mobilenet_v1", "ssd_resnet34", "retinanet", "bert_large")
+NAMES = ("conv", "gconv", "matmul", "bmm", "mem", "kernel_us", "latency_eff", "trend", "maxq", "power", "multi") + \
+    tuple(f"net_{w}" for w in NETS) + tuple(f"batch_us_{w}" for w in NETS)
+LOG = {"conv", "gconv", "matmul", "bmm", "mem", "kernel_us", "latency_eff", "maxq"} | \
+    {f"net_{w}" for w in NETS} | {f"batch_us_{w}" for w in NETS}
+# efficiencies may exceed 1 where the engine does less work than the graph says (BERT
+# engines skip padded tokens; caches cut DRAM traffic below the count)
 LOWER = {"conv": 1e-4, "gconv": 1e-5, "matmul": 1e-4, "bmm": 1e-5, "mem": 0.02, "kernel_us": 0.01,
-         "batch_us": 0.1, "trend": -0.3, "maxq": 0.2, "multi": -0.1}
-UPPER = {"conv": 1.5, "gconv": 1.5, "matmul": 1.5, "bmm": 1.5, "mem": 1.2, "kernel_us": 1e4, "batch_us": 1e6,
-         "trend": 0.6, "maxq": 1.2, "multi": 0.3}
+         "latency_eff": 0.02, "trend": -0.3, "maxq": 0.2, "power": 0.0, "multi": -0.1,
+         **{f"net_{w}": 0.2 for w in NETS}, **{f"batch_us_{w}": 0.1 for w in NETS}}
+UPPER = {"conv": 1.5, "gconv": 1.5, "matmul": 3.0, "bmm": 3.0, "mem": 2.0, "kernel_us": 1e4, "batch_us": 1e6,
+         "latency_eff": 1.5, "trend": 0.6, "maxq": 1.2, "power": 1.5, "multi": 0.3, **{f"net_{w}": 5.0 for w in NETS},
+         **{f"batch_us_{w}": 1e6 for w in NETS}}
 # stage-1 priors: (mean, sd); sd in log units for LOG parameters
 _KIND_PRIOR = {
-    "gpu": {"kernel_us": 3.0, "batch_us": 30.0, "conv": 0.5, "matmul": 0.5},
-    "asic": {"kernel_us": 10.0, "batch_us": 100.0, "conv": 0.5, "matmul": 0.5},
-    "fpga": {"kernel_us": 10.0, "batch_us": 100.0, "conv": 0.3, "matmul": 0.3},
-    "dsp": {"kernel_us": 20.0, "batch_us": 200.0, "conv": 0.3, "matmul": 0.3},
-    "cpu": {"kernel_us": 20.0, "batch_us": 100.0, "conv": 0.3, "matmul": 0.3},
+    "gpu": {"kernel_us": 3.0, "batch_us": 30.0, "conv": 0.5, "matmul": 0.5, "latency_eff": 0.8},
+    "asic": {"kernel_us": 10.0, "batch_us": 100.0, "conv": 0.5, "matmul": 0.5, "latency_eff": 0.3},
+    "fpga": {"kernel_us": 10.0, "batch_us": 100.0, "conv": 0.3, "matmul": 0.3, "latency_eff": 0.5},
+    "dsp": {"kernel_us": 20.0, "batch_us": 200.0, "conv": 0.3, "matmul": 0.3, "latency_eff": 0.5},
+    "cpu": {"kernel_us": 20.0, "batch_us": 100.0, "conv": 0.3, "matmul": 0.3, "latency_eff": 0.5},
 }
 _BASE_PRIOR = {"conv": (0.5, 1.0), "gconv": (0.05, 1.5), "matmul": (0.5, 1.0), "bmm": (0.3, 1.0),
-               "mem": (0.7, 0.3), "kernel_us": (5.0, 1.5), "batch_us": (50.0, 2.0), "trend": (0.05, 0.1),
-               "maxq": (0.85, 0.2), "multi": (0.01, 0.03)}
+               "mem": (0.7, 0.3), "kernel_us": (5.0, 1.5), "batch_us": (50.0, 2.0), "latency_eff": (0.7, 0.7),
+               "trend": (0.05, 0.1), "maxq": (0.85, 0.2), "power": (0.3, 0.3), "multi": (0.01, 0.03),
+               **{f"net_{w}": (1.0, 0.3) for w in NETS}}
 _SD_FLOOR = {"conv": 0.25, "gconv": 0.4, "matmul": 0.25, "bmm": 0.4, "mem": 0.2, "kernel_us": 0.4,
-             "batch_us": 0.6, "trend": 0.04, "maxq": 0.08, "multi": 0.015}
+             "batch_us": 0.6, "latency_eff": 0.2, "trend": 0.04, "maxq": 0.08, "power": 0.1, "multi": 0.015,
+             **{f"net_{w}": 0.08 for w in NETS}, **{f"batch_us_{w}": 0.5 for w in NETS}}
 
 
 def observed(row: dict) -> float | None:
@@ -94,15 +103,18 @@ def observed(row: dict) -> float | None:
 # ---------------------------------------------------------------------------
 
 def to_vector(p: Params) -> np.ndarray:
-    d = p.as_dict()
+    d = {**{f"net_{w}": 1.0 for w in NETS}, **{f"batch_us_{w}": p.eff.batch_us for w in NETS}, **p.as_dict()}
     return np.array([math.log(d[n]) if n in LOG else d[n] for n in NAMES])
 
 
 def from_vector(x: np.ndarray, base: Params | None = None) -> Params:
     d = {n: (math.exp(v) if n in LOG else float(v)) for n, v in zip(NAMES, x)}
     base = base or Params()
-    return Params(eff=Efficiency(**{k: d[k] for k in Efficiency().as_dict()}), trend=d["trend"], maxq=d["maxq"],
-                  multi=d["multi"], issue_us=base.issue_us, triton_us=base.triton_us)
+    nb = {w: d[f"batch_us_{w}"] for w in NETS}
+    eff = Efficiency(**{k: d[k] for k in Efficiency().as_dict() if k in d},
+                     batch_us=float(np.exp(np.mean(np.log(list(nb.values()))))))
+    return Params(eff=eff, trend=d["trend"], maxq=d["maxq"], power=d["power"], multi=d["multi"], issue_us=base.issue_us,
+                  triton_us=base.triton_us, net={w: d[f"net_{w}"] for w in NETS}, net_batch_us=nb)
 
 
 def bounds() -> tuple[np.ndarray, np.ndarray]:
@@ -124,8 +136,9 @@ class Prior:
 def default_prior(kind: str) -> Prior:
     mean, sd = [], []
     for n in NAMES:
-        m, s = _BASE_PRIOR[n]
-        m = _KIND_PRIOR.get(kind, {}).get(n, m)
+        key = "batch_us" if n.startswith("batch_us_") else n
+        m, s = _BASE_PRIOR[key]
+        m = _KIND_PRIOR.get(kind, {}).get(key, m)
         mean.append(math.log(m) if n in LOG else m)
         sd.append(s)
     return Prior(np.array(mean), np.array(sd), f"data-free defaults for a {kind}")
@@ -136,50 +149,106 @@ def default_prior(kind: str) -> Prior:
 # ---------------------------------------------------------------------------
 
 class UnitModel:
-    """Closed-form predictions for a list of cases of one unit, sharing batch-time evaluations."""
+    """Closed-form predictions for a list of cases of one unit, vectorised per network.
+
+    Every case needs the batch time of one (device, precision, batch, mode) point; points
+    of one network are evaluated together (``analytic.batch_times_many``). A v0.5-v1.0
+    MultiStream case (largest batch within a latency bound) evaluates its device at the
+    powers of two and interpolates linearly between them.
+    """
+
+    STREAM_BATCHES = np.array([2 ** k for k in range(0, 17)], dtype=float)
 
     def __init__(self, cases: list[Case]):
         self.cases = cases
         self.setups = [sm.setup(c) for c in cases]
-        keys, self.key_of = [], []
-        index = {}
-        for c, s in zip(cases, self.setups):
-            dev = (c.profile, c.mig_slices, c.cores)
-            if c.target in ("offline", "singlestream", "multistream"):
-                k = (dev, c.workload, c.precision, sm.batch_of(c, s), c.target == "offline")
-            else:
-                k = None
-            if k is not None and k not in index:
-                index[k] = len(keys)
-                keys.append((s, c))
-            self.key_of.append(index.get(k, -1))
-        self._keys = keys
-        # devices are rebuilt per case by setup(); identical ones must share a key
+        n = len(cases)
+        self.kind = self.setups[0].profile.kind if cases else "gpu"
         self.age = np.array([s.age_years for s in self.setups])
+        self.headroom = np.array([s.headroom for s in self.setups])
         self.capped = np.array([c.power_capped for c in cases])
         self.servers = np.array([s.servers for s in self.setups], dtype=float)
         self.physical = np.array([s.physical for s in self.setups], dtype=float)
-        self.batch = np.array([sm.batch_of(c, s) if c.target != "ms_streams" else 1
-                               for c, s in zip(cases, self.setups)], dtype=float)
         self.offline = np.array([c.target == "offline" for c in cases])
-        self.latency = np.array([c.target in ("singlestream", "multistream") for c in cases])
-        self.streams = [i for i, c in enumerate(cases) if c.target == "ms_streams"]
+        self.streams = np.array([c.target == "ms_streams" for c in cases])
+        self.bound = np.array([(c.latency_bound_ns or 0.0) * 1e-9 for c in cases])
+        # points: one per non-stream case, len(STREAM_BATCHES) per stream case
+        self.groups: dict[str, dict] = {}
+        self.case_point = np.full(n, -1)
+        self.stream_points: dict[int, np.ndarray] = {}
+        for i, (c, s) in enumerate(zip(cases, self.setups)):
+            g = self.groups.setdefault(c.workload, {"w": s.workload, "rows": [], "seen": {}})
+            d = s.device
+            point = (d.peak_ops[c.precision], d.bandwidth_bps, d.onchip_bytes, d.units, analytic.BYTES[c.precision])
+            mode = (c.target in sm.LATENCY_TARGETS, d.link_bps or 0.0, c.target == "offline")
+            if c.target == "ms_streams":
+                first = len(g["rows"])
+                g["rows"].extend(point + (b,) + mode for b in self.STREAM_BATCHES)
+            else:
+                row = point + (sm.batch_of(c, s),) + mode
+                if row not in g["seen"]:        # identical points are evaluated once
+                    g["seen"][row] = len(g["rows"])
+                    g["rows"].append(row)
+                first = g["seen"][row]
+            idx = (c.workload, first)
+            if c.target == "ms_streams":
+                self.stream_points[i] = idx
+            else:
+                self.case_point[i] = len(self.stream_points) * 0 + first
+                self.stream_points.setdefault(-1 - i, idx)
+        for g in self.groups.values():
+            a = np.array(g["rows"], dtype=float)
+            g["cols"] = {k: a[:, j] for j, k in enumerate(("peak", "bw", "onchip", "units", "nbytes", "batch",
+                                                             "latency", "link", "overlap"))}
+
+    def _index(self):
+        """Flat positions of every case's point in the concatenated per-network times."""
+        offset, base = 0, {}
+        for wname, g in self.groups.items():
+            base[wname] = offset
+            offset += len(g["rows"])
+        flat = np.zeros(len(self.cases), dtype=np.int64)
+        for i in range(len(self.cases)):
+            wname, first = self.stream_points[i] if self.streams[i] else self.stream_points[-1 - i]
+            flat[i] = base[wname] + first
+        self._flat = flat
+        self._batch = np.array([sm.batch_of(c, s) if c.target != "ms_streams" else 1
+                                for c, s in zip(self.cases, self.setups)], dtype=float)
+        self._stream_idx = np.nonzero(self.streams)[0]
 
     def predict(self, p: Params) -> np.ndarray:
-        times = np.empty(len(self._keys))
-        for j, (s, c) in enumerate(self._keys):
-            cost = analytic.AnalyticCost(s.workload, s.device, c.precision, p.eff, scale=1.0,
-                                         overlap_link=(c.target == "offline"))
-            times[j] = cost.batch_seconds(sm.batch_of(c, s))
-        scale = np.exp(-p.trend * self.age) / np.where(self.capped, p.maxq, 1.0)
-        t = np.where(np.array(self.key_of) >= 0, times[np.maximum(self.key_of, 0)], np.nan) * scale
+        if not hasattr(self, "_flat"):
+            self._index()
+        parts = []
+        for wname, g in self.groups.items():
+            c = g["cols"]
+            t = analytic.batch_times_many(g["w"], self.kind, p.eff, c["peak"], c["bw"], c["onchip"], c["units"],
+                                          c["nbytes"], c["batch"], c["latency"].astype(bool),
+                                          net=p.net.get(wname, 1.0), batch_us=p.net_batch_us.get(wname))
+            link = analytic.link_times_many(g["w"], c["link"], c["nbytes"], c["batch"])
+            parts.append(np.where(c["overlap"].astype(bool), np.maximum(t, link), t + link))
+        times = np.concatenate(parts)
+        scale = np.exp(-p.trend * self.age) / np.where(self.capped, p.maxq, 1.0) / self.headroom ** p.power
         keep = np.where(self.physical > 1, self.physical ** (-p.multi), 1.0)
-        out = np.where(self.offline, self.servers * self.batch / t * keep, t * 1e9)
-        for i in self.streams:
-            c, s = self.cases[i], self.setups[i]
-            cost = analytic.AnalyticCost(s.workload, s.device, c.precision, p.eff, scale=float(scale[i]))
-            out[i] = max(0.5, sm.ms_streams_batch(cost, c.latency_bound_ns * 1e-9) * s.servers)
+        t = times[self._flat] * scale
+        out = np.where(self.offline, self.servers * self._batch / t * keep, t * 1e9)
+        n = len(self.STREAM_BATCHES)
+        for i in self._stream_idx:
+            ts = times[self._flat[i]:self._flat[i] + n] * scale[i]
+            out[i] = max(0.5, _largest_batch_within(ts, self.STREAM_BATCHES, self.bound[i]) * self.servers[i])
         return out
+
+
+def _largest_batch_within(t: np.ndarray, batches: np.ndarray, bound: float) -> float:
+    """Largest batch with time within ``bound``, from times at powers of two (linear in between)."""
+    ok = np.nonzero(t <= bound)[0]
+    if len(ok) == 0:
+        return 0.0
+    k = ok[-1]
+    if k + 1 >= len(t):
+        return float(batches[k])
+    b0, b1, t0, t1 = batches[k], batches[k + 1], t[k], t[k + 1]
+    return float(np.floor(b0 + (bound - t0) / max(t1 - t0, 1e-30) * (b1 - b0)))
 
 
 # ---------------------------------------------------------------------------
@@ -197,6 +266,7 @@ class UnitFit:
     informed: np.ndarray            # which parameters the data determine
     in_sample_log_err: np.ndarray   # log(pred/obs) per row
     source: str = ""
+    row_keys: list = field(default_factory=list)   # (product, MIG, network, target) per row
 
     def describe(self) -> str:
         if not self.fitted:
@@ -223,13 +293,25 @@ def fit_unit(unit: str, cases: list[Case], values: np.ndarray, prior: Prior, war
         r = (np.log(np.maximum(pred, 1e-30)) - logv) / NOISE
         return np.concatenate([r, (x - prior.mean) / prior.sd])
 
+    # tr_solver="lsmr": dense SVDs of small Jacobians are slow under a multi-threaded BLAS
     res = least_squares(resid, x0, bounds=(lo, hi), loss="soft_l1", f_scale=2.0, x_scale=1.0, max_nfev=max_nfev,
-                        diff_step=1e-3)
+                        diff_step=1e-3, tr_solver="lsmr", ftol=1e-6 if warm is None else 1e-4)
     params = from_vector(res.x)
     err = np.log(model.predict(params)) - logv
     informed = _informed(res.jac[: len(cases)], prior.sd)
     return UnitFit(unit, kind, params, True, idx, prior, informed, err,
-                   f"fitted on {len(cases)} rows ({', '.join(sorted({c.target for c in cases}))})")
+                   f"fitted on {len(cases)} rows ({', '.join(sorted({c.target for c in cases}))})",
+                   [residual_key(c) for c in cases])
+
+
+def residual_key(c: Case) -> tuple:
+    return (c.profile, c.mig_slices, c.mig_instances, c.workload, c.target, c.power_capped)
+
+
+# where a target borrows its residual correction from, in order
+CORRECTION_SOURCES = {"offline": ("offline",), "server": ("offline",), "singlestream": ("singlestream",),
+                      "multistream": ("multistream", "singlestream"), "ms_streams": ("ms_streams", "offline")}
+SHRINK_ROWS = 0.3       # a correction from n rows is shrunk by n / (n + SHRINK_ROWS)
 
 
 def _informed(jac_data: np.ndarray, prior_sd: np.ndarray) -> np.ndarray:
@@ -298,6 +380,24 @@ class Calibration:
         return p, src
 
 
+    def correction(self, case: Case) -> tuple[float, str]:
+        """Residual correction of ``case``: the shrunk median log(pred/measured) of the fitted
+        rows of the same product, network and scenario (a scenario efficiency of the network
+        on that product); 0 when there are none. Subtract it from log(prediction)."""
+        f = self.units.get(unit_of(case))
+        if f is None or not f.fitted or not f.row_keys:
+            return 0.0, "no residual correction (unit not fitted)"
+        for target in CORRECTION_SOURCES.get(case.target, ()):
+            key = (case.profile, case.mig_slices, case.mig_instances, case.workload, target)
+            same = [(k[5] == case.power_capped, e) for k, e in zip(f.row_keys, f.in_sample_log_err) if k[:5] == key]
+            errs = [e for match, e in same if match] or [e for _, e in same]   # same power mode first
+            if errs:
+                n = len(errs)
+                corr = float(np.median(errs)) * n / (n + SHRINK_ROWS)
+                return corr, f"residual correction {-corr:+.3f} (log) from {n} {target} rows of {case.profile}"
+        return 0.0, "no residual correction (no rows of this product, network and scenario)"
+
+
 def unit_meta_of(case: Case) -> tuple:
     prof = profiles.get(case.profile)
     return prof.kind, prof.family, prof.vendor
@@ -319,7 +419,9 @@ def fit_all(cases: list[Case], values: dict[int, float], stage1: dict[str, UnitF
             meta[u] = unit_meta_of(c)
     s1 = dict(stage1 or {})
     for u, cs in by_unit.items():
-        if stage1 is not None and u in s1 and (only_units is None or u not in only_units):
+        # given stage-1 fits are kept: a unit's stage-1 fit only feeds *other* units' priors,
+        # so leaving rows of ``only_units`` out changes nothing their predictions depend on
+        if stage1 is not None and u in s1:
             continue
         vals = np.array([values[c.index] for c in cs])
         w = (warm or {}).get(u)

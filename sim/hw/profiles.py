@@ -189,3 +189,29 @@ def names() -> list[str]:
 
 def load_all() -> dict[str, Profile]:
     return {n: get(n) for n in names()}
+
+
+def chip_siblings(p: Profile) -> list[Profile]:
+    """Every profile built on the same chip (the same silicon), ``p`` included."""
+    return [q for q in load_all().values() if q.chip == p.chip and q.kind == p.kind]
+
+
+def chip_release_year(p: Profile) -> float:
+    """When the chip first shipped: software for it matures from then, whatever the product."""
+    return min(q.release_year for q in chip_siblings(p))
+
+
+def power_density(p: Profile) -> float | None:
+    """TDP per TOPS of the highest listed peak: how much power each unit of peak compute gets."""
+    if not p.tdp_w:
+        return None
+    return p.tdp_w / max(p.peak_tops.values())
+
+
+def power_headroom(p: Profile) -> float:
+    """This product's power density relative to the best-fed product of its chip (<= 1)."""
+    mine = power_density(p)
+    dens = [d for d in (power_density(q) for q in chip_siblings(p)) if d]
+    if mine is None or not dens:
+        return 1.0
+    return min(1.0, mine / max(dens))

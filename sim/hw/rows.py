@@ -161,6 +161,8 @@ def read_case(row: dict, index: int = 0) -> Case:
             return unsupported(f"accelerators_per_node {g['accelerators_per_node']!r} is not a count",
                                target=target, workload=workload, profile=dev.profile)
         count = per_node * nodes
+        if dev.mig_slices and dev.mig_instances == 1:
+            count = 1       # "(1x1g.10gb MIG)": one MIG instance in the whole system runs the test
     bound = None
     if target in ("server", "ms_streams"):
         b = _int(g["target_latency_ns"])

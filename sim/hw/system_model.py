@@ -52,19 +52,29 @@ class Params:
     eff: Efficiency = field(default_factory=Efficiency)
     trend: float = 0.0          # log-throughput gain per year of software age on the device
     maxq: float = 1.0           # throughput factor of power-measured (power-capped) runs
+    power: float = 0.0          # throughput ~ power_headroom ** power across products of one chip
     multi: float = 0.0          # per-device throughput falls as devices**-multi in one node
     issue_us: float = 1.0       # host cost per Server query (LoadGen issue + harness), one thread
     triton_us: float = 0.0      # extra host cost per Server query through Triton
+    net: dict = field(default_factory=dict)        # workload -> network factor on kernel time (1 = as predicted)
+    net_batch_us: dict = field(default_factory=dict)   # workload -> fixed cost per batch (us), else eff.batch_us
 
     def as_dict(self) -> dict:
-        return {**self.eff.as_dict(), "trend": self.trend, "maxq": self.maxq, "multi": self.multi,
-                "issue_us": self.issue_us, "triton_us": self.triton_us}
+        return {**self.eff.as_dict(), "trend": self.trend, "maxq": self.maxq, "power": self.power,
+                "multi": self.multi,
+                "issue_us": self.issue_us, "triton_us": self.triton_us,
+                **{f"net_{w}": v for w, v in sorted(self.net.items())},
+                **{f"batch_us_{w}": v for w, v in sorted(self.net_batch_us.items())}}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Params":
-        e = Efficiency(**{k: float(d[k]) for k in Efficiency().as_dict()})
-        return cls(eff=e, trend=float(d["trend"]), maxq=float(d["maxq"]), multi=float(d["multi"]),
-                   issue_us=float(d.get("issue_us", 1.0)), triton_us=float(d.get("triton_us", 0.0)))
+        e = Efficiency(**{k: float(d[k]) for k in Efficiency().as_dict() if k in d})
+        net = {k[4:]: float(v) for k, v in d.items() if k.startswith("net_")}
+        nb = {k[9:]: float(v) for k, v in d.items() if k.startswith("batch_us_")}
+        return cls(eff=e, trend=float(d["trend"]), maxq=float(d["maxq"]), power=float(d.get("power", 0.0)),
+                   multi=float(d["multi"]),
+                   issue_us=float(d.get("issue_us", 1.0)), triton_us=float(d.get("triton_us", 0.0)), net=net,
+                   net_batch_us=nb)
 
 
 @dataclass(frozen=True)
@@ -75,7 +85,8 @@ class Setup:
     workload: analytic.Workload
     servers: int                 # concurrent execution engines (devices x chips x MIG instances)
     physical: int                # physical devices in the node (for the scaling term)
-    age_years: float
+    age_years: float             # software age: years since the chip first shipped
+    headroom: float              # power per unit of peak relative to the chip's best-fed product
     offline_batch: int
 
 
@@ -88,7 +99,8 @@ def setup(case: Case) -> Setup:
     w = analytic.workload(case.workload)
     per_device = prof.chips_per_device * (case.mig_instances or 1)
     return Setup(profile=prof, device=dev, workload=w, servers=case.devices * per_device, physical=case.devices,
-                 age_years=max(0.0, case.year - prof.release_year),
+                 age_years=max(0.0, case.year - profiles.chip_release_year(prof)),
+                 headroom=profiles.power_headroom(prof),
                  offline_batch=case.batch or offline_batch(prof, dev, w, case.precision))
 
 
@@ -114,16 +126,21 @@ def offline_batch(prof: profiles.Profile, dev: Device, w: analytic.Workload, pre
 
 
 def time_scale(case: Case, s: Setup, p: Params) -> float:
-    """Multiplier on every service time: software age and power capping."""
-    scale = math.exp(-p.trend * s.age_years)
+    """Multiplier on every service time: software age, the product's power budget, power capping."""
+    scale = math.exp(-p.trend * s.age_years) / s.headroom ** p.power
     if case.power_capped:
         scale /= p.maxq
     return scale
 
 
+LATENCY_TARGETS = ("singlestream", "multistream")
+
+
 def cost(case: Case, s: Setup, p: Params, overlap_link: bool) -> AnalyticCost:
+    """The cost of one instance; SingleStream and MultiStream run latency-optimised."""
     return AnalyticCost(s.workload, s.device, case.precision, p.eff, scale=time_scale(case, s, p),
-                        overlap_link=overlap_link)
+                        overlap_link=overlap_link, net=p.net.get(s.workload.name, 1.0),
+                        batch_us=p.net_batch_us.get(s.workload.name), latency_mode=case.target in LATENCY_TARGETS)
 
 
 def scaling(s: Setup, p: Params) -> float:

@@ -173,9 +173,12 @@ class Executor:
     """One instance: an onnxruntime session and the buffers its batches are gathered into."""
 
     def __init__(self, model=None, model_bytes: bytes | None = None, intra_op_threads: int = 0,
-                 max_batch: int = 1, pool_samples: int = POOL_SAMPLES, seed: int = 0):
+                 max_batch: int = 1, pool_samples: int = POOL_SAMPLES, seed: int = 0,
+                 null_sleep_ns: dict | None = None):
         self.null = model is None
         self.max_batch = max_batch
+        # no model: sleep instead (LoadGen's threads then sleep and wake as in a real run)
+        self.sleep_s = {int(b): float(ns) / 1e9 for b, ns in (null_sleep_ns or {}).items()}
         if self.null:
             return
         import onnxruntime as ort
@@ -198,6 +201,8 @@ class Executor:
 
     def run(self, indices) -> None:
         if self.null:
+            if self.sleep_s:
+                time.sleep(self.sleep_s.get(len(indices), 0.0))
             return
         b = len(indices)
         idx = np.asarray(indices, dtype=np.int64) % self.pool_n
@@ -217,9 +222,10 @@ def _inputs(model):
     return graph_inputs(model)
 
 
-def make_executors(cfg: HarnessConfig, null: bool = False, seed: int = 0) -> list[Executor]:
+def make_executors(cfg: HarnessConfig, null: bool = False, seed: int = 0,
+                   null_sleep_ns: dict | None = None) -> list[Executor]:
     if null:
-        return [Executor(None, max_batch=cfg.max_batch) for _ in range(cfg.instances)]
+        return [Executor(None, max_batch=cfg.max_batch, null_sleep_ns=null_sleep_ns) for _ in range(cfg.instances)]
     w = load_workload(cfg.workload, cfg.small)
     check_model_batches(w.model, cfg.max_batch, f"workload {cfg.workload}")
     data = w.model.SerializeToString()
@@ -421,6 +427,36 @@ def foreign_cpu_cores(seconds: float = 1.0, own_pids: tuple[int, ...] = ()) -> f
     return max(0.0, ((b1 - b0) - (o1 - o0)) / hz / dt)
 
 
+def wait_quiet(max_cores: float, max_wait_s: float) -> tuple[float, float]:
+    """Wait until other processes use < ``max_cores``; (seconds waited, last reading)."""
+    t0 = time.monotonic()
+    reading = foreign_cpu_cores(0.5)
+    while reading >= max_cores and time.monotonic() - t0 < max_wait_s:
+        time.sleep(1.0)
+        reading = foreign_cpu_cores(1.0)
+    return time.monotonic() - t0, reading
+
+
+class ForeignMeter:
+    """CPU cores other processes used between ``start()`` and ``read()``."""
+
+    def start(self) -> "ForeignMeter":
+        self.ok = os.path.exists("/proc/stat")
+        if self.ok:
+            self.b0, _ = _proc_stat()
+            self.o0 = _own_ticks()
+        self.t0 = time.monotonic()
+        return self
+
+    def read(self) -> float:
+        if not self.ok:
+            return 0.0
+        b1, _ = _proc_stat()
+        o1 = _own_ticks()
+        dt = max(time.monotonic() - self.t0, 1e-3)
+        return max(0.0, ((b1 - self.b0) - (o1 - self.o0)) / os.sysconf("SC_CLK_TCK") / dt)
+
+
 class CpuMonitor:
     """Samples CPU use by other processes (and hypervisor steal) while a run goes on."""
 
@@ -528,7 +564,8 @@ def run_loadgen(spec: dict) -> dict:
         setattr(settings, attr, conv(value))
 
     t0 = time.perf_counter()
-    executors = make_executors(cfg, null=bool(spec.get("null_model")), seed=int(spec.get("seed", 0)))
+    executors = make_executors(cfg, null=bool(spec.get("null_model")), seed=int(spec.get("seed", 0)),
+                               null_sleep_ns=spec.get("null_sleep_ns"))
     for ex in executors:
         ex.warm_up()
     setup_s = time.perf_counter() - t0
@@ -560,7 +597,7 @@ def run_loadgen(spec: dict) -> dict:
     counts = arrays["batch_count"]
     result = {
         "schema": "sim.harness_run/1",
-        "scenario": scenario, "mlperf_model": spec["mlperf_model"], "config": cfg.to_dict(),
+        "scenario": scenario, "mlperf_model": spec["mlperf_model"], "config": cfg.to_dict(), "outdir": str(out),
         "overrides": spec.get("overrides", {}), "null_model": bool(spec.get("null_model")),
         "valid": detail.get("result_validity") == "VALID",
         "result_validity": detail.get("result_validity"),

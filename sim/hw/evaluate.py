@@ -1,0 +1,193 @@
+"""Accuracy of the calibrated simulator on published results.
+
+- ``leave_one_system_out``: every system (submitter + system name, all its rounds) is
+  predicted from parameters fitted without any of its rows. Only the calibration units
+  the system touches are refitted (a unit's stage-1 fit sees only its own rows and its
+  stage-2 prior only other units' stage-1 fits, so this is the exact refit);
+- ``cross_scenario``: units fitted on Offline and SingleStream rows only; their Server
+  and MultiStream rows predicted;
+- ``twin_lookup``: the baseline: the median per-device value of the same accelerator's
+  other systems in the same model and scenario;
+- ``summarise``: median absolute error overall and per accelerator kind, model and
+  scenario, with coverage (share of rows predicted with status ok).
+
+Predictions of every scenario go through the simulator (``system_model.simulate_case``).
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing as mp
+import os
+from collections import defaultdict
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from sim.hw import calibrate as cal
+from sim.hw import names, system_model as sm
+from sim.hw.rows import Case, read_case, unit_of
+
+FIVE_MODELS = ("resnet50", "ssd-mobilenet", "ssd-resnet34", "retinanet", "bert-99")
+
+
+@dataclass
+class Data:
+    rows: list[dict]
+    cases: list[Case]
+    values: dict[int, float]
+
+
+def load(path) -> Data:
+    rows = cal.read_results(path)
+    cases = [read_case(r, i) for i, r in enumerate(rows)]
+    values = {i: v for i, r in enumerate(rows) if (v := cal.observed(r)) is not None}
+    return Data(rows, cases, values)
+
+
+def predict_case(case: Case, calib: cal.Calibration, correct: bool = True) -> float:
+    p, _ = calib.params_for(case)
+    value = sm.simulate_case(case, p)
+    if correct:
+        corr, _ = calib.correction(case)
+        value *= math.exp(-corr)
+    return value
+
+
+# ---------------------------------------------------------------------------
+# leave one system out
+# ---------------------------------------------------------------------------
+
+_G: dict = {}
+
+
+def _fold(key: str) -> list[tuple[int, float]]:
+    data, full, by_system = _G["data"], _G["full"], _G["by_system"]
+    idx = by_system[key]
+    held = set(idx)
+    values = {i: v for i, v in data.values.items() if i not in held}
+    units = {unit_of(data.cases[i]) for i in idx if data.cases[i].ok}
+    fold = cal.fit_all(data.cases, values, stage1=full.stage1, only_units=units, warm=full.units)
+    out = []
+    for i in idx:
+        c = data.cases[i]
+        if c.ok and _G["filter"](c):
+            out.append((i, predict_case(c, fold)))
+    return out
+
+
+def _run_folds(keys, data: Data, full: cal.Calibration, by_system: dict, case_filter, workers: int) -> dict[int, float]:
+    _G.update(data=data, full=full, by_system=by_system, filter=case_filter)
+    preds: dict[int, float] = {}
+    if workers > 1:
+        ctx = mp.get_context("fork")
+        with ctx.Pool(workers) as pool:
+            for res in pool.imap_unordered(_fold, keys, chunksize=4):
+                preds.update(res)
+    else:
+        for k in keys:
+            preds.update(_fold(k))
+    return preds
+
+
+def leave_one_system_out(data: Data, workers: int = 0, case_filter=None) -> tuple[dict[int, float], cal.Calibration]:
+    """Predictions of every supported row from fits without its system; and the full fit."""
+    workers = workers or min(2, os.cpu_count() or 1)
+    case_filter = case_filter or (lambda c: True)
+    full = cal.fit_all(data.cases, data.values)
+    by_system = defaultdict(list)
+    for c in data.cases:
+        if c.ok and case_filter(c):
+            by_system[c.system_key].append(c.index)
+    keys = sorted(by_system, key=lambda k: -len(by_system[k]))
+    return _run_folds(keys, data, full, by_system, case_filter, workers), full
+
+
+# ---------------------------------------------------------------------------
+# cross-scenario: fit on Offline + SingleStream only
+# ---------------------------------------------------------------------------
+
+def cross_scenario(data: Data, workers: int = 0) -> tuple[dict[int, float], cal.Calibration]:
+    """Server and MultiStream predictions from units fitted on Offline and SingleStream rows only."""
+    workers = workers or min(2, os.cpu_count() or 1)
+    values = {i: v for i, v in data.values.items() if data.cases[i].target in ("offline", "singlestream")}
+    calib = cal.fit_all(data.cases, values)
+    idx = [c.index for c in data.cases if c.ok and c.target in ("server", "multistream", "ms_streams")]
+    _G.update(calib=calib, data=data)
+    if workers > 1:
+        with mp.get_context("fork").Pool(workers) as pool:
+            vals = pool.map(_predict_one, idx, chunksize=8)
+    else:
+        vals = [_predict_one(i) for i in idx]
+    return dict(zip(idx, vals)), calib
+
+
+def _predict_one(i: int) -> float:
+    return predict_case(_G["data"].cases[i], _G["calib"])
+
+
+# ---------------------------------------------------------------------------
+# the baseline
+# ---------------------------------------------------------------------------
+
+def _device_key(data: Data, i: int):
+    r, c = data.rows[i], data.cases[i]
+    dev = names.normalise(r.get("accelerator", ""), (r.get("accelerator_kind") or "").lower())
+    if dev is None:
+        return None
+    return (dev.profile, dev.mig_slices, dev.mig_instances, c.model, c.target, c.power_capped)
+
+
+def twin_lookup(data: Data) -> dict[int, float]:
+    """Median per-device value of the same accelerator's other systems (same model, metric, MaxQ)."""
+    groups = defaultdict(list)
+    for i, c in enumerate(data.cases):
+        if i in data.values and c.target and c.devices:
+            k = _device_key(data, i)
+            if k is not None:
+                groups[k].append(i)
+    out = {}
+    for i, c in enumerate(data.cases):
+        k = _device_key(data, i) if c.target and c.devices else None
+        if k is None:
+            continue
+        others = [j for j in groups.get(k, []) if data.cases[j].system_key != c.system_key]
+        if not others:
+            continue
+        throughput = c.target in ("offline", "server", "ms_streams")
+        per = [data.values[j] / data.cases[j].devices if throughput else data.values[j] for j in others]
+        out[i] = float(np.median(per)) * (c.devices if throughput else 1)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# figures
+# ---------------------------------------------------------------------------
+
+def abs_errors(preds: dict[int, float], data: Data) -> dict[int, float]:
+    return {i: abs(p / data.values[i] - 1.0) for i, p in preds.items() if i in data.values and p > 0}
+
+
+def scenario_label(c: Case) -> str:
+    return {"offline": "Offline", "server": "Server", "singlestream": "SingleStream", "multistream": "MultiStream",
+            "ms_streams": "MultiStream (streams)"}.get(c.target, c.scenario)
+
+
+def summarise(errors: dict[int, float], data: Data, rows_of: list[int]) -> dict:
+    """Median |error| and coverage overall and per kind, model and scenario, over ``rows_of``."""
+    out = {}
+
+    def add(label: str, members: list[int]):
+        errs = [errors[i] for i in members if i in errors]
+        out[label] = {"rows": len(members), "ok": len(errs), "coverage": len(errs) / len(members) if members else 0.0,
+                      "median_abs_error": float(np.median(errs)) if errs else math.nan,
+                      "p90_abs_error": float(np.percentile(errs, 90)) if errs else math.nan}
+
+    add("overall", rows_of)
+    for attr, fn in (("kind", lambda c: c.kind), ("model", lambda c: c.model), ("scenario", scenario_label)):
+        groups = defaultdict(list)
+        for i in rows_of:
+            groups[fn(data.cases[i])].append(i)
+        for g, members in sorted(groups.items()):
+            add(f"{attr}={g}", members)
+    return out

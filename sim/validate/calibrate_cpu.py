@@ -1,0 +1,342 @@
+"""Microbenchmarks for the few parameters of a real CPU system the simulator needs.
+
+Nothing here looks at a validation run. Two kinds of measurement, each in a fresh process:
+
+Service times (``measure_service``, no LoadGen)
+    The harness's own SUT code (``sim.validate.harness.WorkerSUT`` with the same
+    onnxruntime sessions, input gathering and worker threads) is fed by a stand-in for
+    LoadGen that completes into nothing:
+
+    - *busy*: many batches of exactly ``b`` samples queued at once; the time between one
+      batch's results and the next's on the same worker is a busy service time (the cycle
+      of a worker that never waits). Measured for every batch size up to ``max_batch``
+      with one worker, and with all ``instances`` workers at once when there are several.
+    - *idle*: after sleeping a gap (0.2, 2 and 20 ms), hand over one batch and time from
+      the hand-over to its results: waking the worker, a cold thread pool, cold caches.
+      Batch 1 at every gap, and the MultiStream batch (8 samples, capped at max_batch)
+      at the shortest gap.
+
+LoadGen's overhead (``measure_loadgen_overhead``, LoadGen with no model)
+    The real harness, with a model that only sleeps (for the measured service time, so
+    LoadGen's threads sleep and wake as they would), in short SingleStream, MultiStream and
+    Server runs with LoadGen's trace on. The trace gives each sample's latency and how late
+    its issue started (``issue_start_ns``: the Server scheduler's wake-up delay); the SUT's
+    own clock gives the time from the issue callback to the results. The difference is
+    LoadGen's share: ``issue_overhead_ns`` (issue stamp -> callback, plus completion call
+    -> completion stamp) and ``schedule_delay_ns`` (Server only).
+
+``calibrate`` runs both and returns a ``Calibration``: an ``EmpiricalCost`` and the
+per-scenario host overheads, which ``system_for`` puts into the simulated ``SystemSpec``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import sys
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from sim.empirical_cost import EmpiricalCost
+from sim.errors import InputError
+from sim.validate.harness import HarnessConfig, WorkerSUT, make_executors, run_in_subprocess
+
+GAPS_NS = (200_000.0, 2_000_000.0, 20_000_000.0)
+MS_BATCH = 8
+SCHEMA = "sim.cpu_calibration/1"
+
+
+class _Sample:
+    __slots__ = ("id", "index")
+
+    def __init__(self, i: int, index: int):
+        self.id = i
+        self.index = index
+
+
+def _respond_factory():
+    try:
+        import mlperf_loadgen as lg
+        return lambda i: lg.QuerySampleResponse(i, 0, 0)
+    except ImportError:
+        return lambda i: (i, 0, 0)
+
+
+# ---------------------------------------------------------------------------------------
+# in the child process: service times
+
+
+def _timed_probe(ex, b: int) -> float:
+    t = time.perf_counter_ns()
+    ex.run(np.arange(b))
+    return max(1.0, float(time.perf_counter_ns() - t))
+
+
+def _busy(cfg: HarnessConfig, executors, b: int, seconds: float, min_batches: int, max_batches: int,
+          respond) -> list[int]:
+    est = _timed_probe(executors[0], b)
+    per_worker = int(np.clip(seconds * 1e9 / est, min_batches, max_batches)) + 1
+    total = per_worker * len(executors) * b
+    done = threading.Event()
+    count = [0]
+
+    def complete(responses):
+        count[0] += len(responses)
+        if count[0] >= total:
+            done.set()
+
+    sut = WorkerSUT(replace(cfg, policy="fixed", max_batch=b), executors, "Offline", complete, respond)
+    sut.start()
+    sut.issue_queries([_Sample(i, i) for i in range(total)])
+    done.wait()
+    sut.stop()
+    a = sut.arrays()
+    cycles = []
+    for k in range(len(executors)):
+        mine = np.sort(a["batch_done_ns"][a["batch_worker"] == k])
+        d = np.diff(mine)
+        if len(executors) > 1:
+            d = d[:-1]                                   # the last batch may run with fewer neighbours
+        cycles += d.tolist()
+    return [int(x) for x in cycles if x > 0]
+
+
+def _idle(cfg: HarnessConfig, ex, b: int, gap_ns: float, seconds: float, min_reps: int, max_reps: int,
+          respond) -> list[int]:
+    est = _timed_probe(ex, b) + gap_ns
+    reps = int(np.clip(seconds * 1e9 / est, min_reps, max_reps))
+    ready = threading.Event()
+    sut = WorkerSUT(replace(cfg, policy="fixed", max_batch=b), [ex], "Offline", lambda r: ready.set(), respond)
+    sut.start()
+    samples = [_Sample(i, i) for i in range(b)]
+    for _ in range(reps):
+        time.sleep(gap_ns / 1e9)
+        ready.clear()
+        sut.issue_queries(samples)
+        ready.wait()
+    sut.stop()
+    a = sut.arrays()
+    first = a["batch_first"]
+    return [int(x) for x in (a["batch_done_ns"] - a["cb_ns"][first]) if x > 0]
+
+
+def measure_service(spec: dict) -> dict:
+    """Busy and idle service times of the harness's SUT code (see the module docstring)."""
+    from sim.validate.harness import CpuMonitor, ForeignMeter, wait_quiet
+    cfg = HarnessConfig.from_dict(spec["config"])
+    scale = float(spec.get("seconds_scale", 1.0))
+    executors = make_executors(cfg, seed=int(spec.get("seed", 0)))
+    for ex in executors:
+        ex.warm_up()
+    respond = _respond_factory()
+    disturbed = float(spec.get("disturbed_cores", math.inf))
+    quiet_wait_s = float(spec.get("quiet_wait_s", 0.0))
+    retries = int(spec.get("retries", 0))
+    redone = [0]
+
+    def segment(measure):
+        """One measurement; repeated (after waiting for quiet) while other processes disturb it."""
+        for attempt in range(1 + retries):
+            meter = ForeignMeter().start()
+            ns = measure()
+            foreign = meter.read()
+            if foreign <= disturbed or attempt == retries:
+                return ns, foreign
+            redone[0] += 1
+            if quiet_wait_s > 0:
+                wait_quiet(min(disturbed, 0.35), quiet_wait_s)
+        raise AssertionError("unreachable")
+
+    monitor = CpuMonitor()
+    monitor.start()
+    t0 = time.perf_counter()
+    sizes = list(range(1, cfg.max_batch + 1))
+    levels = sorted({1, len(executors)})
+    busy, idle = [], []
+    for c in levels:
+        for b in sizes:
+            ns, foreign = segment(lambda: _busy(cfg, executors[:c], b, 1.2 * scale, 12, 400, respond))
+            busy.append({"batch": b, "concurrency": c, "ns": ns, "foreign_cores": foreign})
+    ms_batch = min(MS_BATCH, cfg.max_batch)
+    for gap in GAPS_NS:
+        batches = [1] + ([ms_batch] if gap == GAPS_NS[0] and ms_batch > 1 else [])
+        for b in batches:
+            secs = (4.0 if b > 1 else 1.5) * scale
+            ns, foreign = segment(lambda: _idle(cfg, executors[0], b, gap, secs, 20 if b == 1 else 60, 400,
+                                                respond))
+            idle.append({"batch": b, "gap_ns": gap, "ns": ns, "foreign_cores": foreign})
+    machine = monitor.stop()
+    machine["segments_repeated"] = redone[0]
+    return {"schema": "sim.service_times/1", "config": cfg.to_dict(), "busy": busy, "idle": idle,
+            "seconds": time.perf_counter() - t0, "machine": machine}
+
+
+# ---------------------------------------------------------------------------------------
+# LoadGen's overhead (parent side: runs the harness with a sleeping model)
+
+_TRACE_SAMPLE = re.compile(r'"sample_seq":(\d+),"query_seq":(\d+),"sample_idx":(\d+),'
+                           r'"issue_start_ns":(-?\d+),"complete_ns":(-?\d+)')
+
+
+def trace_samples(path: Path) -> np.ndarray:
+    """``(sample_seq, issue_start_ns, latency_ns)`` rows of a LoadGen trace, in issue order."""
+    rows = [(int(m.group(1)), int(m.group(4)), int(m.group(5)))
+            for m in _TRACE_SAMPLE.finditer(Path(path).read_text(errors="replace"))]
+    a = np.array(rows, dtype=np.int64).reshape(-1, 3)
+    return a[np.argsort(a[:, 0], kind="stable")]
+
+
+def _overhead_from_run(folder: Path) -> dict:
+    trace = trace_samples(folder / "mlperf_log_trace.json")
+    own = np.load(folder / "samples.npz")
+    n = min(len(trace), len(own["cb_ns"]))
+    if n == 0:
+        raise RuntimeError(f"{folder}: no samples in LoadGen's trace")
+    sut_ns = (own["done_ns"][:n] - own["cb_ns"][:n]).astype(np.float64)
+    start = trace[:n, 1].astype(np.float64)
+    lat = trace[:n, 2].astype(np.float64)
+    inline = lat - start - sut_ns
+    return {"samples": int(n), "issue_overhead_ns": float(np.mean(inline)),
+            "issue_overhead_median_ns": float(np.median(inline)),
+            "schedule_delay_ns": float(np.mean(start)), "schedule_delay_median_ns": float(np.median(start)),
+            "schedule_delay_p90_ns": float(np.percentile(start, 90))}
+
+
+def measure_loadgen_overhead(cfg: HarnessConfig, cost: EmpiricalCost, outdir: Path, mlperf_model: str,
+                             seconds: float = 2.0, timeout_s: float = 300.0, disturbed_cores: float = math.inf,
+                             quiet_wait_s: float = 0.0, retries: int = 0) -> dict:
+    """Short null-model LoadGen runs per scenario; LoadGen's share of each sample's latency."""
+    from sim.validate.harness import wait_quiet
+    idle1 = cost.median_ns(1, idle=True)
+    busy1 = cost.median_ns(1)
+    ms_b = min(MS_BATCH, cfg.max_batch)
+    plans = {
+        "SingleStream": ({"single_stream_expected_latency_ns": int(idle1), "min_query_count": 50}, idle1),
+        "MultiStream": ({"multi_stream_expected_latency_ns": int(cost.median_ns(ms_b, idle=True)),
+                         "min_query_count": 50}, None),
+        "Server": ({"server_target_qps": 0.5e9 / busy1, "min_query_count": 50,
+                    "server_target_latency_ns": int(1e9)}, busy1),
+    }
+    out = {}
+    for scenario, (overrides, _) in plans.items():
+        folder = Path(outdir) / f"null_{scenario}"
+        spec = {"config": cfg.to_dict(), "scenario": scenario, "mlperf_model": mlperf_model,
+                "overrides": {**overrides, "min_duration_ns": int(seconds * 1000) * 1_000_000},
+                "outdir": str(folder), "total_sample_count": 1024, "null_model": True, "trace": True,
+                "null_sleep_ns": {str(b): cost.median_ns(b, idle=(scenario != "Server"))
+                                  for b in range(1, cfg.max_batch + 1)}}
+        for attempt in range(1 + retries):
+            if quiet_wait_s > 0:
+                wait_quiet(min(disturbed_cores, 0.35), quiet_wait_s)
+            run = run_in_subprocess("sim.validate.harness", spec, folder, timeout_s)
+            if (run["machine"].get("foreign_cores_mean") or 0.0) <= disturbed_cores:
+                break
+        out[scenario] = {**_overhead_from_run(folder), "machine": run["machine"]}
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# the result
+
+
+@dataclass
+class Calibration:
+    config: HarnessConfig
+    workload_sha256: str
+    cost: EmpiricalCost
+    overhead: dict                      # scenario -> {issue_overhead_ns, schedule_delay_ns, ...}
+    machine: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    fingerprint: dict = field(default_factory=dict)
+
+    def host_ns(self, scenario: str) -> tuple[float, float]:
+        """(issue_overhead_ns, schedule_delay_ns) for a scenario."""
+        o = self.overhead.get(scenario) or self.overhead["SingleStream"]
+        delay = o["schedule_delay_ns"] if scenario == "Server" else 0.0
+        return float(o["issue_overhead_ns"]), float(delay)
+
+    def system_for(self, scenario: str, system):
+        """``system`` with this machine's measured host overheads for ``scenario``."""
+        issue, delay = self.host_ns(scenario)
+        return replace(system, issue_overhead_ns=max(0.0, issue), schedule_delay_ns=max(0.0, delay),
+                       idle_after_ns=0.0, idle_wake_ns=0.0)
+
+    def to_dict(self) -> dict:
+        return {"schema": SCHEMA, "config": self.config.to_dict(), "workload_sha256": self.workload_sha256,
+                "cost": self.cost.to_dict(), "overhead": self.overhead, "machine": self.machine,
+                "seconds": self.seconds, "fingerprint": self.fingerprint}
+
+    @staticmethod
+    def from_dict(d: dict, source: str = "calibration") -> "Calibration":
+        if not isinstance(d, dict) or d.get("schema") != SCHEMA:
+            raise InputError(f"{source}: field 'schema' = {d.get('schema') if isinstance(d, dict) else d!r}: "
+                             f"expected {SCHEMA!r}")
+        return Calibration(HarnessConfig.from_dict(d["config"]), d["workload_sha256"],
+                           EmpiricalCost.from_dict(d["cost"], source), d["overhead"], d.get("machine", {}),
+                           d.get("seconds", 0.0), d.get("fingerprint", {}))
+
+    def summary_lines(self) -> list[str]:
+        c = self.cost
+        lines = [f"calibration of {self.config.workload} ({self.config.describe()}), {self.seconds:.0f} s"]
+        for b in c.batch_sizes:
+            lines.append(f"  batch {b}: busy median {c.median_ns(b) / 1e6:.3f} ms"
+                         + (f", idle median {c.median_ns(b, idle=True) / 1e6:.3f} ms"
+                            if any(bb == b for bb, _ in c.idle) else ""))
+        for s, o in self.overhead.items():
+            lines.append(f"  LoadGen {s}: issue overhead {o['issue_overhead_ns'] / 1e3:.1f} us, "
+                         f"scheduler delay {o['schedule_delay_ns'] / 1e3:.1f} us")
+        return lines
+
+
+def calibrate(cfg: HarnessConfig, outdir: Path, mlperf_model: str, quick: bool = False, seed: int = 0,
+              timeout_s: float = 1800.0, disturbed_cores: float = math.inf, quiet_wait_s: float = 0.0,
+              retries: int = 0) -> Calibration:
+    """Service-time microbenchmarks and LoadGen overhead runs; writes ``calibration.json``.
+
+    A measurement during which other processes used more than ``disturbed_cores`` is made
+    again (up to ``retries`` times, after waiting up to ``quiet_wait_s`` for quiet).
+    """
+    from sim.fingerprint import fingerprint
+    from sim.validate.harness import load_workload
+    outdir = Path(outdir)
+    t0 = time.perf_counter()
+    spec = {"config": cfg.to_dict(), "seed": seed, "seconds_scale": 0.3 if quick else 1.0,
+            "result_file": "service.json", "disturbed_cores": disturbed_cores, "quiet_wait_s": quiet_wait_s,
+            "retries": retries}
+    service = run_in_subprocess("sim.validate.calibrate_cpu", spec, outdir / "service", timeout_s)
+    cost = EmpiricalCost({(e["batch"], e["concurrency"]): e["ns"] for e in service["busy"]},
+                         {(e["batch"], e["gap_ns"]): e["ns"] for e in service["idle"]},
+                         source=f"service times of {cfg.workload} measured on this machine")
+    overhead = measure_loadgen_overhead(cfg, cost, outdir, mlperf_model, seconds=1.0 if quick else 2.0,
+                                        disturbed_cores=disturbed_cores, quiet_wait_s=quiet_wait_s, retries=retries)
+    w = load_workload(cfg.workload, cfg.small)
+    cal = Calibration(cfg, w.sha256, cost, overhead, {"service": service["machine"]},
+                      time.perf_counter() - t0,
+                      fingerprint(intra_op_threads=cfg.intra_op_threads, inter_op_threads=1))
+    (outdir / "calibration.json").write_text(json.dumps(cal.to_dict()) + "\n")
+    return cal
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python -m sim.validate.calibrate_cpu SPEC.json", file=sys.stderr)
+        return 2
+    path = Path(argv[0])
+    try:
+        spec = json.loads(path.read_text())
+        result = measure_service(spec)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    (path.parent / spec.get("result_file", "service.json")).write_text(json.dumps(result) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

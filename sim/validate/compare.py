@@ -1,0 +1,561 @@
+"""Real against simulated: each scenario run for real and simulated with the same settings.
+
+``validate_workload(plan)`` does, for one workload and one system description:
+
+1. ``realise`` the system as a real SUT (refusing what a CPU cannot be);
+2. calibrate it (``sim.validate.calibrate_cpu``: microbenchmarks, never the runs below);
+3. run LoadGen for real, each run in its own process, ``repeats`` times: Offline first
+   (its samples/s is the *measured capacity*), then SingleStream, MultiStream and Server
+   at ``loads`` (fractions of the measured capacity), then a search for the peak VALID
+   Server QPS;
+4. simulate every one of those runs with the same LoadGen settings (the traffic is LoadGen's
+   own, query for query), the calibrated cost and host overheads, and ``sim_seeds`` seeds
+   of the resampled service times;
+5. line up the metrics: SingleStream p90 and its early-stopping estimate, MultiStream p99,
+   Offline samples/s, Server p99 and mean latency at each load, and the peak VALID QPS.
+   ``measured`` is the mean of the real repeats (``spread_pct``: their max - min over the
+   mean), ``predicted`` the mean over the simulation seeds, ``error_pct`` =
+   100 (predicted - measured) / measured.
+
+Every real run's LoadGen settings are checked against the simulated run's (the same
+generated query count, sample count, target QPS and bound), so a mismatch can never pass
+as a model error. A run LoadGen marks INVALID stays in the records with its reasons.
+
+The machine is shared: before each real run the harness waits (up to ``quiet_wait_s``)
+until other processes use less than ``quiet_cores`` of the CPU, and a run during which
+others used more than ``disturbed_cores`` on average is repeated (up to ``retries``
+times); the CPU used by others is recorded with every run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from sim.errors import InputError
+from sim.mlperf_conf import PERFORMANCE_SAMPLE_COUNT, canonical_model
+from sim.validate import require_loadgen
+from sim.validate.calibrate_cpu import Calibration, calibrate
+from sim.validate.harness import load_workload, realise, run_in_subprocess, wait_quiet
+
+LOADS = (0.30, 0.60, 0.85)
+
+
+@dataclass(frozen=True)
+class Durations:
+    """Run lengths (LoadGen's min_duration and min_query_count) per scenario."""
+    single_stream_s: float = 15.0
+    single_stream_queries: int = 200
+    multi_stream_s: float = 10.0
+    multi_stream_queries: int = 662          # enough for MultiStream's p99 early-stopping estimate
+    offline_s: float = 15.0
+    server_s: float = 20.0
+    server_queries: int = 500               # enough for Server's early stopping with no late query
+    peak_s: float = 20.0
+    peak_rel_tol: float = 0.02
+
+
+QUICK = Durations(single_stream_s=1.5, single_stream_queries=64, multi_stream_s=1.5, multi_stream_queries=64,
+                  offline_s=1.5, server_s=2.0, server_queries=500, peak_s=2.0, peak_rel_tol=0.08)
+
+
+@dataclass
+class Plan:
+    workload: str                               # catalog name, name:key=value,... or .onnx path
+    system: object                              # sim.system.SystemSpec
+    outdir: Path
+    small: bool = False
+    mlperf_model: str | None = None
+    repeats: int = 3
+    sim_seeds: int = 5
+    loads: tuple = LOADS
+    durations: Durations = field(default_factory=Durations)
+    server_bound_ms: float | None = None        # default: 20x the idle batch-1 service time, >= 2 ms
+    peak: bool = True
+    quick: bool = False
+    quiet_cores: float = 0.35
+    quiet_wait_s: float = 120.0
+    disturbed_cores: float = 0.6
+    retries: int = 1
+    log: object = print
+
+
+# ---------------------------------------------------------------------------------------
+# helpers
+
+
+def _ms(ns) -> float:
+    return float(ns) / 1e6
+
+
+def _label(workload: str, small: bool) -> str:
+    return f"{workload} (small)" if small else workload
+
+
+def total_samples(model: str) -> int:
+    """The QSL size given to LoadGen (and to the simulator): the model's performance sample count."""
+    return int(PERFORMANCE_SAMPLE_COUNT.get(model, 0) or 1024)
+
+
+# ---------------------------------------------------------------------------------------
+# one real run and its simulated twin
+
+
+@dataclass
+class RunPair:
+    scenario: str
+    tag: str                                    # "SingleStream", "Server@0.60", "peak@123.4" ...
+    overrides: dict
+    real: list = field(default_factory=list)    # harness.json dicts, one per repeat
+    sim: list = field(default_factory=list)     # summaries of simulated runs, one per seed
+    sim_traffic: object = None                  # LoadGen's traffic (the same for every seed)
+    sim_latencies: object = None                # latencies of the first simulated run (for plots)
+    load: float = 0.0                           # Server: fraction of the measured capacity
+    qps: float = 0.0                            # Server: target QPS
+
+
+class Validator:
+    def __init__(self, plan: Plan):
+        require_loadgen()
+        self.plan = plan
+        self.log = plan.log or (lambda *a, **k: None)
+        self.cfg = realise(plan.system, plan.workload, plan.small)
+        self.workload = load_workload(plan.workload, plan.small)
+        spec_model = plan.mlperf_model or self.workload.mlperf_model
+        self.model = canonical_model(spec_model, allow_unknown_model=True)
+        self.total = total_samples(self.model)
+        self.root = Path(plan.outdir)
+        self.cal: Calibration | None = None
+        self.runs: list[dict] = []              # every real run (for the report's run table)
+        self.disturbed_retries = 0
+
+    # ---- real ---------------------------------------------------------------------
+    def real_run(self, scenario: str, overrides: dict, folder: Path) -> dict:
+        p = self.plan
+        result = None
+        for attempt in range(1 + max(0, p.retries)):
+            waited, reading = wait_quiet(p.quiet_cores, p.quiet_wait_s) if p.quiet_wait_s > 0 else (0.0, None)
+            spec = {"config": self.cfg.to_dict(), "scenario": scenario, "mlperf_model": self.model,
+                    "overrides": overrides, "outdir": str(folder), "total_sample_count": self.total}
+            timeout = 600.0 + 20 * max(overrides.get("min_duration_ns", 0) / 1e9, 1.0)
+            result = run_in_subprocess("sim.validate.harness", spec, folder, timeout)
+            result["waited_s"], result["foreign_before"] = waited, reading
+            result["attempt"] = attempt + 1
+            foreign = result["machine"].get("foreign_cores_mean")
+            if foreign is None or foreign <= p.disturbed_cores or attempt == p.retries:
+                break
+            self.disturbed_retries += 1
+            self.log(f"    run disturbed (other processes used {foreign:.2f} cores); repeating")
+        if result["errors"]:
+            raise RuntimeError(f"{folder}: the harness reported errors: {result['errors']}")
+        self.runs.append({"folder": str(folder), "scenario": scenario, "valid": result["valid"],
+                          "foreign_cores": result["machine"].get("foreign_cores_mean"),
+                          "attempt": result["attempt"], "wall_s": result["wall_s"]})
+        return result
+
+    # ---- simulated ----------------------------------------------------------------
+    def simulate(self, scenario: str, overrides: dict, seed: int):
+        from sim.run import simulate
+        system = self.cal.system_for(scenario, self.plan.system)
+        return simulate(scenario, workload=self.plan.workload, system=system, cost=self.cal.cost,
+                        mlperf_model=self.model, overrides=overrides, seed=seed,
+                        total_sample_count=self.total, auto_hints=False)
+
+    def sim_summary(self, r) -> dict:
+        m = r.metrics
+        out = {"valid": bool(m.valid), "p50_ns": m.sample_latency.percentiles_ns["50.00"],
+               "p90_ns": m.sample_latency.percentiles_ns["90.00"], "p99_ns": m.sample_latency.percentiles_ns["99.00"],
+               "mean_ns": m.sample_latency.mean_ns, "headline": m.headline_value,
+               "es_estimate_ns": m.early_stopping_estimate_ns, "queries": m.query_count,
+               "mean_batch": float(np.mean(r.engine.batches["count"])) if len(r.engine.batches.get("count", []))
+               else 0.0}
+        if m.query_latency is not None:
+            out["query_p99_ns"] = m.query_latency.percentiles_ns["99.00"]
+            out["query_mean_ns"] = m.query_latency.mean_ns
+        return out
+
+    # ---- checks -------------------------------------------------------------------
+    @staticmethod
+    def check_same_settings(real: dict, r, folder) -> None:
+        lg = real["loadgen"]
+        s, t = r.settings, r.traffic
+        expected = {"generated_query_count": t.query_count, "generated_samples_per_query": t.samples_per_query,
+                    "effective_min_query_count": s.min_query_count,
+                    "effective_performance_sample_count": s.performance_sample_count,
+                    "effective_target_latency_ns": s.target_latency_ns,
+                    "effective_samples_per_query": s.samples_per_query}
+        bad = {k: (lg.get(k), v) for k, v in expected.items() if k in lg and int(lg[k]) != int(v)}
+        if "effective_target_qps" in lg and not math.isclose(float(lg["effective_target_qps"]), s.target_qps,
+                                                             rel_tol=1e-5):
+            bad["effective_target_qps"] = (lg["effective_target_qps"], s.target_qps)
+        if bad:
+            raise RuntimeError(f"{folder}: LoadGen's settings differ from the simulated run's "
+                               f"(LoadGen, simulated): {bad}")
+
+    # ---- one comparison point -----------------------------------------------------
+    def pair(self, scenario: str, tag: str, overrides: dict, repeats: int | None = None) -> RunPair:
+        p = self.plan
+        rp = RunPair(scenario, tag, dict(overrides))
+        sims = [self.simulate(scenario, overrides, seed) for seed in range(p.sim_seeds)]
+        rp.sim = [self.sim_summary(r) for r in sims]
+        rp.sim_traffic = sims[0].traffic
+        rp.sim_latencies = _sim_latencies(sims[0])
+        for k in range(repeats if repeats is not None else p.repeats):
+            folder = self.root / "real" / tag.replace("@", "_at_") / f"r{k + 1}"
+            real = self.real_run(scenario, overrides, folder)
+            self.check_same_settings(real, sims[0], folder)
+            rp.real.append(real)
+        return rp
+
+    # ---- the whole workload -------------------------------------------------------
+    def settings_for(self, scenario: str, qps: float | None = None) -> dict:
+        """LoadGen settings of a run (the same for the real and the simulated one).
+
+        The run-size hints (expected latency, expected QPS) come from the calibration with
+        a margin, so a machine faster than calibrated still fills the minimum duration.
+        """
+        d, cost = self.plan.durations, self.cal.cost
+        if scenario == "SingleStream":
+            return {"min_duration_ns": int(d.single_stream_s * 1000) * 1_000_000,
+                    "min_query_count": d.single_stream_queries,
+                    "single_stream_expected_latency_ns": int(0.5 * cost.median_ns(1, idle=True))}
+        if scenario == "MultiStream":
+            b = min(8, self.cfg.max_batch)
+            per_query = cost.median_ns(b, idle=True) * (8 // b) if b > 1 else cost.median_ns(1, idle=True) * 8
+            return {"min_duration_ns": int(d.multi_stream_s * 1000) * 1_000_000,
+                    "min_query_count": d.multi_stream_queries,
+                    "multi_stream_expected_latency_ns": int(0.5 * per_query)}
+        if scenario == "Offline":
+            return {"min_duration_ns": int(d.offline_s * 1000) * 1_000_000, "min_query_count": 1,
+                    "offline_expected_qps": float(round(1.3 * self.expected_capacity, 3))}
+        return {"min_duration_ns": int(d.server_s * 1000) * 1_000_000, "min_query_count": d.server_queries,
+                "server_target_qps": float(round(qps, 3)), "server_target_latency_ns": self.bound_ns}
+
+    def run(self) -> dict:
+        p = self.plan
+        label = _label(p.workload, p.small)
+        t0 = time.perf_counter()
+        self.log(f"== {label}: {self.cfg.describe()}")
+        if p.quiet_wait_s > 0:
+            wait_quiet(p.quiet_cores, p.quiet_wait_s)
+        self.cal = calibrate(self.cfg, self.root / "calibration", self.model, quick=p.quick,
+                             disturbed_cores=p.disturbed_cores, quiet_wait_s=p.quiet_wait_s,
+                             retries=2 * p.retries)
+        for line in self.cal.summary_lines():
+            self.log("  " + line)
+        from sim.run import offline_capacity_qps
+        base = self.cal.system_for("Offline", p.system)
+        self.expected_capacity = offline_capacity_qps(base, self.cal.cost)
+        bound_ms = p.server_bound_ms or max(2.0, math.ceil(20 * self.cal.cost.median_ns(1, idle=True) / 1e5) / 10)
+        self.bound_ns = int(round(bound_ms * 1e6))
+
+        pairs: list[RunPair] = []
+        self.log(f"  Offline x{p.repeats}")
+        off = self.pair("Offline", "Offline", self.settings_for("Offline"))
+        pairs.append(off)
+        capacity = float(np.mean([_lg(r, "result_samples_per_second") for r in off.real]))
+        self.log(f"  measured capacity {capacity:.2f} samples/s (expected from calibration "
+                 f"{self.expected_capacity:.2f}); Server bound {bound_ms:g} ms")
+        for scenario in ("SingleStream", "MultiStream"):
+            self.log(f"  {scenario} x{p.repeats}")
+            pairs.append(self.pair(scenario, scenario, self.settings_for(scenario)))
+        server_pairs = []
+        for load in p.loads:
+            qps = load * capacity
+            self.log(f"  Server at {load:.0%} of capacity ({qps:.2f} QPS) x{p.repeats}")
+            sp = self.pair("Server", f"Server@{load:.2f}", self.settings_for("Server", qps))
+            sp.load, sp.qps = load, qps
+            server_pairs.append(sp)
+        pairs += server_pairs
+        peak = self.peak_search(server_pairs, capacity) if p.peak else None
+        curve = self.server_curve(capacity)
+        records = make_records(label, pairs, server_pairs, peak)
+        return {"workload": label, "workload_ref": p.workload, "small": p.small, "mlperf_model": self.model,
+                "system": self.cfg.describe(), "harness_config": self.cfg.to_dict(),
+                "calibration": {"summary": self.cal.summary_lines(), "seconds": self.cal.seconds,
+                                "overhead": self.cal.overhead, "machine": self.cal.machine},
+                "capacity_qps": capacity, "expected_capacity_qps": self.expected_capacity,
+                "server_bound_ms": bound_ms, "records": records, "runs": self.runs,
+                "disturbed_retries": self.disturbed_retries,
+                "plots": plot_data(pairs, server_pairs, peak, curve), "seconds": time.perf_counter() - t0}
+
+    # ---- Server: the predicted curve and the peak search -------------------------------
+    def server_curve(self, capacity: float) -> dict:
+        fractions = np.round(np.linspace(0.2, 1.0, 17), 3)
+        out = {"load": [], "qps": [], "p99_ms": [], "mean_ms": [], "valid_share": []}
+        for f in fractions:
+            qps = f * capacity
+            sims = [self.sim_summary(self.simulate("Server", self.settings_for("Server", qps), s))
+                    for s in range(min(3, self.plan.sim_seeds))]
+            out["load"].append(float(f))
+            out["qps"].append(float(qps))
+            out["p99_ms"].append(float(np.mean([_ms(x["p99_ns"]) for x in sims])))
+            out["mean_ms"].append(float(np.mean([_ms(x["mean_ns"]) for x in sims])))
+            out["valid_share"].append(float(np.mean([x["valid"] for x in sims])))
+        return out
+
+    def peak_search(self, server_pairs: list, capacity: float) -> dict:
+        p = self.plan
+        d = p.durations
+        peaks_real, peaks_sim, trials = [], [], []
+
+        def settings(qps):
+            s = self.settings_for("Server", qps)
+            s["min_duration_ns"] = int(d.peak_s * 1000) * 1_000_000
+            return s
+
+        for k in range(p.repeats):
+            known = {round(sp.qps, 3): bool(sp.real[k]["valid"]) for sp in server_pairs if k < len(sp.real)}
+
+            def real_trial(qps, k=k):
+                folder = self.root / "real" / "peak" / f"r{k + 1}" / f"qps_{qps:.3f}"
+                res = self.real_run("Server", settings(qps), folder)
+                trials.append({"repeat": k + 1, "qps": qps, "valid": bool(res["valid"]),
+                               "p99_ms": _ms(_lg(res, "result_99.00_percentile_latency_ns"))})
+                return bool(res["valid"])
+
+            self.log(f"  peak VALID QPS search, repeat {k + 1}")
+            peaks_real.append(bisect_peak(real_trial, known, capacity, d.peak_rel_tol))
+        for seed in range(p.sim_seeds):
+            known = {round(sp.qps, 3): bool(sp.sim[seed]["valid"]) for sp in server_pairs}
+
+            def sim_trial(qps, seed=seed):
+                return bool(self.simulate("Server", settings(qps), seed).metrics.valid)
+
+            peaks_sim.append(bisect_peak(sim_trial, known, capacity, min(0.005, d.peak_rel_tol)))
+        return {"real": peaks_real, "sim": peaks_sim, "trials": trials}
+
+
+def _lg(real: dict, key: str) -> float:
+    v = real["loadgen"].get(key)
+    return float(v) if v is not None else float("nan")
+
+
+def bisect_peak(trial, known: dict, capacity: float, rel_tol: float, max_trials: int = 12) -> float:
+    """Highest VALID target QPS: bracket from the ``known`` {qps: valid} results, then bisect.
+
+    The same procedure for real and simulated trials; 0.0 when nothing down to a tenth of
+    the capacity is VALID.
+    """
+    valid = [q for q, v in known.items() if v]
+    lo = max(valid) if valid else None
+    invalid = [q for q, v in known.items() if not v and (lo is None or q > lo)]
+    hi = min(invalid) if invalid else None
+    n = 0
+    while lo is None and n < max_trials:
+        q = (hi if hi is not None else capacity) * 0.7
+        if q < 0.1 * capacity:
+            return 0.0
+        n += 1
+        if trial(q):
+            lo = q
+        else:
+            hi = q
+    while hi is None and n < max_trials:
+        q = max(lo * 1.1, min(capacity, lo * 1.25)) if lo < capacity else lo * 1.1
+        n += 1
+        if trial(q):
+            lo = q
+        else:
+            hi = q
+    while hi is not None and lo is not None and (hi - lo) > rel_tol * lo and n < max_trials:
+        q = 0.5 * (lo + hi)
+        n += 1
+        if trial(q):
+            lo = q
+        else:
+            hi = q
+    return float(lo or 0.0)
+
+
+def _sim_latencies(r) -> np.ndarray:
+    """Per-sample (per-query for MultiStream) latencies of a simulated run, ns."""
+    eng = r.engine
+    if r.scenario == "MultiStream":
+        return (eng.query_complete_ns - eng.query_scheduled_ns).astype(np.int64)
+    if r.scenario == "Offline":
+        return eng.sample_complete_ns.astype(np.int64)
+    spq = eng.samples_per_query
+    return (eng.sample_complete_ns - np.repeat(eng.query_scheduled_ns, spq)).astype(np.int64)
+
+
+def real_latencies(real: dict, traffic) -> np.ndarray | None:
+    """A real run's per-sample latencies (per query for MultiStream), from the SUT's clock.
+
+    The SUT sees when its issue callback ran and when results were ready; LoadGen's own
+    stamps differ by an offset (LoadGen's issue and completion overhead; for Server the
+    run's start is unknown to the SUT). One shift per run makes the mean equal LoadGen's
+    mean latency, so the curve's shape is the SUT's and its position LoadGen's. For plots.
+    """
+    folder = Path(real.get("outdir") or "")
+    try:
+        own = np.load(folder / "samples.npz")
+    except OSError:
+        return None
+    cb, done = own["cb_ns"].astype(np.int64), own["done_ns"].astype(np.int64)
+    scenario = real["scenario"]
+    lg = real["loadgen"]
+    if scenario == "MultiStream":
+        spq = traffic.samples_per_query
+        n = len(cb) // spq
+        lat = done[:n * spq].reshape(n, spq).max(axis=1) - cb[:n * spq:spq]
+        target = lg.get("result_mean_query_latency_ns")
+    elif scenario == "Server":
+        n = min(len(cb), len(traffic.scheduled_ns))
+        lat = done[:n] - traffic.scheduled_ns[:n]           # minus an unknown start time, fixed below
+        target = lg.get("result_mean_latency_ns")
+    elif scenario == "Offline":
+        lat = done - cb.min()
+        target = lg.get("result_mean_latency_ns")
+    else:
+        lat = done - cb
+        target = lg.get("result_mean_latency_ns")
+    if target is None or len(lat) == 0:
+        return None
+    return lat + (int(target) - int(lat.mean()))
+
+
+# ---------------------------------------------------------------------------------------
+# records
+
+
+def _agg(values) -> tuple[float, float]:
+    v = np.array([x for x in values if x is not None and np.isfinite(x)], dtype=float)
+    if v.size == 0:
+        return float("nan"), float("nan")
+    mean = float(v.mean())
+    spread = float(100.0 * (v.max() - v.min()) / mean) if mean else float("nan")
+    return mean, spread
+
+
+def _record(workload: str, scenario: str, metric: str, measured_values, predicted_values, real_runs=None,
+            sim_runs=None, **extra) -> dict:
+    measured, spread = _agg(measured_values)
+    predicted, sim_spread = _agg(predicted_values)
+    err = 100.0 * (predicted - measured) / measured if measured and np.isfinite(measured) else float("nan")
+    rec = {"workload": workload, "scenario": scenario, "metric": metric, "measured": measured,
+           "predicted": predicted, "error_pct": err, "measured_spread_pct": spread,
+           "measured_runs": [float(x) for x in measured_values],
+           "predicted_spread_pct": sim_spread}
+    if real_runs is not None:
+        rec["measured_valid"] = f"{sum(bool(r['valid']) for r in real_runs)}/{len(real_runs)}"
+        reasons = sorted({reason for r in real_runs for reason in invalid_reasons(r)})
+        if reasons:
+            rec["invalid_reasons"] = reasons
+        rec["foreign_cores_max"] = max((r["machine"].get("foreign_cores_mean") or 0.0) for r in real_runs)
+    if sim_runs is not None:
+        rec["predicted_valid"] = f"{sum(bool(s['valid']) for s in sim_runs)}/{len(sim_runs)}"
+    rec.update(extra)
+    return rec
+
+
+def invalid_reasons(real: dict) -> list[str]:
+    lg = real["loadgen"]
+    out = []
+    for key, text in (("result_min_duration_met", "min duration"), ("result_min_queries_met", "min queries"),
+                      ("result_perf_constraints_met", "latency bound"), ("early_stopping_met", "early stopping")):
+        if lg.get(key) is False:
+            out.append(text)
+    return out
+
+
+def make_records(label: str, pairs: list, server_pairs: list, peak: dict | None) -> list[dict]:
+    recs = []
+    by_tag = {p.tag: p for p in pairs}
+    ss, ms, off = by_tag["SingleStream"], by_tag["MultiStream"], by_tag["Offline"]
+    recs.append(_record(label, "SingleStream", "p90 latency (ms)",
+                        [_ms(_lg(r, "result_90.00_percentile_latency_ns")) for r in ss.real],
+                        [_ms(s["p90_ns"]) for s in ss.sim], ss.real, ss.sim))
+    recs.append(_record(label, "SingleStream", "early-stopping p90 estimate (ms)",
+                        [_ms(_lg(r, "early_stopping_latency_ss")) for r in ss.real],
+                        [_ms(s["es_estimate_ns"]) if s["es_estimate_ns"] else float("nan") for s in ss.sim],
+                        ss.real, ss.sim))
+    recs.append(_record(label, "MultiStream", "p99 latency (ms)",
+                        [_ms(_lg(r, "result_99.00_percentile_per_query_latency_ns")) for r in ms.real],
+                        [_ms(s["query_p99_ns"]) for s in ms.sim], ms.real, ms.sim))
+    recs.append(_record(label, "Offline", "samples/s", [_lg(r, "result_samples_per_second") for r in off.real],
+                        [s["headline"] for s in off.sim], off.real, off.sim))
+    for sp in server_pairs:
+        pct = f"{sp.load:.0%}"
+        recs.append(_record(label, "Server", f"p99 latency at {pct} load (ms)",
+                            [_ms(_lg(r, "result_99.00_percentile_latency_ns")) for r in sp.real],
+                            [_ms(s["p99_ns"]) for s in sp.sim], sp.real, sp.sim, qps=sp.qps, load=sp.load))
+        recs.append(_record(label, "Server", f"mean latency at {pct} load (ms)",
+                            [_ms(_lg(r, "result_mean_latency_ns")) for r in sp.real],
+                            [_ms(s["mean_ns"]) for s in sp.sim], sp.real, sp.sim, qps=sp.qps, load=sp.load))
+    if peak is not None:
+        recs.append(_record(label, "Server", "peak VALID QPS", peak["real"], peak["sim"],
+                            trials=len(peak["trials"])))
+    return recs
+
+
+def _cdf(values, points: int = 200) -> dict:
+    v = np.sort(np.asarray(values, dtype=np.float64))
+    if v.size == 0:
+        return {"ms": [], "p": []}
+    q = np.linspace(0, 1, points)
+    idx = np.minimum(v.size - 1, (q * v.size).astype(int))
+    return {"ms": [float(x / 1e6) for x in v[idx]], "p": [float(x) for x in q]}
+
+
+def plot_data(pairs: list, server_pairs: list, peak: dict | None, curve: dict) -> dict:
+    cdfs = {}
+    for p in pairs:
+        real = real_latencies(p.real[0], p.sim_traffic) if p.real else None
+        cdfs[p.tag] = {"measured": _cdf(real) if real is not None else None, "predicted": _cdf(p.sim_latencies)}
+    points = [{"qps": sp.qps, "load": sp.load,
+               "p99_ms": [_ms(_lg(r, "result_99.00_percentile_latency_ns")) for r in sp.real],
+               "predicted_p99_ms": float(np.mean([_ms(s["p99_ns"]) for s in sp.sim]))} for sp in server_pairs]
+    return {"cdf": cdfs, "server_curve": curve, "server_points": points,
+            "peak": peak and {"real": peak["real"], "sim": peak["sim"], "trials": peak["trials"]}}
+
+
+def validate_workload(plan: Plan) -> dict:
+    """Calibrate, run for real and simulated, and compare (see the module docstring)."""
+    return Validator(plan).run()
+
+
+__all__ = ["Plan", "Durations", "QUICK", "LOADS", "validate_workload", "bisect_peak", "wait_quiet",
+           "real_latencies", "make_records"]
+
+
+def run_validation(workloads: list[str], system=None, outdir="out/validate", *, quick: bool = False,
+                   small: bool = False, repeats: int | None = None, sim_seeds: int | None = None,
+                   server_bound_ms: float | None = None, peak: bool = True, mlperf_model: str | None = None,
+                   quiet_wait_s: float | None = None, durations: Durations | None = None, log=print) -> list[dict]:
+    """``validate_workload`` for each workload in turn (one system); the list of results."""
+    from sim.system import SystemSpec
+    require_loadgen()
+    system = system or SystemSpec()
+    results = []
+    for w in workloads:
+        slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in w + ("-small" if small else ""))
+        plan = Plan(workload=w, system=system, outdir=Path(outdir) / slug, small=small, mlperf_model=mlperf_model,
+                    repeats=repeats or (1 if quick else 3), sim_seeds=sim_seeds or (3 if quick else 5),
+                    durations=durations or (QUICK if quick else Durations()), server_bound_ms=server_bound_ms,
+                    peak=peak, quick=quick, quiet_wait_s=(0.0 if quick else 120.0) if quiet_wait_s is None
+                    else quiet_wait_s, retries=0 if quick else 1, log=log)
+        results.append(validate_workload(plan))
+    return results
+
+
+def machine_fingerprint(results: list[dict] | None = None) -> dict:
+    """This machine's fingerprint (``sim.fingerprint``) plus the LoadGen version and a hash."""
+    from importlib import metadata
+
+    from sim.fingerprint import fingerprint, fingerprint_hash
+    threads = 0
+    if results:
+        threads = results[0].get("harness_config", {}).get("intra_op_threads", 0)
+    fp = fingerprint(intra_op_threads=threads, inter_op_threads=1)
+    try:
+        fp["loadgen"] = metadata.version("mlcommons-loadgen")
+    except metadata.PackageNotFoundError:
+        fp["loadgen"] = "not installed"
+    fp["hash"] = fingerprint_hash(fp)
+    return fp

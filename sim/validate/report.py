@@ -1,0 +1,282 @@
+"""The validation's outputs: a text table, the JSON records, plots and ``docs/validation.md``.
+
+Input is a list of per-workload results from ``sim.validate.compare.validate_workload``.
+``records`` are flat: ``workload, scenario, metric, measured, predicted, error_pct`` plus
+the real runs' spread (``measured_spread_pct``, max - min over mean, in %), LoadGen's
+verdicts (``measured_valid`` "k/n", ``invalid_reasons``) and the CPU other processes used.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from sim import atomic
+
+SCHEMA = "sim.validation/1"
+
+
+def _fmt(x: float) -> str:
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    if abs(x) >= 1000:
+        return f"{x:.0f}"
+    if abs(x) >= 100:
+        return f"{x:.1f}"
+    if abs(x) >= 1:
+        return f"{x:.2f}"
+    return f"{x:.3f}"
+
+
+def _pct(x: float) -> str:
+    return "n/a" if x is None or not math.isfinite(x) else f"{x:+.1f}"
+
+
+def _spread(x: float) -> str:
+    return "n/a" if x is None or not math.isfinite(x) else f"{x:.1f}"
+
+
+def all_records(results: list[dict]) -> list[dict]:
+    return [r for res in results for r in res["records"]]
+
+
+def error_summary(records: list[dict]) -> dict:
+    """Median and worst absolute error (%) and the median real-run spread."""
+    errs = [abs(r["error_pct"]) for r in records if math.isfinite(r["error_pct"])]
+    spreads = [r["measured_spread_pct"] for r in records if math.isfinite(r.get("measured_spread_pct", math.nan))]
+    if not errs:
+        return {"count": 0, "median_abs_error_pct": math.nan, "worst_abs_error_pct": math.nan,
+                "median_spread_pct": math.nan, "worst": None}
+    worst = max((r for r in records if math.isfinite(r["error_pct"])), key=lambda r: abs(r["error_pct"]))
+    return {"count": len(errs), "median_abs_error_pct": float(np.median(errs)),
+            "worst_abs_error_pct": float(max(errs)),
+            "median_spread_pct": float(np.median(spreads)) if spreads else math.nan,
+            "within_5pct": int(sum(e <= 5 for e in errs)), "within_10pct": int(sum(e <= 10 for e in errs)),
+            "worst": f"{worst['workload']} {worst['scenario']} {worst['metric']}"}
+
+
+def _validity(r: dict) -> str:
+    v = r.get("measured_valid")
+    if v is None:
+        return ""
+    k, n = v.split("/")
+    if k == n:
+        return "VALID"
+    reasons = ", ".join(r.get("invalid_reasons", []))
+    return f"INVALID {int(n) - int(k)}/{n}" + (f" ({reasons})" if reasons else "")
+
+
+def format_table(records: list[dict]) -> str:
+    """A plain-text table, one line per compared metric."""
+    head = (f"{'workload':<22} {'scenario':<12} {'metric':<34} {'measured':>10} {'predicted':>10} "
+            f"{'error %':>8} {'spread %':>8}  LoadGen")
+    lines = [head, "-" * len(head)]
+    for r in records:
+        lines.append(f"{r['workload'][:22]:<22} {r['scenario']:<12} {r['metric'][:34]:<34} {_fmt(r['measured']):>10} "
+                     f"{_fmt(r['predicted']):>10} {_pct(r['error_pct']):>8} {_spread(r['measured_spread_pct']):>8}  "
+                     f"{_validity(r)}")
+    s = error_summary(records)
+    if s["count"]:
+        lines.append(f"{s['count']} metrics: median |error| {s['median_abs_error_pct']:.1f}%, worst "
+                     f"{s['worst_abs_error_pct']:.1f}% ({s['worst']}); median spread of the real runs "
+                     f"{s['median_spread_pct']:.1f}%")
+    return "\n".join(lines)
+
+
+def _clean(x):
+    if isinstance(x, dict):
+        return {str(k): _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (np.floating, float)):
+        x = float(x)
+        return x if math.isfinite(x) else None
+    if isinstance(x, np.ndarray):
+        return _clean(x.tolist())
+    if isinstance(x, Path):
+        return str(x)
+    return x
+
+
+def to_json(results: list[dict], fingerprint: dict, command: str = "") -> dict:
+    recs = all_records(results)
+    return _clean({"schema": SCHEMA, "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                   "command": command, "fingerprint": fingerprint, "summary": error_summary(recs),
+                   "records": recs,
+                   "workloads": [{k: v for k, v in res.items() if k not in ("records", "plots")} for res in results],
+                   "plots": {res["workload"]: res.get("plots") for res in results}})
+
+
+def write_json(path, results: list[dict], fingerprint: dict, command: str = "") -> Path:
+    return atomic.write_text(Path(path), json.dumps(to_json(results, fingerprint, command), indent=1) + "\n")
+
+
+# ---------------------------------------------------------------------------------------
+# plots
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in text).strip("_")
+
+
+def plot_workload(res: dict, folder: Path) -> list[Path]:
+    """Latency CDFs (measured vs predicted) per scenario, and Server p99 against QPS."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    data = res.get("plots") or {}
+    out = []
+    cdfs = data.get("cdf", {})
+    if cdfs:
+        tags = list(cdfs)
+        cols = 3
+        rows = math.ceil(len(tags) / cols)
+        fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
+        for ax, tag in zip(axes.flat, tags):
+            c = cdfs[tag]
+            if c.get("measured") and c["measured"]["ms"]:
+                ax.plot(c["measured"]["ms"], c["measured"]["p"], label="measured", color="black")
+            if c.get("predicted") and c["predicted"]["ms"]:
+                ax.plot(c["predicted"]["ms"], c["predicted"]["p"], label="predicted", color="tab:orange",
+                        linestyle="--")
+            ax.set_title(tag.replace("@", " at ").replace("Offline", "Offline (completion times)"), fontsize=9)
+            ax.set_xlabel("latency (ms)", fontsize=8)
+            ax.set_ylabel("fraction of samples" if "MultiStream" not in tag else "fraction of queries", fontsize=8)
+            ax.tick_params(labelsize=7)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+        for ax in list(axes.flat)[len(tags):]:
+            ax.axis("off")
+        fig.suptitle(f"{res['workload']}: latency CDFs, measured (first repeat) vs predicted", fontsize=10)
+        fig.tight_layout()
+        path = folder / f"{_slug(res['workload'])}_cdf.png"
+        fig.savefig(path, dpi=90)
+        plt.close(fig)
+        out.append(path)
+    curve = data.get("server_curve")
+    if curve and curve.get("qps"):
+        fig, ax = plt.subplots(figsize=(5.5, 3.6))
+        ax.plot(curve["qps"], curve["p99_ms"], color="tab:orange", marker=".", label="predicted p99")
+        for pt in data.get("server_points", []):
+            ax.scatter([pt["qps"]] * len(pt["p99_ms"]), pt["p99_ms"], color="black", zorder=3, s=14,
+                       label="measured p99" if pt is data["server_points"][0] else None)
+        bound = res.get("server_bound_ms")
+        if bound:
+            ax.axhline(bound, color="grey", linestyle=":", label=f"bound {bound:g} ms")
+        peak = data.get("peak")
+        if peak and peak.get("real") and max(peak["real"]) > 0:
+            for q in peak["real"]:
+                ax.axvline(q, color="black", alpha=0.35, linewidth=1)
+            ax.axvline(float(np.mean(peak["sim"])), color="tab:orange", alpha=0.8, linewidth=1,
+                       linestyle="--", label="peak VALID QPS (predicted; grey: measured)")
+        ax.set_yscale("log")
+        ax.set_xlabel("Server target QPS")
+        ax.set_ylabel("p99 latency (ms)")
+        ax.set_title(f"{res['workload']}: Server p99 against QPS", fontsize=10)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        path = folder / f"{_slug(res['workload'])}_server_p99.png"
+        fig.savefig(path, dpi=90)
+        plt.close(fig)
+        out.append(path)
+    return out
+
+
+def write_plots(results: list[dict], folder) -> list[Path]:
+    paths = []
+    for res in results:
+        paths += plot_workload(res, Path(folder))
+    return paths
+
+
+# ---------------------------------------------------------------------------------------
+# docs/validation.md
+
+
+def _md_table(records: list[dict]) -> list[str]:
+    lines = ["| workload | scenario | metric | measured | predicted | error % | real-run spread % | LoadGen |",
+             "|---|---|---|---:|---:|---:|---:|---|"]
+    for r in records:
+        lines.append(f"| {r['workload']} | {r['scenario']} | {r['metric']} | {_fmt(r['measured'])} | "
+                     f"{_fmt(r['predicted'])} | {_pct(r['error_pct'])} | {_spread(r['measured_spread_pct'])} | "
+                     f"{_validity(r)} |")
+    return lines
+
+
+def markdown(results: list[dict], fingerprint: dict, command: str, plot_paths: list[Path], doc_dir: Path,
+             notes: list[str] | None = None, json_path: str | None = None) -> str:
+    recs = all_records(results)
+    s = error_summary(recs)
+    fp = fingerprint
+    lines = ["# Validation: predictions against real runs", "",
+             "Generated by the command below; do not edit by hand. Each workload runs on a real system under "
+             "test (onnxruntime on this CPU behind worker threads and a batching queue, "
+             "`sim/validate/harness.py`) driven by the real MLPerf LoadGen, and is simulated with the same "
+             "LoadGen settings and seeds: the simulated run issues the same queries at the same times. The "
+             "simulator's inputs come only from microbenchmarks run before the validation runs "
+             "(`sim/validate/calibrate_cpu.py`): busy and idle service times per batch size, LoadGen's issue "
+             "overhead and scheduler delay. Nothing is fitted to the runs compared here.", "",
+             "## Command", "", "```", command, "```", "",
+             "## Machine", "",
+             f"- CPU: {fp.get('cpu_model')}, {fp.get('logical_cores')} logical / {fp.get('physical_cores')} "
+             f"physical cores ({fp.get('usable_cores')} usable), {fp.get('os')}",
+             f"- onnxruntime {fp.get('onnxruntime')}, numpy {fp.get('numpy')}, Python {fp.get('python')}, "
+             f"mlcommons-loadgen {fp.get('loadgen', '?')}",
+             f"- a shared virtual machine: other processes ran during these runs (see the CPU they used, "
+             f"below); fingerprint hash {fp.get('hash', '?')}", "",
+             "## Summary", "",
+             f"- {s['count']} compared metrics: median absolute error **{s['median_abs_error_pct']:.1f}%**, "
+             f"worst **{s['worst_abs_error_pct']:.1f}%** ({s['worst']}); "
+             f"{s.get('within_5pct', 0)} within 5%, {s.get('within_10pct', 0)} within 10%.",
+             f"- The real runs' own spread (max - min over the mean of the repeats): median "
+             f"{s['median_spread_pct']:.1f}%.",
+             "", "Per workload:", "",
+             "| workload | system | metrics | median abs error % | worst abs error % | median spread % | "
+             "capacity (samples/s) | Server bound (ms) | real runs (repeated when disturbed) | CPU used by "
+             "others (cores, median / max) |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for res in results:
+        rs = error_summary(res["records"])
+        foreign = [r["foreign_cores"] for r in res["runs"] if r.get("foreign_cores") is not None]
+        fg = f"{np.median(foreign):.2f} / {max(foreign):.2f}" if foreign else "n/a"
+        lines.append(f"| {res['workload']} | {res['system']} | {rs['count']} | {rs['median_abs_error_pct']:.1f} | "
+                     f"{rs['worst_abs_error_pct']:.1f} | {rs['median_spread_pct']:.1f} | "
+                     f"{res['capacity_qps']:.1f} | {res['server_bound_ms']:g} | {len(res['runs'])} "
+                     f"({res.get('disturbed_retries', 0)}) | {fg} |")
+    lines += ["", "## All compared metrics", "",
+              "`measured` is the mean of the real repeats, `predicted` the mean over the simulation seeds, "
+              "error = (predicted - measured) / measured. Server loads are fractions of the measured Offline "
+              "capacity. `LoadGen` is the real runs' verdict (INVALID runs are kept, with LoadGen's reasons).",
+              ""]
+    lines += _md_table(recs)
+    if notes:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
+    lines += ["", "## Calibration (the simulator's only inputs from this machine)", ""]
+    for res in results:
+        lines.append(f"- {res['workload']}: " + "; ".join(x.strip() for x in res["calibration"]["summary"][1:]))
+    if plot_paths:
+        lines += ["", "## Plots", ""]
+        for p in plot_paths:
+            rel = Path(p).resolve().relative_to(Path(doc_dir).resolve()) if Path(p).resolve().is_relative_to(
+                Path(doc_dir).resolve()) else Path(p)
+            lines.append(f"![{Path(p).stem}]({rel.as_posix()})")
+    if json_path:
+        lines += ["", f"Machine-readable records: `{json_path}`."]
+    return "\n".join(lines) + "\n"
+
+
+def write_markdown(path, results: list[dict], fingerprint: dict, command: str, plot_paths: list[Path],
+                   notes: list[str] | None = None, json_path: str | None = None) -> Path:
+    path = Path(path)
+    return atomic.write_text(path, markdown(results, fingerprint, command, plot_paths, path.parent, notes,
+                                            json_path))

@@ -1,0 +1,40 @@
+"""Notebooks run top to bottom, headless, and are kept in git without outputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_stored_without_outputs(path):
+    nb = json.loads(path.read_text())
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            assert cell.get("outputs") == [] and cell.get("execution_count") is None, \
+                f"{path.name}: clear the outputs before committing (Kernel > Restart & Clear Output)"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_runs_top_to_bottom(path, tmp_path):
+    nbformat = pytest.importorskip("nbformat", reason="nbformat is not installed (pip install '.[test]')")
+    nbclient = pytest.importorskip("nbclient", reason="nbclient is not installed (pip install '.[test]')")
+    pytest.importorskip("ipykernel", reason="ipykernel is not installed (pip install '.[test]')")
+    nb = nbformat.read(str(path), as_version=4)
+    client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
+                                     resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()               # raises CellExecutionError with the cell and its traceback on failure
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert not errors
+    if path.name == "quickstart.ipynb":
+        out = tmp_path / "out" / "quickstart"
+        for name in ("latency_cdf.png", "server_p99_vs_qps.png", "batch_size.png", "utilisation.png",
+                     "server.trace.json", "sweep.jsonl"):
+            assert (out / name).stat().st_size > 1000, name
+        images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
+                  if "image/png" in o.get("data", {})]
+        assert len(images) >= 4, "the figures should show in the notebook"

@@ -1,0 +1,252 @@
+"""The validation harness: bad input, the empirical cost model, and a CI smoke run.
+
+The smoke run (``test_quick_validation_end_to_end``) is the CI version of
+``python -m sim validate --quick``: a tiny ONNX model written here (two inputs with
+unusual names, one of them integer ids), every scenario for real with LoadGen and
+simulated, with a loose bound on the errors. The strict figures live in
+docs/validation.md (benchmarks/validation_report.py).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto
+
+from sim.errors import InputError
+from sim.system import SystemSpec, parse_system
+
+
+# ---------------------------------------------------------------------------------------
+# bad input
+
+
+@pytest.mark.parametrize("data, field", [
+    ({"accelerators": {"count": 2}}, "accelerators.count"),
+    ({"link": {"bandwidth_gbps": 16}}, "link"),
+    ({"host": {"preprocess": {"workers": 2, "time_us_per_sample": 50}}}, "host.preprocess"),
+    ({"host": {"postprocess": {"workers": 1, "time_us_per_batch": 5}}}, "host.postprocess"),
+    ({"host": {"issue_overhead_us": 3}}, "host.issue_overhead_us"),
+    ({"accelerators": {"idle_wake_us": 100}}, "accelerators.idle_wake_us"),
+    ({"accelerators": {"cost": {"kind": "fixed", "time_us": 100}}}, "accelerators.cost.kind"),
+])
+def test_realise_refuses_what_a_cpu_cannot_be(data, field):
+    from sim.validate.harness import realise
+    with pytest.raises(InputError) as exc:
+        realise(parse_system(data, "sys.yaml"), "mobilenet_v1", source="sys.yaml")
+    assert "sys.yaml" in str(exc.value) and field in str(exc.value) and "cannot realise" in str(exc.value)
+
+
+def test_realise_maps_the_system():
+    from sim.validate.harness import realise
+    spec = parse_system({"batching": {"policy": "dynamic", "max_batch": 4, "max_queue_delay_us": 500,
+                                      "preferred_batch_sizes": [2, 4]},
+                         "accelerators": {"instances": 2, "cost": {"kind": "cpu_profile", "threads": 1}}})
+    cfg = realise(spec, "mobilenet_v1")
+    assert (cfg.instances, cfg.intra_op_threads, cfg.policy, cfg.max_batch) == (2, 1, "dynamic", 4)
+    assert cfg.max_queue_delay_ns == 500_000 and cfg.preferred == (2, 4)
+
+
+def test_fixed_batch_dimension_refuses_batching():
+    from sim.validate.harness import check_model_batches
+    from sim.graphs.builder import GraphBuilder
+    g = GraphBuilder("fixed")
+    x = g.input("x", [1, 16])
+    g.output(g.linear(x, 16, 4))
+    with pytest.raises(InputError, match="fixed first dimension 1"):
+        check_model_batches(g.build(), 8, "fixed.onnx")
+    check_model_batches(g.build(), 1, "fixed.onnx")
+
+
+def test_missing_loadgen_says_how_to_install(monkeypatch, capsys):
+    from sim import cli
+    from sim.validate import require_loadgen
+    monkeypatch.setitem(sys.modules, "mlperf_loadgen", None)   # import now raises ImportError
+    with pytest.raises(InputError, match=r"pip install -e '\.\[loadgen\]'"):
+        require_loadgen()
+    assert cli.main(["validate", "--workload", "mobilenet_v1", "--quick"]) == 2
+    err = capsys.readouterr().err
+    assert "mlcommons-loadgen is not installed" in err and "pip install -e '.[loadgen]'" in err
+
+
+def test_workload_reference_parameters():
+    from sim.validate.harness import parse_workload_ref
+    assert parse_workload_ref("bert_base:seq_len=16,num_layers=2") == ("bert_base", {"seq_len": 16,
+                                                                                      "num_layers": 2})
+    assert parse_workload_ref("resnet50") == ("resnet50", {})
+    assert parse_workload_ref("models/x.onnx") == ("models/x.onnx", {})
+    with pytest.raises(InputError):
+        parse_workload_ref("bert_base:seq_len")
+
+
+# ---------------------------------------------------------------------------------------
+# the model pieces validation added
+
+
+def _cost(busy=None, idle=None):
+    from sim.empirical_cost import EmpiricalCost
+    busy = busy or {(1, 1): [1000, 1100, 1200, 1300], (4, 1): [3000, 3300, 3600, 3900]}
+    idle = idle or {(1, 200_000.0): [2000, 2100], (1, 20_000_000.0): [5000, 5100]}
+    return EmpiricalCost(busy, idle, "test")
+
+
+def test_empirical_cost_draws_measured_values_reproducibly():
+    c = _cost()
+    rng = np.random.default_rng(1)
+    draws = [c.service_time_in_context_ns(1, 0.0, 1, rng) for _ in range(200)]
+    assert set(draws) == {1000.0, 1100.0, 1200.0, 1300.0}
+    rng2 = np.random.default_rng(1)
+    assert draws == [c.service_time_in_context_ns(1, 0.0, 1, rng2) for _ in range(200)]
+    # idle: the measured gap nearest in log scale; batch 4 idle = busy shifted by batch 1's idle penalty
+    assert c.service_time_in_context_ns(1, 300_000.0, 1, rng) in (2000.0, 2100.0)
+    assert c.service_time_in_context_ns(1, math.inf, 1, rng) in (5000.0, 5100.0)
+    v = c.service_time_in_context_ns(4, 150_000.0, 1, rng)
+    assert v - 900.0 in (3000.0, 3300.0, 3600.0, 3900.0)     # idle median 2050 - busy median 1150
+    # between measured sizes: the two quantile functions interpolated at one quantile
+    assert 1000.0 + 2 / 3 * 2000 <= c.service_time_in_context_ns(3, 0.0, 1, rng) <= 1300 + 2 / 3 * 2600
+    with pytest.raises(InputError, match="outside the measured range"):
+        c.service_time_in_context_ns(5, 0.0, 1, rng)
+
+
+def test_empirical_cost_json_round_trip():
+    from sim.empirical_cost import EmpiricalCost
+    c = _cost()
+    d = EmpiricalCost.from_dict(c.to_dict())
+    rng1, rng2 = np.random.default_rng(3), np.random.default_rng(3)
+    for b, gap in ((1, 0.0), (4, 0.0), (1, 1e6), (2, 5e7)):
+        assert c.service_time_in_context_ns(b, gap, 1, rng1) == d.service_time_in_context_ns(b, gap, 1, rng2)
+    with pytest.raises(InputError, match="schema"):
+        EmpiricalCost.from_dict({"schema": "x"})
+
+
+def test_engine_asks_the_context_cost_busy_versus_idle():
+    """A closed loop with an issue overhead finds its instance idle every time (the next query
+    arrives after the last completed); a full Offline queue keeps it busy."""
+    from sim.sut.engine import simulate_closed, simulate_open
+    c = _cost(busy={(1, 1): [1000]}, idle={(1, 200_000.0): [7000]})
+    r = simulate_closed(SystemSpec(issue_overhead_ns=10.0), c, 1, 5, lambda n, t: n >= 5)
+    assert r.query_latency_ns.tolist() == [7010] * 5
+    r = simulate_closed(SystemSpec(), c, 1, 3, lambda n, t: n >= 3)   # no gap at all: back to back
+    assert r.query_latency_ns.tolist() == [7000, 1000, 1000]
+    r = simulate_open(SystemSpec(), c, np.zeros(1, dtype=np.int64), 10)
+    assert r.sample_complete_ns.tolist() == [7000 + 1000 * k for k in range(10)]
+
+
+def test_schedule_delay_is_a_delay_not_a_queue():
+    from sim.costmodel import FixedCost
+    from sim.sut.engine import simulate_open
+    spec = parse_system({"host": {"schedule_delay_us": 50}})
+    assert spec.schedule_delay_ns == 50_000
+    sched = np.array([0, 10_000, 20_000], dtype=np.int64)            # closer together than the delay
+    r = simulate_open(spec, FixedCost(1000), sched, 1)
+    assert (r.sample_complete_ns - sched).tolist() == [51_000] * 3
+
+
+def test_batch_rule_matches_the_simulated_policies():
+    """The harness decides like ``sim.sut.batching`` on the same queue state."""
+    from sim.sut.batching import QueueView, make_policy
+    from sim.validate.harness import BatchRule, HarnessConfig
+    rng = np.random.default_rng(0)
+    for policy, max_batch, delay, pref in (("none", 1, 0, ()), ("fixed", 4, 0, ()), ("dynamic", 8, 0, ()),
+                                           ("dynamic", 8, 1000, (2, 4, 8))):
+        spec = parse_system({"batching": {"policy": policy, "max_batch": max_batch, "max_queue_delay_us": delay,
+                                          **({"preferred_batch_sizes": list(pref)} if pref else {})}}).batching
+        rule = BatchRule(HarnessConfig("x", policy=policy, max_batch=max_batch, max_queue_delay_ns=delay * 1e3,
+                                       preferred=pref))
+        sim = make_policy(spec)
+        for _ in range(200):
+            queued = int(rng.integers(1, 12))
+            arrivals = np.sort(rng.integers(0, 2_000_000, queued)).astype(float)
+            now = float(arrivals[-1] + rng.integers(0, 2_000_000))
+            decision = sim.decide(QueueView(arrivals, 0, queued, False), now)
+            action, arg = rule.decide(queued, int(arrivals[0]), int(now), False)
+            assert action == "take" and decision[0] == "dispatch"
+            assert arg == decision[2]
+
+
+# ---------------------------------------------------------------------------------------
+# the CI smoke run
+
+
+def tiny_model(path):
+    """~2 ms per sample on one core: a small conv stack plus an id embedding; odd input names."""
+    from sim.graphs.builder import GraphBuilder
+    g = GraphBuilder("tiny", seed=0)
+    x = g.input("pixels", ["batch", 3, 48, 48])
+    ids = g.input("token_ids", ["batch", 4], TensorProto.INT64, high=50)
+    h = g.relu(g.conv(x, 3, 32, 3))
+    for _ in range(6):
+        h = g.relu(g.conv(h, 32, 32, 3))
+    h = g.flatten(g.global_avgpool(h))
+    e = g.op("ReduceMean", [g.op("Gather", [g.weight((50, 32)), ids], axis=0)], axes=[1], keepdims=0)
+    g.output(g.linear(g.add(h, e), 32, 10))
+    onnx.save(g.build(), str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    pytest.importorskip("mlperf_loadgen")
+    from sim.validate.compare import run_validation
+    root = tmp_path_factory.mktemp("validate")
+    model = tiny_model(root / "tiny_model.onnx")
+    system = parse_system({"batching": {"policy": "dynamic", "max_batch": 4},
+                           "accelerators": {"cost": {"kind": "cpu_profile", "threads": 1}}})
+    results = run_validation([str(model)], system, root / "out", quick=True, log=lambda *a: None)
+    return root, results
+
+
+def test_quick_validation_end_to_end(quick_run):
+    from sim.validate import report
+    root, results = quick_run
+    (res,) = results
+    recs = res["records"]
+    by = {(r["scenario"], r["metric"]): r for r in recs}
+    expected = {("SingleStream", "p90 latency (ms)"), ("SingleStream", "early-stopping p90 estimate (ms)"),
+                ("MultiStream", "p99 latency (ms)"), ("Offline", "samples/s"), ("Server", "peak VALID QPS")}
+    for load in ("30%", "60%", "85%"):
+        expected |= {("Server", f"p99 latency at {load} load (ms)"), ("Server", f"mean latency at {load} load (ms)")}
+    assert expected <= set(by)
+    for r in recs:
+        assert set(r) >= {"workload", "scenario", "metric", "measured", "predicted", "error_pct"}
+        assert math.isfinite(r["measured"]) and r["measured"] > 0 and math.isfinite(r["predicted"])
+    # a loose bound (CI machines are shared and noisy): the harness and the model agree on the
+    # basic figures within a factor of two, which still catches unit or wiring mistakes
+    for key in (("SingleStream", "p90 latency (ms)"), ("Offline", "samples/s"),
+                ("Server", "mean latency at 30% load (ms)")):
+        ratio = by[key]["predicted"] / by[key]["measured"]
+        assert 0.5 < ratio < 2.0, by[key]
+    assert report.error_summary(recs)["median_abs_error_pct"] < 60
+    # LoadGen really ran: its logs are there, and its verdicts are kept
+    logs = list((root / "out").rglob("mlperf_log_summary.txt"))
+    assert len(logs) >= 9 and all("Result is" in p.read_text() for p in logs)
+
+
+def test_invalid_runs_are_reported_not_hidden(quick_run):
+    """--quick runs 64 MultiStream queries, too few for the p99 early-stopping estimate."""
+    from sim.validate import report
+    _, (res,) = quick_run
+    ms = next(r for r in res["records"] if r["scenario"] == "MultiStream")
+    assert ms["measured_valid"] == "0/1" and "early stopping" in ms["invalid_reasons"]
+    assert ms["predicted_valid"].startswith("0/")
+    table = report.format_table(res["records"])
+    assert "INVALID 1/1 (early stopping)" in table
+
+
+def test_outputs_json_plots_and_report(quick_run, tmp_path):
+    import json
+    from sim.validate import compare, report
+    root, results = quick_run
+    fp = compare.machine_fingerprint(results)
+    path = report.write_json(tmp_path / "v.json", results, fp, "python -m sim validate --quick")
+    data = json.loads(path.read_text())
+    assert data["fingerprint"]["cpu_model"] and data["fingerprint"]["loadgen"]
+    assert {"workload", "scenario", "metric", "measured", "predicted", "error_pct"} <= set(data["records"][0])
+    plots = report.write_plots(results, tmp_path / "plots")
+    assert len(plots) == 2 and all(p.stat().st_size > 1000 for p in plots)
+    md = report.write_markdown(tmp_path / "validation.md", results, fp, "cmd", plots).read_text()
+    assert "| workload | scenario | metric |" in md and "![" in md and "Machine" in md
