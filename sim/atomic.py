@@ -10,6 +10,13 @@ import os
 import tempfile
 from pathlib import Path
 
+
+def _default_mode() -> int:
+    """0o666 less the process umask: the mode ``open()`` would give a new file."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
 from sim.errors import InputError
 
 
@@ -21,6 +28,7 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     except OSError as exc:
         raise InputError(f"{path}: cannot write here ({exc.strerror}); expected a writable folder") from None
     try:
+        os.fchmod(fd, _default_mode())       # mkstemp creates 0600
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
