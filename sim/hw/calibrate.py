@@ -57,20 +57,23 @@ from sim.hw.system_model import Params
 
 MIN_ROWS = 3            # fewer rows than this: a unit is not fitted (refused by the CLI)
 NOISE = 0.05            # relative spread of repeated published results (log scale)
-FIT_TARGETS = ("offline", "singlestream", "multistream", "ms_streams")
+FIT_TARGETS = ("offline", "singlestream", "multistream", "ms_streams", "server")
 
 NETS = ("resnet50", "ssd_mobilenet_v1", "ssd_resnet34", "retinanet", "bert_large")
-NAMES = ("conv", "gconv", "matmul", "bmm", "mem", "kernel_us", "latency_eff", "trend", "maxq", "power", "multi") + \
+NAMES = ("conv", "gconv", "matmul", "bmm", "mem", "kernel_us", "latency_eff", "trend", "maxq", "power", "multi",
+         "server_util", "triton_util") + \
     tuple(f"net_{w}" for w in NETS) + tuple(f"batch_us_{w}" for w in NETS)
-LOG = {"conv", "gconv", "matmul", "bmm", "mem", "kernel_us", "latency_eff", "maxq"} | \
+LOG = {"conv", "gconv", "matmul", "bmm", "mem", "kernel_us", "latency_eff", "maxq", "server_util", "triton_util"} | \
     {f"net_{w}" for w in NETS} | {f"batch_us_{w}" for w in NETS}
 # efficiencies may exceed 1 where the engine does less work than the graph says (BERT
 # engines skip padded tokens; caches cut DRAM traffic below the count)
 LOWER = {"conv": 1e-4, "gconv": 1e-5, "matmul": 1e-4, "bmm": 1e-5, "mem": 0.02, "kernel_us": 0.01,
-         "latency_eff": 0.02, "trend": -0.3, "maxq": 0.2, "power": 0.0, "multi": -0.1,
+         "latency_eff": 0.02, "trend": -0.3, "maxq": 0.2, "power": 0.0, "multi": -0.1, "server_util": 0.2,
+         "triton_util": 0.1,
          **{f"net_{w}": 0.2 for w in NETS}, **{f"batch_us_{w}": 0.1 for w in NETS}}
 UPPER = {"conv": 1.5, "gconv": 1.5, "matmul": 3.0, "bmm": 3.0, "mem": 2.0, "kernel_us": 1e4, "batch_us": 1e6,
-         "latency_eff": 1.5, "trend": 0.6, "maxq": 1.2, "power": 1.5, "multi": 0.3, **{f"net_{w}": 5.0 for w in NETS},
+         "latency_eff": 1.5, "trend": 0.6, "maxq": 1.2, "power": 1.5, "multi": 0.3, "server_util": 1.2,
+         "triton_util": 1.2, **{f"net_{w}": 5.0 for w in NETS},
          **{f"batch_us_{w}": 1e6 for w in NETS}}
 # stage-1 priors: (mean, sd); sd in log units for LOG parameters
 _KIND_PRIOR = {
@@ -83,9 +86,11 @@ _KIND_PRIOR = {
 _BASE_PRIOR = {"conv": (0.5, 1.0), "gconv": (0.05, 1.5), "matmul": (0.5, 1.0), "bmm": (0.3, 1.0),
                "mem": (0.7, 0.3), "kernel_us": (5.0, 1.5), "batch_us": (50.0, 2.0), "latency_eff": (0.7, 0.7),
                "trend": (0.05, 0.1), "maxq": (0.85, 0.2), "power": (0.3, 0.3), "multi": (0.01, 0.03),
+               "server_util": (0.9, 0.15), "triton_util": (0.8, 0.3),
                **{f"net_{w}": (1.0, 0.3) for w in NETS}}
 _SD_FLOOR = {"conv": 0.25, "gconv": 0.4, "matmul": 0.25, "bmm": 0.4, "mem": 0.2, "kernel_us": 0.4,
              "batch_us": 0.6, "latency_eff": 0.2, "trend": 0.04, "maxq": 0.08, "power": 0.1, "multi": 0.015,
+             "server_util": 0.05, "triton_util": 0.1,
              **{f"net_{w}": 0.08 for w in NETS}, **{f"batch_us_{w}": 0.5 for w in NETS}}
 
 
@@ -113,7 +118,8 @@ def from_vector(x: np.ndarray, base: Params | None = None) -> Params:
     nb = {w: d[f"batch_us_{w}"] for w in NETS}
     eff = Efficiency(**{k: d[k] for k in Efficiency().as_dict() if k in d},
                      batch_us=float(np.exp(np.mean(np.log(list(nb.values()))))))
-    return Params(eff=eff, trend=d["trend"], maxq=d["maxq"], power=d["power"], multi=d["multi"], issue_us=base.issue_us,
+    return Params(eff=eff, trend=d["trend"], maxq=d["maxq"], power=d["power"], multi=d["multi"],
+                  server_util=d["server_util"], triton_util=d["triton_util"], issue_us=base.issue_us,
                   triton_us=base.triton_us, net={w: d[f"net_{w}"] for w in NETS}, net_batch_us=nb)
 
 
@@ -170,7 +176,9 @@ class UnitModel:
         self.servers = np.array([s.servers for s in self.setups], dtype=float)
         self.physical = np.array([s.physical for s in self.setups], dtype=float)
         self.offline = np.array([c.target == "offline" for c in cases])
-        self.streams = np.array([c.target == "ms_streams" for c in cases])
+        self.streams = np.array([c.target in ("ms_streams", "server") for c in cases])
+        self.server = np.array([c.target == "server" for c in cases])
+        self.triton = np.array([c.triton for c in cases])
         self.bound = np.array([(c.latency_bound_ns or 0.0) * 1e-9 for c in cases])
         # points: one per non-stream case, len(STREAM_BATCHES) per stream case
         self.groups: dict[str, dict] = {}
@@ -180,8 +188,8 @@ class UnitModel:
             g = self.groups.setdefault(c.workload, {"w": s.workload, "rows": [], "seen": {}})
             d = s.device
             point = (d.peak_ops[c.precision], d.bandwidth_bps, d.onchip_bytes, d.units, analytic.BYTES[c.precision])
-            mode = (c.target in sm.LATENCY_TARGETS, d.link_bps or 0.0, c.target == "offline")
-            if c.target == "ms_streams":
+            mode = (c.target in sm.LATENCY_TARGETS, d.link_bps or 0.0, c.target in ("offline", "server"))
+            if c.target in ("ms_streams", "server"):
                 first = len(g["rows"])
                 g["rows"].extend(point + (b,) + mode for b in self.STREAM_BATCHES)
             else:
@@ -191,7 +199,7 @@ class UnitModel:
                     g["rows"].append(row)
                 first = g["seen"][row]
             idx = (c.workload, first)
-            if c.target == "ms_streams":
+            if c.target in ("ms_streams", "server"):
                 self.stream_points[i] = idx
             else:
                 self.case_point[i] = len(self.stream_points) * 0 + first
@@ -212,7 +220,7 @@ class UnitModel:
             wname, first = self.stream_points[i] if self.streams[i] else self.stream_points[-1 - i]
             flat[i] = base[wname] + first
         self._flat = flat
-        self._batch = np.array([sm.batch_of(c, s) if c.target != "ms_streams" else 1
+        self._batch = np.array([sm.batch_of(c, s) if c.target not in ("ms_streams", "server") else 1
                                 for c, s in zip(self.cases, self.setups)], dtype=float)
         self._stream_idx = np.nonzero(self.streams)[0]
 
@@ -235,7 +243,16 @@ class UnitModel:
         n = len(self.STREAM_BATCHES)
         for i in self._stream_idx:
             ts = times[self._flat[i]:self._flat[i] + n] * scale[i]
-            out[i] = max(0.5, _largest_batch_within(ts, self.STREAM_BATCHES, self.bound[i]) * self.servers[i])
+            if self.server[i]:
+                # the simulator's sustainable capacity at its Server batch (system_model.server_peak)
+                kmax = int(np.log2(sm.MAX_BATCH[self.kind]))
+                ts = ts / keep[i]
+                ok = np.nonzero(ts[1:kmax + 1] <= self.bound[i] / 3)[0]
+                k = ok[-1] + 1 if len(ok) else 0
+                util = p.server_util * (p.triton_util if self.triton[i] else 1.0)
+                out[i] = util * self.servers[i] * self.STREAM_BATCHES[k] / ts[k]
+            else:
+                out[i] = max(0.5, _largest_batch_within(ts, self.STREAM_BATCHES, self.bound[i]) * self.servers[i])
         return out
 
 
@@ -309,7 +326,7 @@ def residual_key(c: Case) -> tuple:
 
 
 # where a target borrows its residual correction from, in order
-CORRECTION_SOURCES = {"offline": ("offline",), "server": ("offline",), "singlestream": ("singlestream",),
+CORRECTION_SOURCES = {"offline": ("offline",), "server": ("server", "offline"), "singlestream": ("singlestream",),
                       "multistream": ("multistream", "singlestream"), "ms_streams": ("ms_streams", "offline")}
 SHRINK_ROWS = 0.3       # a correction from n rows is shrunk by n / (n + SHRINK_ROWS)
 
