@@ -311,6 +311,8 @@ def fit_unit(unit: str, cases: list[Case], values: np.ndarray, prior: Prior, war
         return np.concatenate([r, (x - prior.mean) / prior.sd])
 
     # tr_solver="lsmr": dense SVDs of small Jacobians are slow under a multi-threaded BLAS
+    if warm is not None:
+        max_nfev = min(max_nfev, 40)     # a refit from a nearby optimum (leave-one-out) needs few steps
     res = least_squares(resid, x0, bounds=(lo, hi), loss="soft_l1", f_scale=2.0, x_scale=1.0, max_nfev=max_nfev,
                         diff_step=1e-3, tr_solver="lsmr", ftol=1e-6 if warm is None else 1e-4)
     params = from_vector(res.x)

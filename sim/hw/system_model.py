@@ -365,7 +365,7 @@ def server_peak(case: Case, p: Params, s: Setup | None = None, seed: int = 0, re
     if valid(q):
         return q
     hi, lo = q, None
-    for _ in range(40):
+    for _ in range(25):          # down to 12 % of the capacity; below that the bound cannot be met
         q *= 0.92
         if valid(q):
             lo = q
