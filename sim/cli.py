@@ -197,7 +197,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     from sim.validate.command import add_parser as add_validate_parser   # real runs vs predictions
     add_validate_parser(sub)
+
+    from sim.hw.commands import add_parsers as add_hw_parsers   # calibrate, predict-published (sim/hw)
+    add_hw_parsers(sub)
     return parser
+
+
+def cmd_calibrate(args) -> int:
+    from sim.hw.commands import cmd_calibrate as run
+    return run(args)
+
+
+def cmd_predict_published(args) -> int:
+    from sim.hw.commands import cmd_predict_published as run
+    return run(args)
 
 
 def main(argv: list[str] | None = None) -> int:

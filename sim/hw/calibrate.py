@@ -190,8 +190,11 @@ class UnitModel:
             point = (d.peak_ops[c.precision], d.bandwidth_bps, d.onchip_bytes, d.units, analytic.BYTES[c.precision])
             mode = (c.target in sm.LATENCY_TARGETS, d.link_bps or 0.0, c.target in ("offline", "server"))
             if c.target in ("ms_streams", "server"):
-                first = len(g["rows"])
-                g["rows"].extend(point + (b,) + mode for b in self.STREAM_BATCHES)
+                block = ("block",) + point + mode
+                if block not in g["seen"]:      # one block of powers of two per device and mode
+                    g["seen"][block] = len(g["rows"])
+                    g["rows"].extend(point + (b,) + mode for b in self.STREAM_BATCHES)
+                first = g["seen"][block]
             else:
                 row = point + (sm.batch_of(c, s),) + mode
                 if row not in g["seen"]:        # identical points are evaluated once
@@ -223,6 +226,8 @@ class UnitModel:
         self._batch = np.array([sm.batch_of(c, s) if c.target not in ("ms_streams", "server") else 1
                                 for c, s in zip(self.cases, self.setups)], dtype=float)
         self._stream_idx = np.nonzero(self.streams)[0]
+        self._server_idx = np.nonzero(self.server)[0]
+        self._ms_idx = np.nonzero(self.streams & ~self.server)[0]
 
     def predict(self, p: Params) -> np.ndarray:
         if not hasattr(self, "_flat"):
@@ -241,18 +246,19 @@ class UnitModel:
         t = times[self._flat] * scale
         out = np.where(self.offline, self.servers * self._batch / t * keep, t * 1e9)
         n = len(self.STREAM_BATCHES)
-        for i in self._stream_idx:
+        srv = self._server_idx
+        if len(srv):
+            # the simulator's sustainable capacity at its Server batch (system_model.server_peak):
+            # the largest power of two up to MAX_BATCH whose time is within a third of the bound
+            ts = times[self._flat[srv][:, None] + np.arange(n)[None, :]] * (scale[srv] / keep[srv])[:, None]
+            kmax = int(np.log2(sm.MAX_BATCH[self.kind]))
+            fits = ts[:, 1:kmax + 1] <= (self.bound[srv] / 3)[:, None]
+            last = np.where(fits.any(axis=1), kmax - np.argmax(fits[:, ::-1], axis=1), 0)
+            util = p.server_util * np.where(self.triton[srv], p.triton_util, 1.0)
+            out[srv] = util * self.servers[srv] * self.STREAM_BATCHES[last] / ts[np.arange(len(srv)), last]
+        for i in self._ms_idx:
             ts = times[self._flat[i]:self._flat[i] + n] * scale[i]
-            if self.server[i]:
-                # the simulator's sustainable capacity at its Server batch (system_model.server_peak)
-                kmax = int(np.log2(sm.MAX_BATCH[self.kind]))
-                ts = ts / keep[i]
-                ok = np.nonzero(ts[1:kmax + 1] <= self.bound[i] / 3)[0]
-                k = ok[-1] + 1 if len(ok) else 0
-                util = p.server_util * (p.triton_util if self.triton[i] else 1.0)
-                out[i] = util * self.servers[i] * self.STREAM_BATCHES[k] / ts[k]
-            else:
-                out[i] = max(0.5, _largest_batch_within(ts, self.STREAM_BATCHES, self.bound[i]) * self.servers[i])
+            out[i] = max(0.5, _largest_batch_within(ts, self.STREAM_BATCHES, self.bound[i]) * self.servers[i])
         return out
 
 
@@ -324,13 +330,20 @@ def fit_unit(unit: str, cases: list[Case], values: np.ndarray, prior: Prior, war
 
 
 def residual_key(c: Case) -> tuple:
-    return (c.profile, c.mig_slices, c.mig_instances, c.workload, c.target, c.power_capped)
+    return (c.profile, c.mig_slices, c.mig_instances, c.workload, c.target, c.power_capped, c.year)
 
 
 # where a target borrows its residual correction from, in order
 CORRECTION_SOURCES = {"offline": ("offline",), "server": ("server", "offline"), "singlestream": ("singlestream",),
                       "multistream": ("multistream", "singlestream"), "ms_streams": ("ms_streams", "offline")}
 SHRINK_ROWS = 0.3       # a correction from n rows is shrunk by n / (n + SHRINK_ROWS)
+ROUND_SCALE_YEARS = 0.5  # residuals of a round this far away weigh 1/e of the same round's
+
+
+def _weighted_median(x: np.ndarray, w: np.ndarray) -> float:
+    order = np.argsort(x)
+    cw = np.cumsum(w[order])
+    return float(x[order][np.searchsorted(cw, 0.5 * cw[-1])])
 
 
 def _informed(jac_data: np.ndarray, prior_sd: np.ndarray) -> np.ndarray:
@@ -408,12 +421,16 @@ class Calibration:
             return 0.0, "no residual correction (unit not fitted)"
         for target in CORRECTION_SOURCES.get(case.target, ()):
             key = (case.profile, case.mig_slices, case.mig_instances, case.workload, target)
-            same = [(k[5] == case.power_capped, e) for k, e in zip(f.row_keys, f.in_sample_log_err) if k[:5] == key]
-            errs = [e for match, e in same if match] or [e for _, e in same]   # same power mode first
-            if errs:
-                n = len(errs)
-                corr = float(np.median(errs)) * n / (n + SHRINK_ROWS)
-                return corr, f"residual correction {-corr:+.3f} (log) from {n} {target} rows of {case.profile}"
+            same = [(k[5] == case.power_capped, k[6], e) for k, e in zip(f.row_keys, f.in_sample_log_err)
+                    if k[:5] == key]
+            rows = [(y, e) for match, y, e in same if match] or [(y, e) for _, y, e in same]   # same power mode first
+            if rows:
+                years, errs = np.array([y for y, _ in rows]), np.array([e for _, e in rows])
+                # rows of nearby rounds weigh more: they ran the same generation of software
+                w = np.exp(-np.abs(years - case.year) / ROUND_SCALE_YEARS)
+                n = float(w.sum() ** 2 / (w ** 2).sum())
+                corr = _weighted_median(errs, w) * n / (n + SHRINK_ROWS)
+                return corr, f"residual correction {-corr:+.3f} (log) from {len(errs)} {target} rows of {case.profile}"
         return 0.0, "no residual correction (no rows of this product, network and scenario)"
 
 

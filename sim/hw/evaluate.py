@@ -107,23 +107,81 @@ def leave_one_system_out(data: Data, workers: int = 0, case_filter=None) -> tupl
 # cross-scenario: fit on Offline + SingleStream only
 # ---------------------------------------------------------------------------
 
-def cross_scenario(data: Data, workers: int = 0) -> tuple[dict[int, float], cal.Calibration]:
-    """Server and MultiStream predictions from units fitted on Offline and SingleStream rows only."""
+CROSS_TARGETS = ("server", "multistream", "ms_streams")
+
+
+def _cross_fold(unit: str) -> list[tuple[int, float]]:
+    data, full = _G["data"], _G["full"]
+    mine = [c.index for c in data.cases if c.ok and unit_of(c) == unit]
+    values = {i: v for i, v in data.values.items()
+              if not (i in set(mine) and data.cases[i].target not in ("offline", "singlestream"))}
+    fold = cal.fit_all(data.cases, values, stage1=full.stage1, only_units={unit}, warm=full.units)
+    return [(i, predict_case(data.cases[i], fold)) for i in mine if data.cases[i].target in CROSS_TARGETS]
+
+
+def cross_scenario(data: Data, full: cal.Calibration | None = None, workers: int = 0,
+                   strict: bool = False) -> dict[int, float]:
+    """Server and MultiStream rows predicted from Offline and SingleStream rows of the same device.
+
+    Default: each calibration unit in turn is refitted on its own Offline and SingleStream
+    rows only, with priors learned from the other units (which keep all their rows), as for
+    a device whose Server and MultiStream results are not published. ``strict``: no Server
+    or MultiStream row in any fit (every unit and every prior from Offline and
+    SingleStream alone).
+    """
     workers = workers or min(2, os.cpu_count() or 1)
-    values = {i: v for i, v in data.values.items() if data.cases[i].target in ("offline", "singlestream")}
-    calib = cal.fit_all(data.cases, values)
-    idx = [c.index for c in data.cases if c.ok and c.target in ("server", "multistream", "ms_streams")]
-    _G.update(calib=calib, data=data)
-    if workers > 1:
-        with mp.get_context("fork").Pool(workers) as pool:
-            vals = pool.map(_predict_one, idx, chunksize=8)
-    else:
-        vals = [_predict_one(i) for i in idx]
-    return dict(zip(idx, vals)), calib
+    if strict:
+        values = {i: v for i, v in data.values.items() if data.cases[i].target in ("offline", "singlestream")}
+        calib = cal.fit_all(data.cases, values)
+        idx = [c.index for c in data.cases if c.ok and c.target in CROSS_TARGETS]
+        _G.update(calib=calib, data=data)
+        return dict(zip(idx, _map(_predict_one, idx, workers)))
+    full = full or cal.fit_all(data.cases, data.values)
+    _G.update(data=data, full=full)
+    units = sorted({unit_of(c) for c in data.cases if c.ok and c.target in CROSS_TARGETS})
+    out: dict[int, float] = {}
+    for res in _map(_cross_fold, units, workers):
+        out.update(res)
+    return out
 
 
 def _predict_one(i: int) -> float:
     return predict_case(_G["data"].cases[i], _G["calib"])
+
+
+def _map(fn, items, workers: int):
+    if workers > 1 and len(items) > 1:
+        with mp.get_context("fork").Pool(workers) as pool:
+            return pool.map(fn, items, chunksize=1)
+    return [fn(x) for x in items]
+
+
+# ---------------------------------------------------------------------------
+# unseen products: every row of one product left out
+# ---------------------------------------------------------------------------
+
+def _product_fold(profile: str) -> list[tuple[int, float]]:
+    data, full = _G["data"], _G["full"]
+    mine = [c.index for c in data.cases if c.ok and c.profile == profile]
+    held = set(mine)
+    values = {i: v for i, v in data.values.items() if i not in held}
+    units = {unit_of(data.cases[i]) for i in mine}
+    stage1 = {u: f for u, f in full.stage1.items() if u not in units}   # the product's rows leave every stage
+    fold = cal.fit_all(data.cases, values, stage1=stage1, only_units=units, warm=full.units)
+    return [(i, predict_case(data.cases[i], fold)) for i in mine]
+
+
+def leave_one_product_out(data: Data, full: cal.Calibration | None = None, workers: int = 0) -> dict[int, float]:
+    """Every product (hardware profile) predicted with none of its rows in any fit: from its
+    datasheet, its chip's other products where there are some, else the family's priors."""
+    workers = workers or min(2, os.cpu_count() or 1)
+    full = full or cal.fit_all(data.cases, data.values)
+    _G.update(data=data, full=full)
+    products = sorted({c.profile for c in data.cases if c.ok})
+    out: dict[int, float] = {}
+    for res in _map(_product_fold, products, workers):
+        out.update(res)
+    return out
 
 
 # ---------------------------------------------------------------------------

@@ -191,9 +191,15 @@ def load_all() -> dict[str, Profile]:
     return {n: get(n) for n in names()}
 
 
+_SIBLINGS: dict[tuple, list] = {}
+
+
 def chip_siblings(p: Profile) -> list[Profile]:
     """Every profile built on the same chip (the same silicon), ``p`` included."""
-    return [q for q in load_all().values() if q.chip == p.chip and q.kind == p.kind]
+    key = (str(profiles_dir()), p.chip, p.kind)
+    if key not in _SIBLINGS:
+        _SIBLINGS[key] = [q for q in load_all().values() if q.chip == p.chip and q.kind == p.kind]
+    return _SIBLINGS[key]
 
 
 def chip_release_year(p: Profile) -> float:

@@ -274,9 +274,10 @@ class Validator:
         pairs += server_pairs
         peak = self.peak_search(server_pairs, capacity) if p.peak else None
         curve = self.server_curve(capacity)
-        records = make_records(label, pairs, server_pairs, peak)
+        records = make_records(label, pairs, server_pairs, peak, system=getattr(p.system, "name", ""))
         return {"workload": label, "workload_ref": p.workload, "small": p.small, "mlperf_model": self.model,
-                "system": self.cfg.describe(), "harness_config": self.cfg.to_dict(),
+                "system": self.cfg.describe(), "system_name": getattr(p.system, "name", ""),
+                "harness_config": self.cfg.to_dict(),
                 "calibration": {"summary": self.cal.summary_lines(), "seconds": self.cal.seconds,
                                 "overhead": self.cal.overhead, "machine": self.cal.machine},
                 "capacity_qps": capacity, "expected_capacity_qps": self.expected_capacity,
@@ -464,7 +465,7 @@ def invalid_reasons(real: dict) -> list[str]:
     return out
 
 
-def make_records(label: str, pairs: list, server_pairs: list, peak: dict | None) -> list[dict]:
+def make_records(label: str, pairs: list, server_pairs: list, peak: dict | None, system: str = "") -> list[dict]:
     recs = []
     by_tag = {p.tag: p for p in pairs}
     ss, ms, off = by_tag["SingleStream"], by_tag["MultiStream"], by_tag["Offline"]
@@ -491,6 +492,8 @@ def make_records(label: str, pairs: list, server_pairs: list, peak: dict | None)
     if peak is not None:
         recs.append(_record(label, "Server", "peak VALID QPS", peak["real"], peak["sim"],
                             trials=len(peak["trials"])))
+    for r in recs:
+        r["system"] = system
     return recs
 
 

@@ -1,0 +1,133 @@
+"""Accuracy of the calibrated hardware models on published MLPerf Inference results.
+
+    python benchmarks/hw_accuracy.py [--results PATH] [--workers N] [--quick] [--json OUT]
+
+Prints, for the rows of the five models (resnet50, ssd-mobilenet, ssd-resnet34,
+retinanet, bert-99) in the shared results file:
+
+1. leave-one-system-out: each system (submitter + system name, all its rounds) predicted
+   from parameters fitted without any of its rows; median |error| overall and per
+   accelerator kind, model and scenario, with coverage (share of rows with status ok);
+2. the twin-lookup baseline (median per-device value of the same accelerator's other
+   systems) on the rows where a twin exists, beside the simulator on the same rows, and
+   the simulator alone on the rows without a twin;
+3. cross-scenario: Server and MultiStream rows predicted from units fitted on Offline and
+   SingleStream rows only (per device, and strictly with no Server/MultiStream row in any
+   fit);
+4. leave-one-product-out: every hardware product predicted with none of its rows in any
+   fit (its datasheet, plus its chip's other products or its family's priors).
+
+Every prediction goes through the simulator. ``--quick`` runs only (1) and (2).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # small dense problems: threads only contend
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sim.hw import evaluate as ev  # noqa: E402
+
+DEFAULT_RESULTS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "mlperf_results" / "results.csv"
+ISSUE_DEVICES = ("t4", "a2", "a10", "a30", "a40", "a100-pcie", "a100-sxm", "l4", "l40", "l40s", "h100-pcie",
+                 "h100-sxm", "h200-sxm", "cloud-ai-100-standard", "cloud-ai-100-pro", "cloud-ai-100-ultra", "goya",
+                 "vck5000", "u250", "hexagon-855-hvx", "hexagon-x-elite", "xeon-8380", "xeon-8480", "xeon-8592")
+
+
+def table(title: str, summary: dict) -> None:
+    print(f"\n{title}")
+    print(f"  {'group':34s} {'rows':>6s} {'ok':>6s} {'coverage':>9s} {'median |err|':>13s} {'p90 |err|':>10s}")
+    for label, v in summary.items():
+        med = f"{v['median_abs_error']:.1%}" if v["ok"] else "-"
+        p90 = f"{v['p90_abs_error']:.1%}" if v["ok"] else "-"
+        print(f"  {label:34s} {v['rows']:6d} {v['ok']:6d} {v['coverage']:9.1%} {med:>13s} {p90:>10s}")
+
+
+def median(errs: dict, rows) -> float:
+    vals = [errs[i] for i in rows if i in errs]
+    return float(np.median(vals)) if vals else float("nan")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--results", default=str(DEFAULT_RESULTS))
+    ap.add_argument("--workers", type=int, default=0, help="processes (default: up to 2)")
+    ap.add_argument("--quick", action="store_true", help="leave-one-system-out and the baseline only")
+    ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    args = ap.parse_args(argv)
+
+    t0 = time.time()
+    data = ev.load(args.results)
+    five = [i for i, c in enumerate(data.cases) if c.model in ev.FIVE_MODELS and i in data.values
+            and not c.version.lower().startswith("mobile")]
+    print(f"{args.results}: {len(data.rows)} rows, {len(five)} rows of the five models")
+    figures: dict = {}
+
+    preds, full = ev.leave_one_system_out(data, workers=args.workers)
+    errs = ev.abs_errors(preds, data)
+    t1 = time.time()
+    loso = ev.summarise(errs, data, five)
+    table(f"1. leave-one-system-out ({len({data.cases[i].system_key for i in five})} systems, "
+          f"{t1 - t0:.0f} s)", loso)
+    kinds = {k: v for k, v in loso.items() if k in ("kind=gpu", "kind=asic", "kind=cpu")}
+    print("  coverage of gpu / asic / cpu rows: " + ", ".join(f"{k[5:]} {v['coverage']:.0%}" for k, v in kinds.items()))
+    figures["leave_one_system_out"] = loso
+
+    twin = ev.abs_errors(ev.twin_lookup(data), data)
+    both = [i for i in five if i in twin and i in errs]
+    alone = [i for i in five if i in errs and i not in twin]
+    print(f"\n2. twin lookup (same accelerator's other systems, same model and metric, per-device scaling)")
+    print(f"  rows with a twin: {len(both)}: twin lookup {median(twin, both):.1%}, simulator {median(errs, both):.1%}")
+    for kind in ("gpu", "asic", "cpu"):
+        sub = [i for i in both if data.cases[i].kind == kind]
+        if sub:
+            print(f"    {kind:5s} {len(sub):5d} rows: twin lookup {median(twin, sub):.1%}, simulator {median(errs, sub):.1%}")
+    print(f"  rows without a twin: {len(alone)}: simulator {median(errs, alone):.1%}")
+    figures["twin_lookup"] = {"rows_with_twin": len(both), "twin_median": median(twin, both),
+                              "simulator_median_same_rows": median(errs, both), "rows_without_twin": len(alone),
+                              "simulator_median_without_twin": median(errs, alone)}
+
+    if not args.quick:
+        cross = ev.abs_errors(ev.cross_scenario(data, full, workers=args.workers), data)
+        rows = [i for i in five if data.cases[i].target in ev.CROSS_TARGETS]
+        table("3a. cross-scenario, per device: Server and MultiStream from its Offline + SingleStream rows "
+              "(other devices keep all rows)", ev.summarise(cross, data, rows))
+        strict = ev.abs_errors(ev.cross_scenario(data, full, workers=args.workers, strict=True), data)
+        table("3b. cross-scenario, strict: no Server or MultiStream row in any fit", ev.summarise(strict, data, rows))
+        figures["cross_scenario"] = ev.summarise(cross, data, rows)
+        figures["cross_scenario_strict"] = ev.summarise(strict, data, rows)
+
+        prod = ev.abs_errors(ev.leave_one_product_out(data, full, workers=args.workers), data)
+        table("4. leave-one-product-out: a product with none of its rows in any fit", ev.summarise(prod, data, five))
+        print("  per product (devices of the issue's list first):")
+        products = sorted({data.cases[i].profile for i in five if data.cases[i].ok},
+                          key=lambda p: (p not in ISSUE_DEVICES, p))
+        per = {}
+        for p in products:
+            rows = [i for i in five if data.cases[i].profile == p]
+            e = [prod[i] for i in rows if i in prod]
+            if e:
+                per[p] = {"rows": len(rows), "median_abs_error": float(np.median(e))}
+                print(f"    {p:22s} {len(rows):5d} rows  median |error| {np.median(e):6.1%}")
+        listed = [i for i in five if data.cases[i].profile in ISSUE_DEVICES]
+        print(f"  devices of the issue's list, all rows: median |error| {median(prod, listed):.1%}")
+        figures["leave_one_product_out"] = {"summary": ev.summarise(prod, data, five), "per_product": per,
+                                            "issue_devices_median": median(prod, listed)}
+    print(f"\ntotal time {time.time() - t0:.0f} s")
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2, default=float) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,127 @@
+"""Predicting published MLPerf Inference results: ``python -m sim predict-published``.
+
+``predict_rows(rows, calibration)`` takes rows that describe systems and tests (the
+columns of ``sim.hw.rows.INPUT_COLUMNS``; any other column is ignored, result columns
+included) and returns, for each row in order, the predicted metric in the row's units and
+a status: ``ok`` or ``unsupported: <reason>`` (a device, model, scenario or metric no
+profile covers; never a guess).
+
+The calibration comes from published results (``calibration_from``): the shared results
+file by default. Fitting it takes under a minute; the result is cached under
+``sim.workloads.cache_dir()/hw`` keyed by the file's content and the model's version.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import math
+import pickle
+from pathlib import Path
+
+from sim import atomic
+from sim.errors import InputError
+from sim.hw import calibrate as cal
+from sim.hw import system_model as sm
+from sim.hw.rows import INPUT_COLUMNS, REQUIRED_COLUMNS, read_case
+
+MODEL_VERSION = "hw-model/1"      # bump when the model or its fitting changes: invalidates caches
+REPO_ROOT = Path(__file__).resolve().parent.parent.parent
+DEFAULT_RESULTS = REPO_ROOT.parent / "shared" / "data" / "mlperf_results" / "results.csv"
+
+
+def _fingerprint(path: Path) -> str:
+    h = hashlib.sha256()
+    h.update(MODEL_VERSION.encode())
+    h.update(path.read_bytes())
+    for folder in ("hw_profiles",):
+        for p in sorted((REPO_ROOT / folder).glob("*.yaml")):
+            h.update(p.name.encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def calibration_from(results: str | Path | None = None, use_cache: bool = True) -> cal.Calibration:
+    """The calibration fitted on a results CSV (all its supported rows), cached on disk."""
+    from sim import workloads
+
+    path = Path(results) if results else DEFAULT_RESULTS
+    if not path.is_file():
+        raise InputError(f"{path}: no such file; expected a results CSV to calibrate on (--results)")
+    cache = workloads.cache_dir() / "hw" / f"calibration-{_fingerprint(path)}.pkl"
+    if use_cache and cache.is_file():
+        try:
+            return pickle.loads(cache.read_bytes())
+        except Exception:   # a damaged cache entry is refitted
+            pass
+    rows = cal.read_results(path)
+    cases = [read_case(r, i) for i, r in enumerate(rows)]
+    values = {i: v for i, r in enumerate(rows) if (v := cal.observed(r)) is not None}
+    calib = cal.fit_all(cases, values)
+    if use_cache:
+        atomic.write_bytes(cache, pickle.dumps(calib))
+    return calib
+
+
+def predict_rows(rows: list[dict], calib: cal.Calibration) -> list[tuple[float | None, str]]:
+    """(predicted value or None, status) for each row, in order (see the module docstring)."""
+    out = []
+    for i, row in enumerate(rows):
+        case = read_case({k: row.get(k, "") for k in INPUT_COLUMNS}, i)
+        if not case.ok:
+            out.append((None, f"unsupported: {case.unsupported}"))
+            continue
+        params, _ = calib.params_for(case)
+        value = sm.simulate_case(case, params)
+        corr, _ = calib.correction(case)
+        value *= math.exp(-corr)
+        if not value > 0:
+            out.append((None, "unsupported: the model finds no setting that meets the row's latency bound"))
+            continue
+        out.append((value, "ok"))
+    return out
+
+
+def explain_row(row: dict, calib: cal.Calibration) -> dict:
+    """What a prediction assumed: precision and why, the parameters' source, the correction."""
+    case = read_case({k: row.get(k, "") for k in INPUT_COLUMNS}, 0)
+    if not case.ok:
+        return {"status": f"unsupported: {case.unsupported}"}
+    _, src = calib.params_for(case)
+    _, corr = calib.correction(case)
+    return {"precision": case.precision, "precision_reason": case.precision_reason, "parameters": src,
+            "correction": corr, "devices": case.devices, "target": case.target}
+
+
+def read_rows(path: str | Path) -> tuple[list[str], list[dict]]:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file; expected a CSV of published systems (columns "
+                         f"{', '.join(INPUT_COLUMNS)})")
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        header = list(reader.fieldnames or [])
+        rows = list(reader)
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise InputError(f"{path}: column '{missing[0]}' is missing; expected at least {list(REQUIRED_COLUMNS)}")
+    return header, rows
+
+
+def write_predictions(path: str | Path, header: list[str], rows: list[dict],
+                      predictions: list[tuple[float | None, str]], extra: list[dict] | None = None) -> Path:
+    """The input rows in order, plus ``predicted_value`` and ``status`` (and ``extra`` columns)."""
+    extra_cols = sorted({k for e in (extra or []) for k in e}) if extra else []
+    cols = header + [c for c in ("predicted_value", "status") + tuple(extra_cols) if c not in header]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for k, (row, (value, status)) in enumerate(zip(rows, predictions)):
+        out = dict(row)
+        out["predicted_value"] = "" if value is None else f"{value:.6g}"
+        out["status"] = status
+        if extra:
+            out.update({c: extra[k].get(c, "") for c in extra_cols})
+        w.writerow(out)
+    return atomic.write_text(path, buf.getvalue())
