@@ -15,7 +15,10 @@ retinanet, bert-99) in the shared results file:
    SingleStream rows only (per device, and strictly with no Server/MultiStream row in any
    fit);
 4. leave-one-product-out: every hardware product predicted with none of its rows in any
-   fit (its datasheet, plus its chip's other products or its family's priors).
+   fit (its datasheet, plus its chip's other products or its family's priors);
+5. the analytical model against the measured CPU profile of this machine, per layer class
+   (``sim.hw.local_cpu``; needs cached profiles: ``python -m sim profile resnet50
+   --batch-sizes 1,2,4,8``, likewise ssd_mobilenet_v1 and bert_base).
 
 Every prediction goes through the simulator. ``--quick`` runs only (1) and (2).
 """
@@ -123,6 +126,11 @@ def main(argv=None) -> int:
         print(f"  devices of the issue's list, all rows: median |error| {median(prod, listed):.1%}")
         figures["leave_one_product_out"] = {"summary": ev.summarise(prod, data, five), "per_product": per,
                                             "issue_devices_median": median(prod, listed)}
+        from sim.hw import local_cpu
+
+        local = local_cpu.compare()
+        print("\n5. " + local_cpu.report(local))
+        figures["local_cpu"] = {k: v for k, v in local.items() if k != "class_rows"}
     print(f"\ntotal time {time.time() - t0:.0f} s")
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2, default=float) + "\n")

@@ -250,3 +250,36 @@ def test_outputs_json_plots_and_report(quick_run, tmp_path):
     assert len(plots) == 2 and all(p.stat().st_size > 1000 for p in plots)
     md = report.write_markdown(tmp_path / "validation.md", results, fp, "cmd", plots).read_text()
     assert "| workload | scenario | metric |" in md and "![" in md and "Machine" in md
+
+
+def test_peak_search_brackets_and_bisects():
+    from sim.validate.compare import bisect_peak
+    calls = []
+
+    def trial(q):
+        calls.append(q)
+        return q <= 73.3
+
+    # loads known VALID at 30 and 60, INVALID at 85 (of a capacity of 100)
+    peak = bisect_peak(trial, {30.0: True, 60.0: True, 85.0: False}, 100.0, 0.02)
+    assert 73.3 * 0.98 <= peak <= 73.3 and len(calls) <= 6
+    # nothing known INVALID: step up until a trial fails, then bisect
+    assert 73.3 * 0.98 <= bisect_peak(trial, {30.0: True}, 100.0, 0.02) <= 73.3
+    # nothing VALID down to a tenth of the capacity
+    assert bisect_peak(lambda q: False, {30.0: False}, 100.0, 0.02) == 0.0
+
+
+def test_records_use_the_median_of_repeats_and_report_invalid_runs():
+    from sim.validate import report
+    from sim.validate.compare import _record
+    real = [{"valid": True, "loadgen": {}, "machine": {"foreign_cores_mean": 0.1}},
+            {"valid": False, "loadgen": {"early_stopping_met": False}, "machine": {"foreign_cores_mean": 0.9}},
+            {"valid": True, "loadgen": {}, "machine": {"foreign_cores_mean": 0.0}}]
+    r = _record("w", "Server", "p99 latency at 30% load (ms)", [10.0, 30.0, 11.0], [10.5, 11.5], real,
+                [{"valid": True}, {"valid": True}])
+    assert r["measured"] == 11.0 and r["predicted"] == 11.0 and r["error_pct"] == 0.0
+    assert math.isclose(r["measured_spread_pct"], 100 * 20 / 11)
+    assert r["measured_valid"] == "2/3" and r["invalid_reasons"] == ["early stopping"]
+    assert "INVALID 1/3 (early stopping)" in report.format_table([r])
+    s = report.error_summary([r, {**r, "error_pct": -8.0}])
+    assert s["median_abs_error_pct"] == 4.0 and s["worst_abs_error_pct"] == 8.0

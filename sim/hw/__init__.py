@@ -5,6 +5,13 @@
 - ``sim.hw.summaries``: compact per-layer summaries of the built-in workloads (shipped).
 - ``sim.hw.precision``: which precision a prediction assumes, and why.
 - ``sim.hw.analytic``: the per-layer roofline cost model (a cost object for the simulator).
-- ``sim.hw.calibrate``: fitting a device's efficiency parameters (scipy.optimize).
-- ``sim.hw.published``: predicting published MLPerf results through the simulator.
+- ``sim.hw.rows``: a published result row read as a prediction task (never its results).
+- ``sim.hw.system_model``: a row and parameters -> SystemSpec, cost, simulated metric.
+- ``sim.hw.calibrate``: fitting the parameters (scipy.optimize), priors learned across devices.
+- ``sim.hw.published``: predicting published results (``python -m sim predict-published``).
+- ``sim.hw.evaluate``: leave-one-system-out, cross-scenario, unseen products, twin baseline.
+- ``sim.hw.local_cpu``: the analytical model against this machine's measured CPU profile.
+- ``sim.hw.commands``: the ``calibrate`` and ``predict-published`` sub-commands.
+
+docs/hardware.md describes the model and its measured accuracy.
 """

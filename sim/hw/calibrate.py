@@ -26,9 +26,18 @@ Because a unit's stage-1 fit sees only its own rows, and its stage-2 prior only 
 units' stage-1 fits, leaving a system out needs only its own unit refitted (exact
 leave-one-system-out; ``sim.hw.evaluate``).
 
-The fit uses the scenarios without queueing (Offline, SingleStream, MultiStream), whose
-values follow from the analytical model in closed form; Server is predicted by the
-simulator from those parameters (``sim.hw.system_model.server_peak``).
+Two more per unit: ``server_util``, the share of the batched capacity a Server run sustains
+(``sim.hw.system_model.server_capacity``: a target QPS above it is INVALID; below it the
+simulator decides), and ``triton_util``, its factor when the harness serves through Triton.
+
+The fit evaluates every row in closed form (``sim.hw.system_model.closed_form``): exact for
+the scenarios without queueing (Offline, SingleStream, MultiStream), and the sustainable
+capacity for Server, which the simulated search confirms or lowers where queueing breaks
+the latency bound. Predictions go through the simulator.
+
+After the fit, ``Calibration.correction`` adds one more level: the shrunk, round-weighted
+median residual of the unit's own rows of the same product, network and scenario (a
+scenario efficiency of that network on that product, fitted on other systems' rows).
 
 User measurements (``read_measurements``): a CSV with columns ``device`` (a profile
 name), ``model`` (``resnet50``, ``ssd-mobilenet``, ``ssd-resnet34``, ``retinanet``,
@@ -373,7 +382,6 @@ class Calibration:
     units: dict[str, UnitFit]
     stage1: dict[str, UnitFit]
     unit_meta: dict[str, tuple]                # unit -> (kind, family, vendor)
-    server: dict = field(default_factory=dict)  # kind -> {"issue_us", "triton_us"}
 
     def learned_prior(self, unit: str, kind: str, family: str, vendor: str, exclude: set[str] = frozenset()) -> Prior:
         """Stage-2 prior for ``unit``: medians of other units' informed stage-1 estimates."""
@@ -398,7 +406,6 @@ class Calibration:
     def params_for(self, case: Case) -> tuple[Params, str]:
         """The parameters that predict ``case`` and where they come from."""
         unit = unit_of(case)
-        srv = self.server.get(profiles.get(case.profile).kind, {})
         if unit in self.units and self.units[unit].fitted:
             f = self.units[unit]
             p = f.params
@@ -408,7 +415,6 @@ class Calibration:
             prior = self.learned_prior(unit, prof.kind, prof.family, prof.vendor)
             p = prior.params()
             src = f"{unit}: {prior.source}"
-        p = replace(p, issue_us=srv.get("issue_us", p.issue_us), triton_us=srv.get("triton_us", p.triton_us))
         return p, src
 
 

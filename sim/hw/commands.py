@@ -111,16 +111,27 @@ def _describe(unit: str, fit: cal.UnitFit, loo: dict | None, source: str, cases)
 
 
 def _fitted_yaml(unit: str, fit: cal.UnitFit, loo, source: str, rows, cases) -> dict:
-    src = (f"fitted: sim.hw.calibrate on {len(fit.rows)} rows of {Path(source).name} "
-           f"(listed under rows); prior: {fit.prior.source}")
+    import hashlib
+
+    digest = hashlib.sha256(Path(source).read_bytes()).hexdigest()[:12]
+    data = f"{len(fit.rows)} rows of {Path(source).name} (sha256 {digest}), listed under rows"
     err = np.abs(np.expm1(fit.in_sample_log_err))
     doc = {"unit": unit, "kind": fit.kind, "model_version": published.MODEL_VERSION,
-           "parameters": {k: {"value": float(f"{v:.6g}"), "source": src} for k, v in fit.params.as_dict().items()
-                          if k not in ("issue_us", "triton_us")},
-           "in_sample_median_abs_error": float(f"{np.median(err):.4f}")}
+           "fit": {"data": data,
+                   "method": "sim.hw.calibrate.fit_unit: scipy.optimize.least_squares on log(predicted/published), "
+                             "soft-L1 loss, Gaussian priors",
+                   "prior": fit.prior.source,
+                   "in_sample_median_abs_error": float(f"{np.median(err):.4f}")}}
     if loo:
-        doc["leave_one_system_out_median_abs_error"] = float(
+        doc["fit"]["leave_one_system_out_median_abs_error"] = float(
             f"{np.median(np.abs(np.expm1(np.array(list(loo.values()))))):.4f}")
+    doc["parameters"] = {}
+    for k, v in fit.params.as_dict().items():
+        if k in ("issue_us", "triton_us"):
+            continue
+        src = ("derived: geometric mean of the per-network batch_us_* below" if k == "batch_us"
+               else f"fitted on {data} (see fit)")
+        doc["parameters"][k] = {"value": float(f"{v:.6g}"), "source": src}
     doc["rows"] = [f"{Path(source).name}:{c.index + 2} {c.version} {c.system_key} {c.model} {c.scenario}"
                    for c in cases]
     return doc

@@ -75,7 +75,7 @@ _FPGA_RULES = [
 ]
 _DSP_RULES = [
     (r"hexagon.*snapdragon 855|snapdragon 855.*hexagon|hexagon 690", "hexagon-855-hvx"),
-    (r"hexagon.*8 gen 2", "hexagon-8gen2-htp"),
+    (r"hexagon.*snapdragon x elite", "hexagon-x-elite"),
 ]
 _CPU_RULES = [
     (r"8592\+", "xeon-8592"),

@@ -8,7 +8,7 @@ profile covers; never a guess).
 
 The calibration comes from published results (``calibration_from``): the shared results
 file by default. Fitting it takes under a minute; the result is cached under
-``sim.workloads.cache_dir()/hw`` keyed by the file's content and the model's version.
+``sim.workloads.cache_dir()/hw`` keyed by the file's content, the profiles and the code.
 """
 
 from __future__ import annotations
@@ -35,10 +35,10 @@ def _fingerprint(path: Path) -> str:
     h = hashlib.sha256()
     h.update(MODEL_VERSION.encode())
     h.update(path.read_bytes())
-    for folder in ("hw_profiles",):
-        for p in sorted((REPO_ROOT / folder).glob("*.yaml")):
-            h.update(p.name.encode())
-            h.update(p.read_bytes())
+    # the profiles and the model's code: a change to either refits
+    for p in sorted((REPO_ROOT / "hw_profiles").glob("*.yaml")) + sorted(Path(__file__).parent.glob("*.py")):
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
     return h.hexdigest()[:16]
 
 

@@ -44,7 +44,7 @@ import numpy as np
 
 from sim.empirical_cost import EmpiricalCost
 from sim.errors import InputError
-from sim.validate.harness import HarnessConfig, WorkerSUT, make_executors, run_in_subprocess
+from sim.validate.harness import HarnessConfig, WorkerSUT, _current_niceness, make_executors, run_in_subprocess
 
 GAPS_NS = (200_000.0, 2_000_000.0, 20_000_000.0)
 MS_BATCH = 8
@@ -172,6 +172,7 @@ def measure_service(spec: dict) -> dict:
             idle.append({"batch": b, "gap_ns": gap, "ns": ns, "foreign_cores": foreign})
     machine = monitor.stop()
     machine["segments_repeated"] = redone[0]
+    machine["niceness"] = _current_niceness()
     return {"schema": "sim.service_times/1", "config": cfg.to_dict(), "busy": busy, "idle": idle,
             "seconds": time.perf_counter() - t0, "machine": machine}
 
@@ -209,7 +210,7 @@ def _overhead_from_run(folder: Path) -> dict:
 
 def measure_loadgen_overhead(cfg: HarnessConfig, cost: EmpiricalCost, outdir: Path, mlperf_model: str,
                              seconds: float = 2.0, timeout_s: float = 300.0, disturbed_cores: float = math.inf,
-                             quiet_wait_s: float = 0.0, retries: int = 0) -> dict:
+                             quiet_wait_s: float = 0.0, retries: int = 0, nice: int = 0) -> dict:
     """Short null-model LoadGen runs per scenario; LoadGen's share of each sample's latency."""
     from sim.validate.harness import wait_quiet
     idle1 = cost.median_ns(1, idle=True)
@@ -233,7 +234,7 @@ def measure_loadgen_overhead(cfg: HarnessConfig, cost: EmpiricalCost, outdir: Pa
         for attempt in range(1 + retries):
             if quiet_wait_s > 0:
                 wait_quiet(min(disturbed_cores, 0.35), quiet_wait_s)
-            run = run_in_subprocess("sim.validate.harness", spec, folder, timeout_s)
+            run = run_in_subprocess("sim.validate.harness", spec, folder, timeout_s, nice=nice)
             if (run["machine"].get("foreign_cores_mean") or 0.0) <= disturbed_cores:
                 break
         out[scenario] = {**_overhead_from_run(folder), "machine": run["machine"]}
@@ -295,7 +296,7 @@ class Calibration:
 
 def calibrate(cfg: HarnessConfig, outdir: Path, mlperf_model: str, quick: bool = False, seed: int = 0,
               timeout_s: float = 1800.0, disturbed_cores: float = math.inf, quiet_wait_s: float = 0.0,
-              retries: int = 0) -> Calibration:
+              retries: int = 0, nice: int = 0) -> Calibration:
     """Service-time microbenchmarks and LoadGen overhead runs; writes ``calibration.json``.
 
     A measurement during which other processes used more than ``disturbed_cores`` is made
@@ -308,12 +309,13 @@ def calibrate(cfg: HarnessConfig, outdir: Path, mlperf_model: str, quick: bool =
     spec = {"config": cfg.to_dict(), "seed": seed, "seconds_scale": 0.3 if quick else 1.0,
             "result_file": "service.json", "disturbed_cores": disturbed_cores, "quiet_wait_s": quiet_wait_s,
             "retries": retries}
-    service = run_in_subprocess("sim.validate.calibrate_cpu", spec, outdir / "service", timeout_s)
+    service = run_in_subprocess("sim.validate.calibrate_cpu", spec, outdir / "service", timeout_s, nice=nice)
     cost = EmpiricalCost({(e["batch"], e["concurrency"]): e["ns"] for e in service["busy"]},
                          {(e["batch"], e["gap_ns"]): e["ns"] for e in service["idle"]},
                          source=f"service times of {cfg.workload} measured on this machine")
     overhead = measure_loadgen_overhead(cfg, cost, outdir, mlperf_model, seconds=1.0 if quick else 2.0,
-                                        disturbed_cores=disturbed_cores, quiet_wait_s=quiet_wait_s, retries=retries)
+                                        disturbed_cores=disturbed_cores, quiet_wait_s=quiet_wait_s, retries=retries,
+                                        nice=nice)
     w = load_workload(cfg.workload, cfg.small)
     cal = Calibration(cfg, w.sha256, cost, overhead, {"service": service["machine"]},
                       time.perf_counter() - t0,

@@ -31,6 +31,9 @@ def add_parser(sub) -> None:
     p.add_argument("--quiet-wait-s", type=float,
                    help="wait up to this long before each real run for other processes to go quiet "
                         "(default 120; 0 with --quick)")
+    p.add_argument("--nice", type=int, default=0,
+                   help="niceness change for the measuring processes, e.g. -10 on a shared machine (needs the "
+                        "privilege; recorded with every run)")
     p.add_argument("--out", default="out/validate", help="folder for LoadGen's logs of every run")
     p.add_argument("--json", metavar="FILE", help="write the fingerprint and records as JSON")
     p.add_argument("--plots", metavar="DIR", help="folder for the plots (default: <out>/plots)")
@@ -46,6 +49,7 @@ def run(args) -> int:
                                      repeats=args.repeats, sim_seeds=args.sim_seeds,
                                      server_bound_ms=args.server_bound_ms, peak=not args.no_peak,
                                      mlperf_model=args.mlperf_model, quiet_wait_s=args.quiet_wait_s,
+                                     nice=args.nice,
                                      log=lambda *a: print(*a, flush=True))
     print()
     print(report.format_table(report.all_records(results)))

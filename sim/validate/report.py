@@ -125,6 +125,14 @@ def _slug(text: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in text).strip("_")
 
 
+def system_tag(res: dict) -> str:
+    """A short name of a result's system for file names: ``1x1t_dynamic8``, ``1x2t_none``."""
+    c = res.get("harness_config") or {}
+    threads = c.get("intra_op_threads") or "def"
+    policy = c.get("policy", "none")
+    return f"{c.get('instances', 1)}x{threads}t_{policy}{c.get('max_batch', 1) if policy != 'none' else ''}"
+
+
 def plot_workload(res: dict, folder: Path) -> list[Path]:
     """Latency CDFs (measured vs predicted) per scenario, and Server p99 against QPS."""
     import matplotlib
@@ -156,9 +164,10 @@ def plot_workload(res: dict, folder: Path) -> list[Path]:
             ax.legend(fontsize=7)
         for ax in list(axes.flat)[len(tags):]:
             ax.axis("off")
-        fig.suptitle(f"{res['workload']}: latency CDFs, measured (first repeat) vs predicted", fontsize=10)
+        fig.suptitle(f"{res['workload']} ({res.get('system', '')}): latency CDFs, measured (first repeat) vs "
+                     f"predicted", fontsize=10)
         fig.tight_layout()
-        path = folder / f"{_slug(res['workload'])}_cdf.png"
+        path = folder / f"{_slug(res['workload'])}_{system_tag(res)}_cdf.png"
         fig.savefig(path, dpi=90)
         plt.close(fig)
         out.append(path)
@@ -181,11 +190,11 @@ def plot_workload(res: dict, folder: Path) -> list[Path]:
         ax.set_yscale("log")
         ax.set_xlabel("Server target QPS")
         ax.set_ylabel("p99 latency (ms)")
-        ax.set_title(f"{res['workload']}: Server p99 against QPS", fontsize=10)
+        ax.set_title(f"{res['workload']} ({system_tag(res)}): Server p99 against QPS", fontsize=10)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7)
         fig.tight_layout()
-        path = folder / f"{_slug(res['workload'])}_server_p99.png"
+        path = folder / f"{_slug(res['workload'])}_{system_tag(res)}_server_p99.png"
         fig.savefig(path, dpi=90)
         plt.close(fig)
         out.append(path)
@@ -204,10 +213,13 @@ def write_plots(results: list[dict], folder) -> list[Path]:
 
 
 def _md_table(records: list[dict]) -> list[str]:
-    lines = ["| workload | scenario | metric | measured | predicted | error % | real-run spread % | LoadGen |",
-             "|---|---|---|---:|---:|---:|---:|---|"]
+    systems = len({r.get("system", "") for r in records}) > 1
+    lines = ["| workload | " + ("system | " if systems else "") + "scenario | metric | measured | predicted | "
+             "error % | real-run spread % | LoadGen |",
+             "|---|" + ("---|" if systems else "") + "---|---|---:|---:|---:|---:|---|"]
     for r in records:
-        lines.append(f"| {r['workload']} | {r['scenario']} | {r['metric']} | {_fmt(r['measured'])} | "
+        lines.append(f"| {r['workload']} | " + (f"{r.get('system', '')} | " if systems else "")
+                     + f"{r['scenario']} | {r['metric']} | {_fmt(r['measured'])} | "
                      f"{_fmt(r['predicted'])} | {_pct(r['error_pct'])} | {_spread(r['measured_spread_pct'])} | "
                      f"{_validity(r)} |")
     return lines
@@ -238,7 +250,7 @@ def markdown(results: list[dict], fingerprint: dict, command: str, plot_paths: l
              f"- {s['count']} compared metrics: median absolute error **{s['median_abs_error_pct']:.1f}%**, "
              f"worst **{s['worst_abs_error_pct']:.1f}%** ({s['worst']}); "
              f"{s.get('within_5pct', 0)} within 5%, {s.get('within_10pct', 0)} within 10%.",
-             f"- The real runs' own spread (max - min over the mean of the repeats): median "
+             f"- The real runs' own spread (max - min over the median of the repeats): median "
              f"{s['median_spread_pct']:.1f}%.",
              "", "Per workload:", "",
              "| workload | system | metrics | median abs error % | worst abs error % | median spread % | "
@@ -254,7 +266,7 @@ def markdown(results: list[dict], fingerprint: dict, command: str, plot_paths: l
                      f"{res['capacity_qps']:.1f} | {res['server_bound_ms']:g} | {len(res['runs'])} "
                      f"({res.get('disturbed_retries', 0)}) | {fg} |")
     lines += ["", "## All compared metrics", "",
-              "`measured` is the mean of the real repeats, `predicted` the mean over the simulation seeds, "
+              "`measured` is the median of the real repeats, `predicted` the mean over the simulation seeds, "
               "error = (predicted - measured) / measured. Server loads are fractions of the measured Offline "
               "capacity. `LoadGen` is the real runs' verdict (INVALID runs are kept, with LoadGen's reasons).",
               ""]

@@ -1,0 +1,98 @@
+"""Calibration refuses too little data and recovers parameters from data the model made."""
+
+import csv
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from sim.cli import main
+from sim.errors import InputError
+from sim.hw import calibrate as cal
+from sim.hw import system_model as sm
+from sim.hw.analytic import Efficiency
+from sim.hw.rows import read_case
+
+
+def _row(i, scenario, metric, units, model, devices="1", accelerator="NVIDIA T4", version="v2.1", bound="0"):
+    return {"version": version, "division": "closed", "submitter": "synthetic", "system": f"sys{i}",
+            "accelerator": accelerator, "accelerator_kind": "gpu", "accelerators_per_node": devices,
+            "framework": "TensorRT", "model": model, "scenario": scenario, "metric": metric, "units": units,
+            "target_latency_ns": bound, "number_of_nodes": "1"}
+
+
+def _synthetic_cases():
+    rows, i = [], 0
+    for model in ("resnet50", "ssd-resnet34", "bert-99", "ssd-mobilenet"):
+        for devices in ("1", "2", "4"):
+            for version in ("v1.1", "v2.1", "v3.0"):
+                rows.append(_row(i, "Offline", "Samples per second", "samples/s", model, devices, version=version))
+                i += 1
+        for version in ("v1.1", "v3.0"):
+            rows.append(_row(i, "SingleStream", "90th percentile latency (ns)", "ns", model, version=version))
+            i += 1
+            rows.append(_row(i, "MultiStream", "99th percentile latency (ns)", "ns", model, version=version))
+            i += 1
+    return [read_case(r, k) for k, r in enumerate(rows)]
+
+
+TRUE = sm.Params(eff=Efficiency(conv=0.35, gconv=0.08, matmul=1.2, bmm=0.3, mem=0.6, kernel_us=8.0, batch_us=60.0,
+                                latency_eff=0.8), trend=0.06, maxq=0.9, multi=0.02,
+                 net={"resnet50": 1.0, "ssd_resnet34": 0.9, "bert_large": 0.8, "ssd_mobilenet_v1": 1.1},
+                 net_batch_us={"resnet50": 200.0, "ssd_resnet34": 300.0, "bert_large": 500.0,
+                               "ssd_mobilenet_v1": 50.0})
+
+
+def test_recovers_known_parameters_from_model_made_data():
+    cases = _synthetic_cases()
+    values = np.array([sm.closed_form(c, TRUE) for c in cases])
+    fit = cal.fit_unit("tu104", cases, values, cal.default_prior("gpu"))
+    assert fit.fitted
+    # the data are reproduced almost exactly ...
+    assert np.max(np.abs(fit.in_sample_log_err)) < 0.02
+    # ... by nearly the parameters that made them (those the data pin down)
+    p = fit.params
+    assert p.trend == pytest.approx(TRUE.trend, abs=0.02)
+    assert p.multi == pytest.approx(TRUE.multi, abs=0.02)
+    for w in ("resnet50", "bert_large"):
+        thr_true = sm.closed_form(cases[0], TRUE)
+        thr_fit = sm.closed_form(cases[0], p)
+        assert thr_fit == pytest.approx(thr_true, rel=0.02)
+    assert p.eff.latency_eff * p.eff.conv == pytest.approx(TRUE.eff.latency_eff * TRUE.eff.conv, rel=0.35)
+
+
+def test_too_few_rows_are_not_fitted():
+    cases = _synthetic_cases()[:2]
+    values = np.array([sm.closed_form(c, TRUE) for c in cases])
+    fit = cal.fit_unit("tu104", cases, values, cal.default_prior("gpu"))
+    assert not fit.fitted and "not fitted" in fit.describe()
+
+
+def _measurements(tmp_path, n):
+    path = tmp_path / "m.csv"
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["device", "model", "batch", "latency_ms", "throughput"])
+        for b in (1, 2, 4, 8, 16)[:n]:
+            w.writerow(["t4", "resnet50", b, f"{0.8 + 0.25 * b:.3f}", ""])
+    return path
+
+
+def test_calibrate_command_refuses_too_little_data(tmp_path, capsys):
+    rc = main(["calibrate", "--device", "t4", "--measurements", str(_measurements(tmp_path, 2)), "--no-loo"])
+    assert rc == 2
+    assert "too little data" in capsys.readouterr().err
+
+
+def test_calibrate_command_fits_measurements(tmp_path, capsys):
+    rc = main(["calibrate", "--device", "t4", "--measurements", str(_measurements(tmp_path, 5))])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "in-sample median |error|" in out and "leave-one-system-out" in out
+
+
+def test_bad_measurement_file_names_line_and_field(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_text("device,model,batch,latency_ms,throughput\nt4,resnet50,0,1.0,\n")
+    with pytest.raises(InputError, match=r"m.csv:2: field 'batch' = 0"):
+        cal.read_measurements(path)

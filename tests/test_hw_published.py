@@ -1,0 +1,93 @@
+"""predict-published: ok/unsupported per row, and no result column is ever read."""
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from sim.cli import main
+from sim.hw import published
+from sim.hw.rows import INPUT_COLUMNS
+
+RESULTS = Path(__file__).resolve().parents[2] / "shared" / "data" / "mlperf_results" / "results.csv"
+pytestmark = pytest.mark.skipif(not RESULTS.is_file(), reason="shared results file not present")
+
+
+def _results():
+    with RESULTS.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.fixture(scope="module")
+def small_calibration(tmp_path_factory):
+    """A calibration file with a few hundred rows (T4 and Cloud AI 100 Pro), fast to fit."""
+    rows = [r for r in _results() if r["accelerator"] in ("NVIDIA T4", "QUALCOMM Cloud AI 100 PCIe/HHHL Pro")]
+    path = tmp_path_factory.mktemp("cal") / "calib.csv"
+    with path.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+def _pick():
+    rows = _results()
+    want, seen = [], set()
+    for r in rows:      # one T4 ResNet-50 row per scenario: Offline, Server, SingleStream
+        if r["accelerator"] == "NVIDIA T4" and r["model"] == "resnet50" and r["scenario"] not in seen \
+                and r["scenario"] != "MultiStream":
+            want.append(r)
+            seen.add(r["scenario"])
+    mali = next(r for r in rows if r["accelerator"].startswith("Arm Mali"))
+    mobile = next(r for r in rows if r["version"].startswith("mobile"))
+    warboy = next(r for r in rows if r["accelerator"] == "FuriosaAI Warboy")
+    assert len(want) >= 2
+    return want + [mali, mobile, warboy]
+
+
+def _write(path, rows, columns):
+    with path.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+
+
+def _predict(tmp_path, rows, columns, calib, name):
+    src, out = tmp_path / f"{name}.csv", tmp_path / f"{name}-pred.csv"
+    _write(src, rows, columns)
+    assert main(["predict-published", "--in", str(src), "--out", str(out), "--results", str(calib)]) == 0
+    with out.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_ok_and_unsupported_rows_without_result_columns(tmp_path, small_calibration):
+    rows = _pick()
+    pred = _predict(tmp_path, rows, list(INPUT_COLUMNS), small_calibration, "in")
+    assert len(pred) == len(rows)
+    assert [p["system"] for p in pred] == [r["system"] for r in rows]            # same rows, same order
+    k = len(rows) - 3
+    for p in pred[:k]:
+        assert p["status"] == "ok" and float(p["predicted_value"]) > 0
+    for p in pred[k:]:
+        assert p["status"].startswith("unsupported: ") and p["predicted_value"] == ""
+    assert "value" not in pred[0]
+
+
+def test_predictions_ignore_result_columns(tmp_path, small_calibration):
+    rows = _pick()[:-3]
+    full_cols = list(rows[0])
+    base = _predict(tmp_path, rows, full_cols, small_calibration, "a")
+    tampered = [dict(r, value="1", target_qps="999999", samples_per_query="1", min_query_count="1",
+                     latency_p99_ns="1", early_stopping_estimate_ns="1") for r in rows]
+    changed = _predict(tmp_path, tampered, full_cols, small_calibration, "b")
+    removed = _predict(tmp_path, rows, [c for c in full_cols if c != "value"], small_calibration, "c")
+    assert [p["predicted_value"] for p in base] == [p["predicted_value"] for p in changed] == \
+        [p["predicted_value"] for p in removed]
+
+
+def test_missing_required_column_is_an_input_error(tmp_path, capsys, small_calibration):
+    src = tmp_path / "bad.csv"
+    src.write_text("version,model\nv2.1,resnet50\n")
+    rc = main(["predict-published", "--in", str(src), "--out", str(tmp_path / "o.csv"), "--results",
+               str(small_calibration)])
+    assert rc == 2 and "column 'accelerator' is missing" in capsys.readouterr().err
