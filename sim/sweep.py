@@ -89,6 +89,7 @@ import numpy as np
 import yaml
 
 from sim.errors import InputError, field_error
+from sim.yamlfile import read_yaml
 
 RECORD_SCHEMA = "sim.sweep.record/1"
 SCENARIOS = ("SingleStream", "MultiStream", "Server", "Offline")
@@ -319,12 +320,7 @@ def expand(data, src: str = "grid", base_dir: str | Path = ".") -> Grid:
 
 def load_grid(path: str | Path) -> Grid:
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such file; expected a sweep grid in YAML (see sim.sweep)")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise InputError(f"{path}: not valid YAML ({str(exc).splitlines()[0]}); expected a sweep grid") from None
+    data = read_yaml(path, "a sweep grid (see sim.sweep)")
     return expand(data, str(path), path.parent)
 
 

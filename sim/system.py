@@ -35,10 +35,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import yaml
 
 from sim.costmodel import AffineCost, ExponentialCost, FixedCost
-from sim.errors import InputError, field_error
+from sim.errors import field_error
+from sim.yamlfile import read_yaml
 
 POLICIES = ("none", "fixed", "dynamic")
 
@@ -218,10 +218,5 @@ def parse_system(data: dict, src: str = "system") -> SystemSpec:
 
 def load_system(path: str | Path) -> SystemSpec:
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such file; expected a system description in YAML")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise InputError(f"{path}: not valid YAML ({str(exc).splitlines()[0]}); expected a system description") from None
+    data = read_yaml(path, "a system description")
     return parse_system(data or {}, str(path))

@@ -20,7 +20,7 @@ import math
 import multiprocessing as mp
 import os
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 

@@ -35,9 +35,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 
 from sim.errors import InputError, field_error
+from sim.yamlfile import read_yaml
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 KINDS = ("cpu", "gpu", "dsp", "fpga", "asic")
@@ -159,12 +159,7 @@ def parse_profile(data, src: str, expected_name: str | None = None) -> Profile:
 
 def load_profile(path: str | Path) -> Profile:
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such file; expected a device profile in YAML")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise InputError(f"{path}: not valid YAML ({str(exc).splitlines()[0]}); expected a device profile") from None
+    data = read_yaml(path, "a device profile")
     return parse_profile(data, str(path), expected_name=path.stem)
 
 

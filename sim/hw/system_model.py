@@ -34,7 +34,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-import numpy as np
 
 from sim.errors import InputError
 from sim.hw import analytic, profiles

@@ -19,7 +19,6 @@ All times are nanoseconds on SimPy's clock (float64 holding whole numbers, exact
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Callable
 
