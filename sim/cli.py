@@ -136,6 +136,15 @@ def cmd_search(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    from sim import compare
+    rows = compare.compare(args.workload, [d for d in args.devices.split(",") if d], args.count)
+    print(compare.to_markdown(rows), end="")
+    if args.out:
+        print("wrote " + ", ".join(str(p) for p in compare.write(rows, args.out)))
+    return 0
+
+
 def cmd_demo(args) -> int:
     from sim import demo
     return demo.main(args.workload, args.out, args.small)
@@ -150,6 +159,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--small", action="store_true")
     p.add_argument("--out", default="out/demo", help="folder for the LoadGen-format logs")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("compare", help="devices side by side on one workload (calibrated hardware model)")
+    p.add_argument("--workload", default="resnet50")
+    p.add_argument("--devices", required=True, help="comma-separated profile names, e.g. t4,l4,a100-sxm")
+    p.add_argument("--count", type=_positive_int, default=1, help="devices per system")
+    p.add_argument("--out", help="path prefix for PREFIX.csv and PREFIX.md")
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("layers", help="per-node layer table (MACs, FLOPs, bytes) of a workload")
     _add_workload_args(p)

@@ -114,6 +114,9 @@ def normalise(accelerator: str, kind: str | None = None) -> DeviceName | None:
     """
     if not accelerator:
         return None
+    from sim.hw import profiles
+    if accelerator in profiles.names():        # a profile's own name (what-if systems)
+        return DeviceName(accelerator)
     s = _clean(accelerator)
     kinds = [kind] if kind in RULES else list(RULES)
     for k in kinds:
