@@ -143,6 +143,14 @@ class EmpiricalCost:
         return (f"empirical ({self.source}): measured busy times at batch {sizes} (concurrency {levels}), "
                 f"idle times after gaps of {gaps} ms, resampled")
 
+    def scaled(self, factor: float) -> "EmpiricalCost":
+        """The same model with every service time multiplied by ``factor`` (a slower or faster machine)."""
+        if factor == 1.0:
+            return self
+        return EmpiricalCost({k: v * factor for k, v in self.busy.items()},
+                             {k: v * factor for k, v in self.idle.items()},
+                             f"{self.source}, x{factor:.4f}", self.idle_after_ns)
+
     # ---- JSON -------------------------------------------------------------------------
     def to_dict(self) -> dict:
         return {"schema": SCHEMA, "source": self.source, "idle_after_ns": self.idle_after_ns,

@@ -84,18 +84,27 @@ class Devices:
             return
         env = self.env
         start = env.now
-        idle = (start - inst.last_end_ns) > self.idle_after_ns
-        done = env.timeout(self.cost.service_time_ns(count, idle, self.rng))
+        self.computing += 1
+        done = env.timeout(self._service_ns(inst, count, start))
 
         def finish(_event, inst=inst):
             end = env.now
             inst.last_end_ns = end
             self.free.put(inst)
             self.in_flight -= 1
+            self.computing -= 1
             self.record(first, count, inst.device, inst.index, start, start, end, end)
             on_done(first, count)
 
         done.callbacks.append(finish)
+
+    def _service_ns(self, inst: Instance, count: int, start: float) -> float:
+        """The cost model's time for a batch starting at ``start`` on ``inst``."""
+        gap = start - inst.last_end_ns
+        in_context = getattr(self.cost, "service_time_in_context_ns", None)
+        if in_context is None:
+            return self.cost.service_time_ns(count, gap > self.idle_after_ns, self.rng)
+        return in_context(count, gap, self.computing, self.rng)   # depends on the gap and on neighbours
 
     def _transfer(self, lanes, device: int, nbytes: int):
         with lanes[device].request() as req:
@@ -108,13 +117,8 @@ class Devices:
         if self.link is not None and self.link.input_bytes_per_sample:
             yield from self._transfer(self.h2d, inst.device, count * self.link.input_bytes_per_sample)
         start = env.now
-        gap = start - inst.last_end_ns
         self.computing += 1
-        in_context = getattr(self.cost, "service_time_in_context_ns", None)
-        if in_context is not None:    # a cost that depends on the idle gap and on concurrent batches
-            yield env.timeout(in_context(count, gap, self.computing, self.rng))
-        else:
-            yield env.timeout(self.cost.service_time_ns(count, gap > self.idle_after_ns, self.rng))
+        yield env.timeout(self._service_ns(inst, count, start))
         self.computing -= 1
         if self.link is not None and self.link.output_bytes_per_sample:
             yield from self._transfer(self.d2h, inst.device, count * self.link.output_bytes_per_sample)

@@ -11,10 +11,13 @@ Service times (``measure_service``, no LoadGen)
       batch's results and the next's on the same worker is a busy service time (the cycle
       of a worker that never waits). Measured for every batch size up to ``max_batch``
       with one worker, and with all ``instances`` workers at once when there are several.
-    - *idle*: after sleeping a gap (0.2, 2 and 20 ms), hand over one batch and time from
+    - *idle*: after sleeping a gap (0.2, 2, 20, 60 and 200 ms), hand over one batch and time from
       the hand-over to its results: waking the worker, a cold thread pool, cold caches.
       Batch 1 at every gap, and the MultiStream batch (8 samples, capped at max_batch)
-      at the shortest gap.
+      at the shortest gap, at length (its tail is MultiStream's p99).
+    - a *speed probe* before and after (batch-1 runs back to back for a second, the same
+      probe each real run makes before LoadGen starts): the ratio of a run's probe to the
+      calibration's is the machine's drift since calibration (``Calibration.drift``).
 
 LoadGen's overhead (``measure_loadgen_overhead``, LoadGen with no model)
     The real harness, with a model that only sleeps (for the measured service time, so
@@ -46,7 +49,7 @@ from sim.empirical_cost import EmpiricalCost
 from sim.errors import InputError
 from sim.validate.harness import HarnessConfig, WorkerSUT, _current_niceness, make_executors, run_in_subprocess
 
-GAPS_NS = (200_000.0, 2_000_000.0, 20_000_000.0)
+GAPS_NS = (200_000.0, 2_000_000.0, 20_000_000.0, 60_000_000.0, 200_000_000.0)
 MS_BATCH = 8
 SCHEMA = "sim.cpu_calibration/1"
 
@@ -122,7 +125,11 @@ def _idle(cfg: HarnessConfig, ex, b: int, gap_ns: float, seconds: float, min_rep
     sut.stop()
     a = sut.arrays()
     first = a["batch_first"]
-    return [int(x) for x in (a["batch_done_ns"] - a["cb_ns"][first]) if x > 0]
+    handover = a["batch_done_ns"] - a["cb_ns"][first]
+    run = a["batch_done_ns"] - a["batch_start_ns"]
+    gaps = a["cb_ns"][first][1:] - a["batch_done_ns"][:-1]
+    return {"ns": [int(x) for x in handover if x > 0], "run_mean_ns": float(np.mean(run)),
+            "gap_mean_ns": float(np.mean(gaps)) if len(gaps) else float(gap_ns)}
 
 
 def measure_service(spec: dict) -> dict:
@@ -133,6 +140,8 @@ def measure_service(spec: dict) -> dict:
     executors = make_executors(cfg, seed=int(spec.get("seed", 0)))
     for ex in executors:
         ex.warm_up()
+    probe_s = float(spec.get("probe_s", 1.0))
+    probe = executors[0].probe(probe_s)
     respond = _respond_factory()
     disturbed = float(spec.get("disturbed_cores", math.inf))
     quiet_wait_s = float(spec.get("quiet_wait_s", 0.0))
@@ -166,15 +175,17 @@ def measure_service(spec: dict) -> dict:
     for gap in GAPS_NS:
         batches = [1] + ([ms_batch] if gap == GAPS_NS[0] and ms_batch > 1 else [])
         for b in batches:
-            secs = (4.0 if b > 1 else 1.5) * scale
-            ns, foreign = segment(lambda: _idle(cfg, executors[0], b, gap, secs, 20 if b == 1 else 60, 400,
-                                                respond))
-            idle.append({"batch": b, "gap_ns": gap, "ns": ns, "foreign_cores": foreign})
+            # the MultiStream batch's tail sets MultiStream's p99: measure it at length
+            secs = (10.0 if b > 1 else 1.5) * scale
+            least = (20 if b == 1 else 150) if scale >= 1 else (8 if b == 1 else 40)
+            got, foreign = segment(lambda: _idle(cfg, executors[0], b, gap, secs, least, 600, respond))
+            idle.append({"batch": b, "gap_ns": gap, **got, "foreign_cores": foreign})
+    probe += executors[0].probe(probe_s)        # the same probe before and after: drift during calibration
     machine = monitor.stop()
     machine["segments_repeated"] = redone[0]
     machine["niceness"] = _current_niceness()
     return {"schema": "sim.service_times/1", "config": cfg.to_dict(), "busy": busy, "idle": idle,
-            "seconds": time.perf_counter() - t0, "machine": machine}
+            "probe_ns": probe, "seconds": time.perf_counter() - t0, "machine": machine}
 
 
 # ---------------------------------------------------------------------------------------
@@ -254,6 +265,14 @@ class Calibration:
     machine: dict = field(default_factory=dict)
     seconds: float = 0.0
     fingerprint: dict = field(default_factory=dict)
+    probe_ns: float | None = None       # median batch-1 run time of the speed probe during calibration
+
+    def drift(self, run: dict) -> float:
+        """How much slower than at calibration the machine was just before ``run`` (its probe)."""
+        p = (run.get("probe") or {}).get("median_ns")
+        if not p or not self.probe_ns:
+            return 1.0
+        return float(min(2.0, max(0.5, p / self.probe_ns)))
 
     def host_ns(self, scenario: str) -> tuple[float, float]:
         """(issue_overhead_ns, schedule_delay_ns) for a scenario."""
@@ -270,7 +289,7 @@ class Calibration:
     def to_dict(self) -> dict:
         return {"schema": SCHEMA, "config": self.config.to_dict(), "workload_sha256": self.workload_sha256,
                 "cost": self.cost.to_dict(), "overhead": self.overhead, "machine": self.machine,
-                "seconds": self.seconds, "fingerprint": self.fingerprint}
+                "seconds": self.seconds, "fingerprint": self.fingerprint, "probe_ns": self.probe_ns}
 
     @staticmethod
     def from_dict(d: dict, source: str = "calibration") -> "Calibration":
@@ -279,7 +298,7 @@ class Calibration:
                              f"expected {SCHEMA!r}")
         return Calibration(HarnessConfig.from_dict(d["config"]), d["workload_sha256"],
                            EmpiricalCost.from_dict(d["cost"], source), d["overhead"], d.get("machine", {}),
-                           d.get("seconds", 0.0), d.get("fingerprint", {}))
+                           d.get("seconds", 0.0), d.get("fingerprint", {}), d.get("probe_ns"))
 
     def summary_lines(self) -> list[str]:
         c = self.cost
@@ -317,9 +336,11 @@ def calibrate(cfg: HarnessConfig, outdir: Path, mlperf_model: str, quick: bool =
                                         disturbed_cores=disturbed_cores, quiet_wait_s=quiet_wait_s, retries=retries,
                                         nice=nice)
     w = load_workload(cfg.workload, cfg.small)
+    probe = service.get("probe_ns") or []
     cal = Calibration(cfg, w.sha256, cost, overhead, {"service": service["machine"]},
                       time.perf_counter() - t0,
-                      fingerprint(intra_op_threads=cfg.intra_op_threads, inter_op_threads=1))
+                      fingerprint(intra_op_threads=cfg.intra_op_threads, inter_op_threads=1),
+                      float(np.median(probe)) if probe else None)
     (outdir / "calibration.json").write_text(json.dumps(cal.to_dict()) + "\n")
     return cal
 

@@ -24,7 +24,7 @@ def add_parser(sub) -> None:
     p.add_argument("--mlperf-model", help="LoadGen model name for settings (default: the workload's)")
     p.add_argument("--quick", action="store_true", help="short runs of every scenario, one repeat (a smoke test)")
     p.add_argument("--repeats", type=int, help="real runs per setting (default 3; 1 with --quick)")
-    p.add_argument("--sim-seeds", type=int, help="simulated runs per setting (default 5; 3 with --quick)")
+    p.add_argument("--sim-seeds", type=int, help="simulated runs per real run (default 3)")
     p.add_argument("--server-bound-ms", type=float,
                    help="Server latency bound for the comparison (default: 20x the idle batch-1 time, >= 2 ms)")
     p.add_argument("--no-peak", action="store_true", help="skip the peak VALID Server QPS search")

@@ -14,7 +14,9 @@
 5. line up the metrics: SingleStream p90 and its early-stopping estimate, MultiStream p99,
    Offline samples/s, Server p99 and mean latency at each load, and the peak VALID QPS.
    ``measured`` is the median of the real repeats (``measured_spread_pct``: their max - min
-   over the median), ``predicted`` the mean over the simulation seeds, ``error_pct`` =
+   over the median); each repeat is simulated with ``sim_seeds`` seeds at the machine's
+   speed measured just before it (a one-second probe, ``drift``), and ``predicted`` is the
+   median over the repeats of the mean over the seeds; ``error_pct`` =
    100 (predicted - measured) / measured.
 
 Every real run's LoadGen settings are checked against the simulated run's (the same
@@ -44,6 +46,7 @@ from sim.validate.calibrate_cpu import Calibration, calibrate
 from sim.validate.harness import load_workload, realise, run_in_subprocess, wait_quiet
 
 LOADS = (0.30, 0.60, 0.85)
+PROBE_S = 1.0           # the speed probe before each real run (and during calibration)
 
 
 @dataclass(frozen=True)
@@ -113,7 +116,8 @@ class RunPair:
     tag: str                                    # "SingleStream", "Server@0.60", "peak@123.4" ...
     overrides: dict
     real: list = field(default_factory=list)    # harness.json dicts, one per repeat
-    sim: list = field(default_factory=list)     # summaries of simulated runs, one per seed
+    sim: list = field(default_factory=list)     # per repeat: summaries of simulated runs, one per seed
+    drift: list = field(default_factory=list)   # per repeat: the machine's speed then, relative to calibration
     sim_traffic: object = None                  # LoadGen's traffic (the same for every seed)
     sim_latencies: object = None                # latencies of the first simulated run (for plots)
     load: float = 0.0                           # Server: fraction of the measured capacity
@@ -134,6 +138,7 @@ class Validator:
         self.cal: Calibration | None = None
         self.runs: list[dict] = []              # every real run (for the report's run table)
         self.disturbed_retries = 0
+        self._costs: dict = {}                  # drift -> rescaled cost model
 
     # ---- real ---------------------------------------------------------------------
     def real_run(self, scenario: str, overrides: dict, folder: Path) -> dict:
@@ -144,7 +149,8 @@ class Validator:
             waited, reading = wait_quiet(p.quiet_cores, p.quiet_wait_s) if p.quiet_wait_s > 0 else (0.0, None)
             where = folder if attempt == 0 else folder.parent / f"{folder.name}.attempt{attempt + 1}"
             spec = {"config": self.cfg.to_dict(), "scenario": scenario, "mlperf_model": self.model,
-                    "overrides": overrides, "outdir": str(where), "total_sample_count": self.total}
+                    "overrides": overrides, "outdir": str(where), "total_sample_count": self.total,
+                    "probe_s": PROBE_S}
             timeout = 600.0 + 20 * max(overrides.get("min_duration_ns", 0) / 1e9, 1.0)
             result = run_in_subprocess("sim.validate.harness", spec, where, timeout, nice=p.nice)
             result["waited_s"], result["foreign_before"] = waited, reading
@@ -162,14 +168,19 @@ class Validator:
             raise RuntimeError(f"{folder}: the harness reported errors: {result['errors']}")
         self.runs.append({"folder": str(folder), "scenario": scenario, "valid": result["valid"],
                           "foreign_cores": result["machine"].get("foreign_cores_mean"),
-                          "attempt": result["attempt"], "wall_s": result["wall_s"]})
+                          "attempt": result["attempt"], "wall_s": result["wall_s"],
+                          "drift": self.cal.drift(result)})
         return result
 
     # ---- simulated ----------------------------------------------------------------
-    def simulate(self, scenario: str, overrides: dict, seed: int):
+    def simulate(self, scenario: str, overrides: dict, seed: int, drift: float = 1.0):
+        """The simulated twin of a run; ``drift`` rescales the calibrated service times (see ``pair``)."""
         from sim.run import simulate
         system = self.cal.system_for(scenario, self.plan.system)
-        return simulate(scenario, workload=self.plan.workload, system=system, cost=self.cal.cost,
+        key = round(drift, 6)
+        if key not in self._costs:
+            self._costs[key] = self.cal.cost.scaled(key)
+        return simulate(scenario, workload=self.plan.workload, system=system, cost=self._costs[key],
                         mlperf_model=self.model, overrides=overrides, seed=seed,
                         total_sample_count=self.total, auto_hints=False)
 
@@ -206,17 +217,27 @@ class Validator:
 
     # ---- one comparison point -----------------------------------------------------
     def pair(self, scenario: str, tag: str, overrides: dict, repeats: int | None = None) -> RunPair:
+        """Real repeats of one setting, each with its simulated twins.
+
+        Each real run starts with a one-second speed probe (batch-1 runs back to back, before
+        LoadGen starts); the same probe ran during calibration. Their ratio, the machine's
+        drift since calibration, rescales the calibrated service times for that run's
+        prediction (a shared VM's speed wanders by several % over minutes).
+        """
         p = self.plan
         rp = RunPair(scenario, tag, dict(overrides))
-        sims = [self.simulate(scenario, overrides, seed) for seed in range(p.sim_seeds)]
-        rp.sim = [self.sim_summary(r) for r in sims]
-        rp.sim_traffic = sims[0].traffic
-        rp.sim_latencies = _sim_latencies(sims[0])
         for k in range(repeats if repeats is not None else p.repeats):
             folder = self.root / "real" / tag.replace("@", "_at_") / f"r{k + 1}"
             real = self.real_run(scenario, overrides, folder)
+            drift = self.cal.drift(real)
+            sims = [self.simulate(scenario, overrides, seed, drift) for seed in range(p.sim_seeds)]
             self.check_same_settings(real, sims[0], folder)
+            if k == 0:
+                rp.sim_traffic = sims[0].traffic
+                rp.sim_latencies = _sim_latencies(sims[0])
             rp.real.append(real)
+            rp.drift.append(drift)
+            rp.sim.append([self.sim_summary(r) for r in sims])
         return rp
 
     # ---- the whole workload -------------------------------------------------------
@@ -280,7 +301,7 @@ class Validator:
             server_pairs.append(sp)
         pairs += server_pairs
         peak = self.peak_search(server_pairs, capacity) if p.peak else None
-        curve = self.server_curve(capacity)
+        curve = self.server_curve(capacity, float(np.median([x for sp in server_pairs for x in sp.drift])))
         records = make_records(label, pairs, server_pairs, peak, system=getattr(p.system, "name", ""))
         return {"workload": label, "workload_ref": p.workload, "small": p.small, "mlperf_model": self.model,
                 "system": self.cfg.describe(), "system_name": getattr(p.system, "name", ""),
@@ -293,12 +314,12 @@ class Validator:
                 "plots": plot_data(pairs, server_pairs, peak, curve), "seconds": time.perf_counter() - t0}
 
     # ---- Server: the predicted curve and the peak search -------------------------------
-    def server_curve(self, capacity: float) -> dict:
+    def server_curve(self, capacity: float, drift: float = 1.0) -> dict:
         fractions = np.round(np.linspace(0.2, 1.0, 17), 3)
-        out = {"load": [], "qps": [], "p99_ms": [], "mean_ms": [], "valid_share": []}
+        out = {"load": [], "qps": [], "p99_ms": [], "mean_ms": [], "valid_share": [], "drift": drift}
         for f in fractions:
             qps = f * capacity
-            sims = [self.sim_summary(self.simulate("Server", self.settings_for("Server", qps), s))
+            sims = [self.sim_summary(self.simulate("Server", self.settings_for("Server", qps), s, drift))
                     for s in range(min(3, self.plan.sim_seeds))]
             out["load"].append(float(f))
             out["qps"].append(float(qps))
@@ -317,26 +338,33 @@ class Validator:
             s["min_duration_ns"] = int(d.peak_s * 1000) * 1_000_000
             return s
 
+        drifts = []
         for k in range(p.repeats):
             known = {round(sp.qps, 3): bool(sp.real[k]["valid"]) for sp in server_pairs if k < len(sp.real)}
+            mine = []
 
-            def real_trial(qps, k=k):
+            def real_trial(qps, k=k, mine=mine):
                 folder = self.root / "real" / "peak" / f"r{k + 1}" / f"qps_{qps:.3f}"
                 res = self.real_run("Server", settings(qps), folder)
-                trials.append({"repeat": k + 1, "qps": qps, "valid": bool(res["valid"]),
+                mine.append(self.cal.drift(res))
+                trials.append({"repeat": k + 1, "qps": qps, "valid": bool(res["valid"]), "drift": mine[-1],
                                "p99_ms": _ms(_lg(res, "result_99.00_percentile_latency_ns"))})
                 return bool(res["valid"])
 
             self.log(f"  peak VALID QPS search, repeat {k + 1}")
             peaks_real.append(bisect_peak(real_trial, known, capacity, d.peak_rel_tol))
-        for seed in range(p.sim_seeds):
-            known = {round(sp.qps, 3): bool(sp.sim[seed]["valid"]) for sp in server_pairs}
+            # the simulated search of this repeat: the machine's speed during its real trials
+            drift = float(np.median(mine or [sp.drift[k] for sp in server_pairs if k < len(sp.drift)] or [1.0]))
+            drifts.append(drift)
+            per_seed = []
+            for seed in range(p.sim_seeds):
+                def sim_trial(qps, seed=seed, drift=drift):
+                    return bool(self.simulate("Server", settings(qps), seed, drift).metrics.valid)
 
-            def sim_trial(qps, seed=seed):
-                return bool(self.simulate("Server", settings(qps), seed).metrics.valid)
-
-            peaks_sim.append(bisect_peak(sim_trial, known, capacity, min(0.005, d.peak_rel_tol)))
-        return {"real": peaks_real, "sim": peaks_sim, "trials": trials}
+                sim_known = {round(sp.qps, 3): sim_trial(round(sp.qps, 3)) for sp in server_pairs}
+                per_seed.append(bisect_peak(sim_trial, sim_known, capacity, min(0.005, d.peak_rel_tol)))
+            peaks_sim.append(float(np.mean(per_seed)))
+        return {"real": peaks_real, "sim": peaks_sim, "trials": trials, "drift": drifts}
 
 
 def _lg(real: dict, key: str) -> float:
@@ -446,12 +474,12 @@ def _agg(values, center=np.median) -> tuple[float, float]:
 def _record(workload: str, scenario: str, metric: str, measured_values, predicted_values, real_runs=None,
             sim_runs=None, **extra) -> dict:
     measured, spread = _agg(measured_values)
-    predicted, sim_spread = _agg(predicted_values, np.mean)
+    predicted, sim_spread = _agg(predicted_values)
     err = 100.0 * (predicted - measured) / measured if measured and np.isfinite(measured) else float("nan")
     rec = {"workload": workload, "scenario": scenario, "metric": metric, "measured": measured,
            "predicted": predicted, "error_pct": err, "measured_spread_pct": spread,
            "measured_runs": [float(x) for x in measured_values],
-           "predicted_spread_pct": sim_spread}
+           "predicted_runs": [float(x) for x in predicted_values], "predicted_spread_pct": sim_spread}
     if real_runs is not None:
         rec["measured_valid"] = f"{sum(bool(r['valid']) for r in real_runs)}/{len(real_runs)}"
         reasons = sorted({reason for r in real_runs for reason in invalid_reasons(r)})
@@ -474,33 +502,48 @@ def invalid_reasons(real: dict) -> list[str]:
     return out
 
 
+def _predicted(rp: RunPair, value) -> list[float]:
+    """Per repeat: the mean over the simulation seeds of ``value(summary)``."""
+    out = []
+    for seeds in rp.sim:
+        v = [value(s) for s in seeds]
+        v = [x for x in v if x is not None and np.isfinite(x)]
+        out.append(float(np.mean(v)) if v else float("nan"))
+    return out
+
+
+def _flat(rp: RunPair) -> list[dict]:
+    return [s for seeds in rp.sim for s in seeds]
+
+
 def make_records(label: str, pairs: list, server_pairs: list, peak: dict | None, system: str = "") -> list[dict]:
+    """One record per compared metric: measured (median of the real repeats) against predicted
+    (median over the repeats of the mean over seeds, each repeat simulated at its own drift)."""
     recs = []
     by_tag = {p.tag: p for p in pairs}
     ss, ms, off = by_tag["SingleStream"], by_tag["MultiStream"], by_tag["Offline"]
-    recs.append(_record(label, "SingleStream", "p90 latency (ms)",
-                        [_ms(_lg(r, "result_90.00_percentile_latency_ns")) for r in ss.real],
-                        [_ms(s["p90_ns"]) for s in ss.sim], ss.real, ss.sim))
-    recs.append(_record(label, "SingleStream", "early-stopping p90 estimate (ms)",
-                        [_ms(_lg(r, "early_stopping_latency_ss")) for r in ss.real],
-                        [_ms(s["es_estimate_ns"]) if s["es_estimate_ns"] else float("nan") for s in ss.sim],
-                        ss.real, ss.sim))
-    recs.append(_record(label, "MultiStream", "p99 latency (ms)",
-                        [_ms(_lg(r, "result_99.00_percentile_per_query_latency_ns")) for r in ms.real],
-                        [_ms(s["query_p99_ns"]) for s in ms.sim], ms.real, ms.sim))
-    recs.append(_record(label, "Offline", "samples/s", [_lg(r, "result_samples_per_second") for r in off.real],
-                        [s["headline"] for s in off.sim], off.real, off.sim))
+
+    def rec(rp, scenario, metric, key, value, **extra):
+        return _record(label, scenario, metric, [_lg(r, key) if not callable(key) else key(r) for r in rp.real],
+                       _predicted(rp, value), rp.real, _flat(rp), drift=rp.drift, **extra)
+
+    ms_ = lambda key: (lambda r: _ms(_lg(r, key)))  # noqa: E731
+    recs.append(rec(ss, "SingleStream", "p90 latency (ms)", ms_("result_90.00_percentile_latency_ns"),
+                    lambda s: _ms(s["p90_ns"])))
+    recs.append(rec(ss, "SingleStream", "early-stopping p90 estimate (ms)", ms_("early_stopping_latency_ss"),
+                    lambda s: _ms(s["es_estimate_ns"]) if s["es_estimate_ns"] else None))
+    recs.append(rec(ms, "MultiStream", "p99 latency (ms)", ms_("result_99.00_percentile_per_query_latency_ns"),
+                    lambda s: _ms(s["query_p99_ns"])))
+    recs.append(rec(off, "Offline", "samples/s", "result_samples_per_second", lambda s: s["headline"]))
     for sp in server_pairs:
         pct = f"{sp.load:.0%}"
-        recs.append(_record(label, "Server", f"p99 latency at {pct} load (ms)",
-                            [_ms(_lg(r, "result_99.00_percentile_latency_ns")) for r in sp.real],
-                            [_ms(s["p99_ns"]) for s in sp.sim], sp.real, sp.sim, qps=sp.qps, load=sp.load))
-        recs.append(_record(label, "Server", f"mean latency at {pct} load (ms)",
-                            [_ms(_lg(r, "result_mean_latency_ns")) for r in sp.real],
-                            [_ms(s["mean_ns"]) for s in sp.sim], sp.real, sp.sim, qps=sp.qps, load=sp.load))
+        recs.append(rec(sp, "Server", f"p99 latency at {pct} load (ms)", ms_("result_99.00_percentile_latency_ns"),
+                        lambda s: _ms(s["p99_ns"]), qps=sp.qps, load=sp.load))
+        recs.append(rec(sp, "Server", f"mean latency at {pct} load (ms)", ms_("result_mean_latency_ns"),
+                        lambda s: _ms(s["mean_ns"]), qps=sp.qps, load=sp.load))
     if peak is not None:
         recs.append(_record(label, "Server", "peak VALID QPS", peak["real"], peak["sim"],
-                            trials=len(peak["trials"])))
+                            trials=len(peak["trials"]), drift=peak.get("drift")))
     for r in recs:
         r["system"] = system
     return recs
@@ -522,7 +565,8 @@ def plot_data(pairs: list, server_pairs: list, peak: dict | None, curve: dict) -
         cdfs[p.tag] = {"measured": _cdf(real) if real is not None else None, "predicted": _cdf(p.sim_latencies)}
     points = [{"qps": sp.qps, "load": sp.load,
                "p99_ms": [_ms(_lg(r, "result_99.00_percentile_latency_ns")) for r in sp.real],
-               "predicted_p99_ms": float(np.mean([_ms(s["p99_ns"]) for s in sp.sim]))} for sp in server_pairs]
+               "predicted_p99_ms": float(np.median(_predicted(sp, lambda s: _ms(s["p99_ns"]))))}
+              for sp in server_pairs]
     return {"cdf": cdfs, "server_curve": curve, "server_points": points,
             "peak": peak and {"real": peak["real"], "sim": peak["sim"], "trials": peak["trials"]}}
 
@@ -549,7 +593,7 @@ def run_validation(workloads: list[str], system=None, outdir="out/validate", *, 
     for w in workloads:
         slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in w + ("-small" if small else ""))
         plan = Plan(workload=w, system=system, outdir=Path(outdir) / slug, small=small, mlperf_model=mlperf_model,
-                    repeats=repeats or (1 if quick else 3), sim_seeds=sim_seeds or (3 if quick else 5),
+                    repeats=repeats or (1 if quick else 3), sim_seeds=sim_seeds or 3,
                     durations=durations or (QUICK if quick else Durations()), server_bound_ms=server_bound_ms,
                     peak=peak, quick=quick, quiet_wait_s=(0.0 if quick else 120.0) if quiet_wait_s is None
                     else quiet_wait_s, retries=0 if quick else 2, nice=nice, log=log)

@@ -216,6 +216,19 @@ class Executor:
             for _ in range(runs):
                 self.run(np.arange(b))
 
+    def probe(self, seconds: float, min_runs: int = 5, max_runs: int = 5000) -> list[int]:
+        """Back-to-back batch-1 runs for ``seconds``: how fast this machine is right now (ns each)."""
+        out: list[int] = []
+        if self.null or seconds <= 0:
+            return out
+        one = np.arange(1)
+        t_end = time.perf_counter() + seconds
+        while len(out) < max_runs and (len(out) < min_runs or time.perf_counter() < t_end):
+            t = time.perf_counter_ns()
+            self.run(one)
+            out.append(time.perf_counter_ns() - t)
+        return out
+
 
 def _inputs(model):
     from sim.inputs import graph_inputs
@@ -568,6 +581,8 @@ def run_loadgen(spec: dict) -> dict:
                                null_sleep_ns=spec.get("null_sleep_ns"))
     for ex in executors:
         ex.warm_up()
+    # how fast the machine is just before the run (compared with the same probe in the calibration)
+    probe = executors[0].probe(float(spec.get("probe_s", 0.0)))
     setup_s = time.perf_counter() - t0
 
     sut = WorkerSUT(cfg, executors, scenario, lg.QuerySamplesComplete,
@@ -607,6 +622,7 @@ def run_loadgen(spec: dict) -> dict:
         "samples_issued": int(sut.issued), "batches": int(len(counts)),
         "mean_batch_size": float(counts.mean()) if len(counts) else 0.0,
         "setup_s": setup_s, "wall_s": wall_s, "machine": {**machine, "niceness": _current_niceness()},
+        "probe": {"runs": len(probe), "median_ns": float(np.median(probe)) if probe else None},
         "errors": sut.errors + ([f"LoadGen logged {detail.get('num_errors')} errors"]
                                 if detail.get("num_errors") else []),
     }
