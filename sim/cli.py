@@ -211,6 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=_positive_int, default=5, help="schedule seeds tried at the bracket ends")
     p.set_defaults(func=cmd_search)
 
+    from sim.plan_command import add_parser as add_plan_parser     # capacity planning
+    add_plan_parser(sub)
+
     from sim.validate.command import add_parser as add_validate_parser   # real runs vs predictions
     add_validate_parser(sub)
 
