@@ -145,6 +145,12 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def cmd_procure(args) -> int:
+    from sim import procurement
+    devices = [d.strip() for d in args.devices.split(",") if d.strip()] if args.devices else procurement.DEVICES
+    return procurement.main(args.workload, args.out, devices)
+
+
 def cmd_demo(args) -> int:
     from sim import demo
     return demo.main(args.workload, args.out, args.small)
@@ -154,7 +160,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m sim", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command")
 
-    p = sub.add_parser("demo", help="the main job (default): ResNet-50 on this CPU in all four scenarios")
+    p = sub.add_parser("procure", help="the main job (default): ResNet-50 procurement comparison across the "
+                                       "bundled devices, table and plots")
+    p.add_argument("--workload", default="resnet50")
+    p.add_argument("--devices", help="comma-separated profile names (default: the bundled list)")
+    p.add_argument("--out", default="out/procurement", help="folder for the table (CSV, Markdown) and plots")
+    p.set_defaults(func=cmd_procure)
+
+    p = sub.add_parser("demo", help="ResNet-50 on this CPU (measured profile) in all four scenarios")
     p.add_argument("--workload", default="resnet50")
     p.add_argument("--small", action="store_true")
     p.add_argument("--out", default="out/demo", help="folder for the LoadGen-format logs")
@@ -236,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        args = parser.parse_args(["demo"])
+        args = parser.parse_args(["procure"])
     try:
         return int(args.func(args) or 0)
     except InputError as exc:

@@ -2,7 +2,8 @@
 
 For each device (a profile name in ``hw_profiles/``) and count, the calibrated hardware
 model predicts what an MLPerf submission of that system would report in the current round
-(v5.1 rules): Offline samples/s, Server samples/s at the model's latency bound,
+(v5.1 rules), with the software of the device's most recent published round
+(``software_round``): Offline samples/s, Server samples/s at the model's latency bound,
 SingleStream p90 and MultiStream p99 latency, each through the simulator
 (``sim.hw.published``). Throughput per dollar and per watt use the profile's price and TDP
 where it has them. Every row says where its numbers come from (fitted parameters of the
@@ -52,8 +53,26 @@ class DeviceRow:
         return v / (self.tdp_w * self.count) if v and self.tdp_w else None
 
 
-def _row(prof, count: int, model: str, scenario: str, metric: str, units: str) -> dict:
-    return {"version": ROUND, "division": "closed", "submitter": "what-if", "system": f"{count}x {prof.name}",
+def software_round(prof, calib) -> str:
+    """The round whose software a prediction assumes: the current round, or the last round
+    with published results of the device's chip when that is older. The fitted software
+    trend is not extrapolated past a chip's last results: a product that stopped
+    submitting (e.g. Habana Goya, last seen in v0.5) shows no later software gains."""
+    from sim.hw.rows import ROUND_YEAR, read_case, unit_of
+
+    case = read_case(_row(prof, 1, "resnet50", "Offline", SCENARIOS[0][1], SCENARIOS[0][2]), 0)
+    f = calib.units.get(unit_of(case)) if case.ok else None
+    if f is None or not f.fitted or not f.row_keys:
+        return ROUND
+    last = max(k[6] for k in f.row_keys)
+    if last >= ROUND_YEAR[ROUND]:
+        return ROUND
+    return min((v for v, y in ROUND_YEAR.items() if y >= last and not v.startswith("mobile")),
+               key=lambda v: ROUND_YEAR[v])
+
+
+def _row(prof, count: int, model: str, scenario: str, metric: str, units: str, version: str = ROUND) -> dict:
+    return {"version": version, "division": "closed", "submitter": "what-if", "system": f"{count}x {prof.name}",
             "accelerator": prof.name, "accelerator_kind": prof.kind,
             "accelerators_per_node": str(count) if prof.kind != "cpu" else "0",
             "host_processors_per_node": str(count) if prof.kind == "cpu" else "",
@@ -78,11 +97,14 @@ def compare(workload: str, devices: list[str], count: int = 1, calib=None) -> li
     for d in devices:
         prof = profiles.get(d)
         r = DeviceRow(d, count, prof.kind, price_usd=prof.price_usd, tdp_w=prof.tdp_w)
-        rows = [_row(prof, count, model, sc, metric, units) for sc, metric, units, _ in SCENARIOS]
+        version = software_round(prof, calib)
+        rows = [_row(prof, count, model, sc, metric, units, version) for sc, metric, units, _ in SCENARIOS]
         for (value, status), (_, _, _, key) in zip(published.predict_rows(rows, calib), SCENARIOS):
             r.values[key], r.status[key] = value, status
         info = published.explain_row(rows[0], calib)
         r.source, r.precision = info.get("parameters", info.get("status", "")), info.get("precision", "")
+        if version != ROUND:
+            r.source += f"; software as of {version}, its latest published round"
         out.append(r)
     return out
 

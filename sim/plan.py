@@ -279,18 +279,21 @@ class HwDevice(_Simulated):
         self.bound_ns = (float(target.latency_ms) * 1e6 if target.latency_ms
                          else float(compare.SERVER_BOUND_NS[self.model]))
         self._built: dict = {}
+        self.version = compare.software_round(self.prof, calib)
         case = self._case(1, target.scenario)
         if not case.ok:
             raise Infeasible("unsupported", case.unsupported)
         self.precision = case.precision
         _, self.source = calib.params_for(case)
+        if self.version != compare.ROUND:
+            self.source += f"; software as of {self.version}, its latest published round"
 
     def _case(self, n: int, scenario: str):
         from sim import compare
         from sim.hw.rows import read_case
 
         sc, metric, units, _ = next(x for x in compare.SCENARIOS if x[0] == scenario)
-        row = compare._row(self.prof, n, self.model, scenario, metric, units)
+        row = compare._row(self.prof, n, self.model, scenario, metric, units, self.version)
         if scenario == "Server":
             row["target_latency_ns"] = str(int(self.bound_ns))
         return read_case(row, 0)

@@ -16,6 +16,8 @@ itself.
   (the options no other option beats on both cost and capacity).
 - ``utilisation``: the share of time each device was busy, over simulated time, from a
   run's batch log.
+- ``device_comparison``: devices side by side: Offline and Server throughput, SingleStream
+  p90 latency.
 """
 
 from __future__ import annotations
@@ -418,4 +420,45 @@ def utilisation(run, path=None, *, bins: int = 100, accelerators: int | None = N
         ax_h.set_title(f"busy = from compute start to instance free, as a share of instance time ({per}"
                        f"{accelerators} device{'s' if accelerators > 1 else ''})", fontsize=9.5, fontweight="normal",
                        color="0.3", loc="left")
+    return _finish(fig, path)
+
+
+# ---- devices side by side -------------------------------------------------------------------
+def device_comparison(entries, path=None, *, title: str = "Devices side by side") -> Figure:
+    """Two panels, one bar group per device: throughput (Offline and Server samples/s, log
+    scale) and SingleStream p90 latency (ms, log scale), coloured by device kind.
+
+    ``entries``: ``[(label, kind, offline_per_s, server_per_s, singlestream_p90_ms), ...]``;
+    a missing value is ``None`` (no bar).
+    """
+    entries = list(entries)
+    if not entries:
+        raise InputError("device_comparison: no entries; expected [(label, kind, offline, server, p90_ms), ...]")
+    kinds = sorted({e[1] for e in entries})
+    colour = {k: COLOURS[i % len(COLOURS)] for i, k in enumerate(kinds)}
+    y = np.arange(len(entries))[::-1]
+    with rc_context(STYLE):
+        fig = _figure(12.0, 1.2 + 0.36 * len(entries))
+        ax_t, ax_l = fig.subplots(1, 2, sharey=True, gridspec_kw={"width_ratios": [1.6, 1.0]})
+        h = 0.38
+        for yi, (label, kind, off, srv, p90) in zip(y, entries):
+            c = colour[kind]
+            if off:
+                ax_t.barh(yi + h / 2, off, height=h, color=c)
+            if srv:
+                ax_t.barh(yi - h / 2, srv, height=h, color=c, alpha=0.45, hatch="//", edgecolor="white")
+            if p90:
+                ax_l.barh(yi, p90, height=0.6, color=c)
+        ax_t.set_yticks(y, [e[0] for e in entries])
+        ax_t.set_xscale("log")
+        ax_t.set_xlabel("samples/s (log scale)")
+        ax_t.set_title("Throughput: Offline (solid), Server (hatched)")
+        ax_t.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        ax_l.set_xscale("log")
+        ax_l.set_xlabel("ms (log scale)")
+        ax_l.set_title("SingleStream p90 latency")
+        ax_l.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        from matplotlib.patches import Patch
+        ax_l.legend(handles=[Patch(color=colour[k], label=k) for k in kinds], loc="lower right")
+        fig.suptitle(title)
     return _finish(fig, path)
