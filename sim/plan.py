@@ -271,7 +271,7 @@ class HwDevice(_Simulated):
             raise InputError(f"--workload {workload!r}: the hardware model covers {sorted(compare.MODELS)}")
         self.prof = profiles.get(name)
         self.name, self.kind = name, self.prof.kind
-        self.model = compare.MODELS[workload]
+        self.model, self.workload = compare.MODELS[workload], workload
         self.mlperf_model = {"bert-99": "bert"}.get(self.model, self.model)
         self.calib = calib
         self.per_node = per_node
@@ -279,43 +279,25 @@ class HwDevice(_Simulated):
         self.bound_ns = (float(target.latency_ms) * 1e6 if target.latency_ms
                          else float(compare.SERVER_BOUND_NS[self.model]))
         self._built: dict = {}
-        self.version = compare.software_round(self.prof, calib)
-        case = self._case(1, target.scenario)
-        if not case.ok:
-            raise Infeasible("unsupported", case.unsupported)
-        self.precision = case.precision
-        _, self.source = calib.params_for(case)
-        if self.version != compare.ROUND:
-            self.source += f"; software as of {self.version}, its latest published round"
+        first = self._engine(1, target.scenario)
+        self.precision, self.source = first.case.precision, first.source
 
-    def _case(self, n: int, scenario: str):
-        from sim import compare
-        from sim.hw.rows import read_case
-
-        sc, metric, units, _ = next(x for x in compare.SCENARIOS if x[0] == scenario)
-        row = compare._row(self.prof, n, self.model, scenario, metric, units, self.version)
-        if scenario == "Server":
-            row["target_latency_ns"] = str(int(self.bound_ns))
-        return read_case(row, 0)
-
-    def _parts(self, count: int, scenario: str):
-        """(setup, params, cost of one engine) for ``count`` devices (per-node scaling)."""
-        import math as _m
-
-        from sim.hw import system_model as sm
+    def _engine(self, count: int, scenario: str):
+        from sim.hw import whatif
 
         key = (min(count, self.per_node), scenario)
         if key not in self._built:
-            case = self._case(key[0], scenario)
-            if not case.ok:
-                raise Infeasible("unsupported", case.unsupported)
-            p, _ = self.calib.params_for(case)
-            corr, _ = self.calib.correction(case)
-            s = sm.setup(case)
-            c = sm.cost(case, s, p, overlap_link=scenario in ("Offline", "Server"))
-            c = c.with_scale(c.scale / sm.scaling(s, p) * _m.exp(corr))
-            self._built[key] = (case, s, p, c)
+            try:
+                self._built[key] = whatif.engine(self.name, self.workload, scenario, key[0], self.calib,
+                                                 self.bound_ns)
+            except InputError as e:
+                raise Infeasible("unsupported", str(e)) from None
         return self._built[key]
+
+    def _parts(self, count: int, scenario: str):
+        """(case, setup, params, cost of one engine) for ``count`` devices (per-node scaling)."""
+        e = self._engine(count, scenario)
+        return e.case, e.setup, e.params, e.cost
 
     def feasible(self, target: Target) -> None:
         from sim.hw import analytic
@@ -541,6 +523,10 @@ def plan(workload: str, target: Target, devices: list[str], objective: str = "co
                 raise InputError(f"{what}: {d!r} is not one of the planned devices {devices}")
     if max_count < 1:
         raise InputError(f"--max-devices {max_count!r}: expected at least 1")
+    if target.scenario == "Server" and target.latency_ms is None:
+        from sim import compare
+        if workload in compare.MODELS:
+            target = replace(target, latency_ms=compare.SERVER_BOUND_NS[compare.MODELS[workload]] / 1e6)
     calib = calib or published.calibration_from()
     out = []
     for name in devices:

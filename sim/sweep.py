@@ -46,8 +46,9 @@ Point fields:
   point, so editing the file makes new points.
 - ``device``: the accelerator's cost: a mapping as a system file's ``accelerators.cost``
   (``kind: fixed | exponential | affine | cpu_profile`` and its fields) plus an optional
-  ``label``. A device profile name (``device: a100-sxm``) is reserved for the profiles of
-  ``hw_profiles/``; ``system_and_cost`` is the one place that will resolve it.
+  ``label``; or a device profile name of ``hw_profiles/`` (``device: a100-sxm``): the
+  calibrated cost of one of its engines for the point's workload (one the hardware model
+  covers) and scenario (``sim.hw.whatif``), ``accelerators`` then counting devices.
 - ``accelerators``, ``instances``: device count and instances per device.
 - ``batching``: a system file's ``batching`` mapping (policy, max_batch, max_queue_delay_us,
   preferred_batch_sizes).
@@ -222,9 +223,13 @@ def _check_value(name: str, value, src: str, where: str, base_dir: Path):
 
 
 def _check_device_name(name: str, src: str, where: str):
-    """A device profile name (``hw_profiles/<name>.yaml``): not usable in sweeps yet."""
-    raise field_error(src, where, name, "a cost mapping {kind: fixed|exponential|affine|cpu_profile, ...}; "
-                      "device profile names (hw_profiles/) are not wired into sweeps yet")
+    """A device profile name (``hw_profiles/<name>.yaml``), run through the calibrated hardware model."""
+    from sim.hw import profiles
+    known = profiles.names()
+    if name not in known:
+        raise field_error(src, where, name, f"a cost mapping {{kind: fixed|exponential|affine|cpu_profile, ...}} "
+                                            f"or a device profile name, one of {sorted(known)}")
+    return name
 
 
 def _field_name(key, src: str, where: str) -> str:
@@ -381,13 +386,13 @@ def system_and_cost(p: dict, *, build_cost: bool = True):
     """The one place a grid point becomes a ``SystemSpec`` and a cost model.
 
     ``device`` mappings are system-file cost entries (synthetic or ``cpu_profile``; the
-    latter measured once per process, cached on disk by ``sim.cpu_profile``). A device
-    profile name is where ``hw_profiles/`` devices will come in. With ``build_cost=False``
+    latter measured once per process, cached on disk by ``sim.cpu_profile``); a device
+    profile name goes through the calibrated hardware model (``_hw_system_and_cost``). With ``build_cost=False``
     the point is only checked (cheap: nothing is measured) and the cost is ``None``.
     """
     from sim.system import cost_from_spec, parse_system
     if isinstance(p.get("device"), str):
-        _check_device_name(p["device"], "point", "device")
+        return _hw_system_and_cost(p, build_cost)
     sysd = system_mapping(p)
     system = parse_system(sysd, "system")
     workload = p.get("workload")
@@ -406,6 +411,38 @@ def system_and_cost(p: dict, *, build_cost: bool = True):
         from sim.run import resolve_cost
         _COST_CACHE[key] = resolve_cost(system, workload, None, bool(p.get("small", False)))
     return system, _COST_CACHE[key]
+
+
+def _hw_system_and_cost(p: dict, build_cost: bool):
+    """A point whose device is a profile name: the calibrated cost of one engine
+    (``sim.hw.whatif``); ``accelerators`` counts devices (each has the profile's engines)."""
+    from dataclasses import replace as _replace
+
+    from sim import compare
+    from sim.system import parse_system
+    name, workload = _check_device_name(p["device"], "point", "device"), p.get("workload")
+    if workload not in compare.MODELS:
+        raise InputError(f"device {name!r} (a hardware profile) needs a workload the hardware model covers: "
+                         f"expected 'workload' one of {sorted(compare.MODELS)}, got {workload!r}")
+    system = parse_system(system_mapping(p), "system")
+    if system.cost is not None:
+        raise InputError(f"device {name!r} is a hardware profile: the system must not give accelerators.cost too")
+    if not build_cost:
+        return system, None
+    from sim.hw import whatif
+    bound = (p.get("settings") or {}).get("server_target_latency_ns")
+    key = json.dumps(["hw", name, workload, p["scenario"], system.accelerators, bound])
+    if key not in _COST_CACHE:
+        _COST_CACHE[key] = whatif.engine(name, workload, p["scenario"], system.accelerators, _hw_calibration(), bound)
+    e = _COST_CACHE[key]
+    return _replace(system, accelerators=system.accelerators * e.engines_per_device), e.cost
+
+
+def _hw_calibration():
+    if "hw-calibration" not in _COST_CACHE:
+        from sim.hw import published
+        _COST_CACHE["hw-calibration"] = published.calibration_from()
+    return _COST_CACHE["hw-calibration"]
 
 
 def _stats(s) -> dict:
@@ -791,7 +828,11 @@ def run_sweep(grid: Grid | str | Path, out: str | Path, *, workers: int | None =
 def _measure_profiles_first(points: list[dict], source: str) -> None:
     """Measure each CPU profile the points need once, here, before workers start (they load it)."""
     seen = set()
+    if any(isinstance(p.get("device"), str) for p in points):
+        _hw_calibration()          # fitted (or loaded) once here: workers load the cached fit
     for p in points:
+        if isinstance(p.get("device"), str):
+            continue
         system, _ = system_and_cost(p, build_cost=False)
         if system.cost is None or system.cost["kind"] == "cpu_profile":
             key = json.dumps([system.cost, p.get("workload"), p.get("small"), system.batching.max_batch],

@@ -78,7 +78,9 @@ def test_system_file_content_goes_into_the_point(tmp_path):
     ("base: {scenario: Server, device: {kind: fixed, time_us: 1}, speed: 3}\n", "'base.speed'"),
     ("axes: {scenario: [Server]}\nextra: 1\n", "field 'extra'"),
     ("axes: {scenario: [Server, Turbo]}\n", "'axes.scenario[1]' = 'Turbo'"),
-    ("axes: {scenario: [Server], device: [a100-sxm]}\n", "device profile names"),
+    ("axes: {scenario: [Server], device: [a100-sxmm]}\n", "or a device profile name"),
+    ("axes: {scenario: [Server], device: [a100-sxm]}\n", "needs a workload the hardware model covers"),
+    ("axes: {scenario: [Server], device: [a100-sxm], workload: [dlrm]}\n", "needs a workload the hardware model"),
     ("axes: {scenario: [Server], device: [{kind: warp, time_us: 1}]}\n", "accelerators.cost.kind"),
     ("axes: {scenario: [Server], device: [{kind: fixed, time_us: 1}], settings: [{min_querys: 3}]}\n",
      "min_querys"),
@@ -250,3 +252,26 @@ def test_sweep_on_a_local_dask_cluster(tmp_path):
         s = sweep.run_sweep(g, out, dask=cluster.scheduler_address, progress=False)
     assert s.ran == len(g.points) and not s.errors and "Dask" in s.executor
     assert id_metrics(out) == id_metrics(reference)
+
+
+def test_device_profiles_in_a_sweep(tmp_path):
+    """``device: <profile>`` runs the calibrated hardware model: a sweep point equals the
+    same system simulated directly with ``sim.hw.whatif``'s cost, and more devices carry more."""
+    from sim.hw import whatif
+    from sim.run import simulate
+    from sim.system import BatchingSpec, SystemSpec
+
+    settings = {"min_duration_ns": 200_000_000, "min_query_count": 100}
+    grid = write_grid(tmp_path, {"base": {"workload": "resnet50", "settings": settings,
+                                          "batching": {"policy": "fixed", "max_batch": 64}},
+                                 "axes": {"scenario": ["Offline"], "device": ["t4", "l4"], "accelerators": [1, 2]}})
+    out = tmp_path / "r.jsonl"
+    sweep.run_sweep(grid, out, workers=1, progress=False)
+    recs = {(r["params"]["device"], r["params"]["accelerators"]): r for r in sweep.read_records(out)}
+    assert len(recs) == 4 and all(r["error"] is None for r in recs.values())
+    for d in ("t4", "l4"):
+        assert recs[(d, 2)]["metrics"]["value"] > 1.6 * recs[(d, 1)]["metrics"]["value"]
+    e = whatif.engine("l4", "resnet50", "Offline", 1)
+    direct = simulate("Offline", workload="resnet50", cost=e.cost, overrides=settings,
+                      system=SystemSpec(batching=BatchingSpec("fixed", 64, 0.0)), seed=recs[("l4", 1)]["seed"])
+    assert recs[("l4", 1)]["metrics"]["value"] == pytest.approx(direct.metrics.headline_value, rel=1e-9)
