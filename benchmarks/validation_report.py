@@ -104,8 +104,14 @@ def main(argv=None) -> int:
 NOTES = [
     "Each real run is its own process (LoadGen reads its mlperf.conf once per process) with LoadGen's "
     "seeds; the simulated run replays LoadGen's exact traffic (same queries, same sample indices, same "
-    "Server arrival times) through the calibrated system model, averaged over 5 seeds of the resampled "
-    "service times.",
+    "Server arrival times) through the calibrated system model, averaged over 3 seeds of the resampled "
+    "service times per real repeat.",
+    "The calibration (service times of every batch size busy and after idle gaps, LoadGen's issue overhead "
+    "with a model that only sleeps) is measured before the validation runs and never fitted to them. One "
+    "number links each real run to its prediction: a one-second speed probe (batch-1 runs back to back) "
+    "before LoadGen starts, against the same probe during calibration; the ratio rescales the calibrated "
+    "service times for that run's prediction (a shared VM's speed drifts by a few % over minutes). The "
+    "drift of every run is in docs/validation.json.",
     "Run lengths: SingleStream 15 s (>= 200 queries), MultiStream >= 662 queries (p99 early stopping), "
     "Offline 15 s, Server 20 s per load, peak search trials 20 s bisected to 2%. The Server latency bound "
     "is 20x the idle batch-1 service time (at least 2 ms), not the MLPerf bound of the model, which this "

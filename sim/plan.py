@@ -492,7 +492,8 @@ def plan_device(dev, target: Target, max_count: int = 256) -> DevicePlan:
         nxt, _, _ = smallest_count(lambda k: evaluate(k, 1.1), chosen.count, max_count)
         out.count_at_plus10 = nxt.count if nxt else None
         verdict = "meets it" if out.plus10.ok else f"fails ({out.plus10.reason})"
-        keep = (f"; {_devices(out.count_at_plus10)} keep the {target.headroom:.0%} headroom there"
+        n = out.count_at_plus10
+        keep = (f"; {_devices(n)} {'keeps' if n == 1 else 'keep'} the {target.headroom:.0%} headroom there"
                 if out.count_at_plus10 else f"; no count up to {max_count} keeps the headroom there")
         out.sensitivity = f"+10% load ({target.qps * 1.1:,.0f}): the planned system {verdict}{keep}"
     else:
