@@ -126,6 +126,11 @@ def to_markdown(plans, target, objective: str, workload: str) -> str:
     for r in rs:
         lines.append("| " + " | ".join(str(r[h]) or "-" for h in head) + " |")
     lines.append("")
+    unknown = [p.device for p in plans if p.chosen and p.total(objective) is None]
+    if unknown:
+        flag = {"cost": "--price DEVICE=USD", "hourly": "--hourly DEVICE=USD_PER_HOUR"}.get(objective, "")
+        lines += [f"Not ranked by {objective} (no value in the profile{'; give ' + flag if flag else ''}): "
+                  f"{', '.join(unknown)}; listed after the ranked ones by device count.", ""]
     for p, r in zip(plans, rs):
         if p.chosen:
             lines.append(f"- {p.device}: {planner._devices(p.chosen.count)}, {p.chosen.batching}; {p.chosen.detail}.")

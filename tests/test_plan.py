@@ -178,3 +178,18 @@ def test_plan_command_line(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "sim", "plan", "--devices", "t4", "--qps", "10", "--price", "t4"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "DEVICE=AMOUNT" in bad.stderr
+
+
+def test_plan_agrees_with_compare(calib):
+    """Two paths to one prediction: the plan's simulated SingleStream p90 of one device and
+    Offline rate of one device equal what ``sim.compare`` (through ``sim.hw.published``) says."""
+    from sim import compare
+    rows = {r.device: r for r in compare.compare("resnet50", ["t4", "l4"], 1, calib)}
+    for d in ("t4", "l4"):
+        ss = planner.plan("resnet50", planner.Target("SingleStream", latency_ms=50.0, min_duration_ms=1000),
+                          [d], calib=calib)[0]
+        assert ss.chosen.count == 1
+        assert ss.chosen.value == pytest.approx(rows[d].values["singlestream_p90_ns"] / 1e6, rel=0.01)
+        dev = planner.HwDevice(d, "resnet50", planner.Target("Offline", qps=1.0), calib)
+        off = dev.evaluate(1, planner.Target("Offline", qps=1.0, min_duration_ms=2000))
+        assert off.value == pytest.approx(rows[d].values["offline_samples_per_s"], rel=0.02)

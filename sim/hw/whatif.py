@@ -58,7 +58,10 @@ def engine(device: str, workload: str, scenario: str, count: int = 1, calib=None
     corr, _ = calib.correction(case)
     s = sm.setup(case)
     c = sm.cost(case, s, p, overlap_link=scenario in ("Offline", "Server"))
-    c = c.with_scale(c.scale / sm.scaling(s, p) * math.exp(corr))
+    # the residual correction divides a prediction by exp(corr): a throughput through
+    # service times longer by exp(corr), a latency through service times shorter by it
+    sign = -1.0 if scenario in ("SingleStream", "MultiStream") else 1.0
+    c = c.with_scale(c.scale / sm.scaling(s, p) * math.exp(sign * corr))
     if version != compare.ROUND:
         src += f"; software as of {version}, its latest published round"
     return Engine(c, case, s, p, prof.chips_per_device, src, version)
