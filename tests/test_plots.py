@@ -91,6 +91,21 @@ def test_cost_against_capacity_and_its_pareto_front(tmp_path):
     check_png(tmp_path / "cost.png")
 
 
+def test_device_comparison(tmp_path):
+    entries = [("gpu-a", "gpu", 40_000.0, 36_000.0, 0.45), ("asic-b", "asic", 28_000.0, 25_000.0, 0.9),
+               ("cpu-c", "cpu", 60.0, None, 22.0)]                     # a missing Server value: no bar
+    fig = plots.device_comparison(entries, tmp_path / "devices")
+    check_png(tmp_path / "devices.png")
+    check_svg(tmp_path / "devices.svg")
+    ax_t, ax_l = fig.axes
+    assert [t.get_text() for t in ax_t.get_yticklabels()] == ["gpu-a", "asic-b", "cpu-c"]
+    widths = sorted(round(p.get_width(), 6) for p in ax_t.patches)
+    assert widths == [60.0, 25_000.0, 28_000.0, 36_000.0, 40_000.0]   # five bars: the missing one is absent
+    assert sorted(round(p.get_width(), 6) for p in ax_l.patches) == [0.45, 0.9, 22.0]
+    with pytest.raises(InputError, match="no entries"):
+        plots.device_comparison([])
+
+
 def test_utilisation_over_time(tmp_path):
     r = run("Server", parse_system({"name": "4x affine", "batching": {"policy": "dynamic", "max_batch": 16,
                                                                       "max_queue_delay_us": 1000},
