@@ -226,6 +226,22 @@ def test_quick_validation_end_to_end(quick_run):
     assert len(logs) >= 9 and all("Result is" in p.read_text() for p in logs)
 
 
+def test_replay_reproduces_the_predictions(quick_run):
+    """A replay reads the kept real runs and calibration back and simulates again: with the
+    same seeds it gives the same records, and it needs neither LoadGen runs nor a calibration."""
+    from sim.validate.compare import run_validation
+    root, (res,) = quick_run
+    system = parse_system({"batching": {"policy": "dynamic", "max_batch": 4},
+                           "accelerators": {"cost": {"kind": "cpu_profile", "threads": 1}}})
+    (again,) = run_validation([str(root / "tiny_model.onnx")], system, root / "out", quick=True, replay=True,
+                              log=lambda *a: None)
+    key = ("scenario", "metric", "measured", "predicted", "error_pct")
+    assert [tuple(r[k] for k in key) for r in again["records"]] == [tuple(r[k] for k in key) for r in res["records"]]
+    with pytest.raises(InputError, match="no calibration to replay"):
+        run_validation([str(root / "tiny_model.onnx")], system, root / "elsewhere", quick=True, replay=True,
+                       log=lambda *a: None)
+
+
 def test_invalid_runs_are_reported_not_hidden(quick_run):
     """--quick runs 64 MultiStream queries, too few for the p99 early-stopping estimate."""
     from sim.validate import report

@@ -35,6 +35,10 @@ def add_parser(sub) -> None:
                    help="niceness change for the measuring processes, e.g. -10 on a shared machine (needs the "
                         "privilege; recorded with every run)")
     p.add_argument("--out", default="out/validate", help="folder for LoadGen's logs of every run")
+    p.add_argument("--replay", action="store_true",
+                   help="no real runs: re-simulate from the real runs and calibration kept under --out")
+    p.add_argument("--drift-probe", action="store_true",
+                   help="rescale each prediction by the run's one-second speed probe (off by default)")
     p.add_argument("--json", metavar="FILE", help="write the fingerprint and records as JSON")
     p.add_argument("--plots", metavar="DIR", help="folder for the plots (default: <out>/plots)")
     p.add_argument("--report", metavar="FILE", help="write the markdown report (e.g. docs/validation.md)")
@@ -49,7 +53,7 @@ def run(args) -> int:
                                      repeats=args.repeats, sim_seeds=args.sim_seeds,
                                      server_bound_ms=args.server_bound_ms, peak=not args.no_peak,
                                      mlperf_model=args.mlperf_model, quiet_wait_s=args.quiet_wait_s,
-                                     nice=args.nice,
+                                     nice=args.nice, drift_probe=args.drift_probe, replay=args.replay,
                                      log=lambda *a: print(*a, flush=True))
     print()
     print(report.format_table(report.all_records(results)))
