@@ -266,7 +266,7 @@ def markdown(results: list[dict], fingerprint: dict, command: str, plot_paths: l
                      f"{res['capacity_qps']:.1f} | {res['server_bound_ms']:g} | {len(res['runs'])} "
                      f"({res.get('disturbed_retries', 0)}) | {fg} |")
     lines += ["", "## All compared metrics", "",
-              "`measured` is the median of the real repeats, `predicted` the mean over the simulation seeds, "
+              "`measured` is the median of the real repeats, `predicted` the median over the repeats of the mean over each repeat's simulation seeds, "
               "error = (predicted - measured) / measured. Server loads are fractions of the measured Offline "
               "capacity. `LoadGen` is the real runs' verdict (INVALID runs are kept, with LoadGen's reasons).",
               ""]
