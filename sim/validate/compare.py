@@ -643,7 +643,7 @@ def run_validation(workloads: list[str], system=None, outdir="out/validate", *, 
     results = []
     for w in workloads:
         slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in w + ("-small" if small else ""))
-        plan = Plan(workload=w, system=system, outdir=Path(outdir) / slug, small=small, mlperf_model=mlperf_model,
+        plan = Plan(workload=w, system=system, outdir=Path(outdir).resolve() / slug, small=small, mlperf_model=mlperf_model,
                     repeats=repeats or (1 if quick else 3), sim_seeds=sim_seeds or 3,
                     durations=durations or (QUICK if quick else Durations()), server_bound_ms=server_bound_ms,
                     peak=peak, quick=quick, quiet_wait_s=(0.0 if quick else 120.0) if quiet_wait_s is None
