@@ -328,8 +328,17 @@ def cost_vs_capacity(entries, path=None, *, cost_unit: str = "USD", capacity_uni
         labels: dict[tuple, list] = {}
         for e in entries:                          # options at the same point share one label
             labels.setdefault((e[1], e[2]), []).append(e)
-        for (c, q), same in labels.items():
-            ax.annotate(" / ".join(e[0] for e in same), (c, q), xytext=(5, 4), textcoords="offset points",
+        # labels of nearby points are stacked (a point's label moves down past its neighbours')
+        xmax = max(e[1] for e in entries) * 1.15 or 1.0
+        ymax = max(e[2] for e in entries) * 1.12 or 1.0
+        placed: list[tuple[float, float, float]] = []       # (x, y, label top offset) in axis fractions
+        for (c, q), same in sorted(labels.items(), key=lambda kv: (-kv[0][1], kv[0][0])):
+            fx, fy, dy = c / xmax, q / ymax, 4.0
+            for px, py, pdy in placed:
+                if abs(px - fx) < 0.09 and abs((py + pdy / 400) - (fy + dy / 400)) < 0.035:
+                    dy = pdy - 12.0
+            placed.append((fx, fy, dy))
+            ax.annotate(" / ".join(e[0] for e in same), (c, q), xytext=(5, dy), textcoords="offset points",
                         fontsize=9, color="black" if id(same[0]) in on_front else "0.4")
         ax.set_xlabel(f"cost ({cost_unit})")
         ax.set_ylabel(f"capacity ({capacity_unit})")
