@@ -100,7 +100,7 @@ def main(argv=None) -> int:
     plots = report.write_plots(results, doc.parent / doc.stem)
     json_path = doc.with_suffix(".json")
     report.write_json(json_path, results, fp, command)
-    notes = NOTES + [f"System files: " + ", ".join(f"`{_rel(f)}` ({load_system(f).name})" for f, _ in plan) + "."]
+    notes = NOTES + ["System files: " + ", ".join(f"`{_rel(f)}` ({load_system(f).name})" for f, _ in plan) + "."]
     report.write_markdown(doc, results, fp, command, plots, notes=notes, json_path=_rel(json_path))
     print(f"wrote {doc}, {json_path} and {len(plots)} plots")
     return 0

@@ -92,8 +92,8 @@ def main(workload: str = "resnet50", out_dir: str = "out/procurement", devices=D
         print("Missing values:")
         print("\n".join(notes))
     print()
-    print(f"Predicted by the hardware model calibrated on published MLPerf results, through the simulator; "
-          f"accuracy in docs/hardware.md. Devices without a public price have no perf/$ column value.")
+    print("Predicted by the hardware model calibrated on published MLPerf results, through the simulator; "
+          "accuracy in docs/hardware.md. Devices without a public price have no perf/$ column value.")
     print(f"wrote {len(written)} files under {out}/ (comparison.csv, comparison.md, devices, power_vs_capacity, "
           f"server_p99_vs_qps as PNG and SVG)  [{time.perf_counter() - t0:.1f} s]")
     return 0
