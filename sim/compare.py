@@ -81,16 +81,22 @@ def _row(prof, count: int, model: str, scenario: str, metric: str, units: str, v
             "target_latency_ns": str(SERVER_BOUND_NS[model]) if scenario == "Server" else "0"}
 
 
-def compare(workload: str, devices: list[str], count: int = 1, calib=None) -> list[DeviceRow]:
-    from sim.hw import profiles, published
-    if workload not in MODELS:
-        raise InputError(f"--workload {workload!r}: the hardware model covers {sorted(MODELS)}")
+def check_devices(devices: list[str]) -> None:
+    """At least one device, each a profile name of ``hw_profiles/`` (else an ``InputError``)."""
+    from sim.hw import profiles
     if not devices:
         raise InputError("--devices: expected at least one device profile name")
     known = set(profiles.names())
     for d in devices:
         if d not in known:
             raise InputError(f"--devices: unknown device {d!r}; expected one of {sorted(known)}")
+
+
+def compare(workload: str, devices: list[str], count: int = 1, calib=None) -> list[DeviceRow]:
+    from sim.hw import profiles, published
+    if workload not in MODELS:
+        raise InputError(f"--workload {workload!r}: the hardware model covers {sorted(MODELS)}")
+    check_devices(devices)
     calib = calib or published.calibration_from()
     model = MODELS[workload]
     out = []

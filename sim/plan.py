@@ -331,12 +331,10 @@ class HwDevice(_Simulated):
         servers = self.engines(count)
         name = f"{count} x {self.name}"
         if target.scenario == "Server":
-            base = sm.server_config(case, s, c)
-            b = int(base.max_batch * variant)
+            b = int(sm.server_config(case, s, c).max_batch * variant)
             if b < 1 or b > sm.MAX_BATCH[self.kind] or (variant > 1 and c.batch_seconds(b) > self.bound_ns * 1e-9 / 2):
                 return None
-            delay = min(self.bound_ns * 1e-9 / 10, c.batch_seconds(b)) * 1e9
-            batching = BatchingSpec("dynamic", b, delay)
+            batching = sm.server_config(case, s, c, batch=b)
             util = sm.server_capacity(case, s, p, c, b) / s.servers      # per engine
             issue_ns = p.issue_us * 1e3
             extra = {"capacity_qps": util * servers,
@@ -361,9 +359,7 @@ class HwDevice(_Simulated):
         """The count the throughput alone asks for (the search's starting point)."""
         from sim.hw import system_model as sm
 
-        if target.scenario in ("SingleStream",):
-            return 1
-        if target.scenario == "MultiStream":
+        if target.scenario in ("SingleStream", "MultiStream"):
             return 1
         case, s, p, c = self._parts(1, target.scenario)
         if target.scenario == "Offline":
@@ -512,12 +508,8 @@ def plan(workload: str, target: Target, devices: list[str], objective: str = "co
     check_target(target)
     if objective not in OBJECTIVES:
         raise InputError(f"--objective {objective!r}: expected one of {list(OBJECTIVES)}")
-    if not devices:
-        raise InputError("--devices: expected at least one device profile name")
-    known = set(profiles.names())
-    for d in devices:
-        if d not in known:
-            raise InputError(f"--devices: unknown device {d!r}; expected one of {sorted(known)}")
+    from sim.compare import check_devices
+    check_devices(devices)
     for what, table in (("--price", prices or {}), ("--hourly", hourly or {})):
         for d in table:
             if d not in devices:

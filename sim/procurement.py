@@ -37,8 +37,8 @@ def server_curve(device: str, workload: str, calib, peak_qps: float) -> list[tup
 
     target = planner.Target("Server", qps=peak_qps, headroom=0.0)
     dev = planner.HwDevice(device, workload, target, calib)
-    system, cost, _ = dev.system(1, 1.0, target)
-    capacity = dev.system(1, 1.0, target)[2]["capacity_qps"]
+    system, cost, extra = dev.system(1, 1.0, target)
+    capacity = extra["capacity_qps"]
     out = []
     for load in CURVE_LOADS:
         qps = load * peak_qps

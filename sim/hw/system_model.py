@@ -312,11 +312,11 @@ def server_batch(kind: str, bound_s: float, batch_seconds) -> int:
     return b
 
 
-def server_config(case: Case, s: Setup, c: AnalyticCost) -> BatchingSpec:
-    """Dynamic batching for Server: ``server_batch``, and a queue delay of a tenth of the
-    bound or the batch time, whichever is shorter."""
+def server_config(case: Case, s: Setup, c: AnalyticCost, batch: int | None = None) -> BatchingSpec:
+    """Dynamic batching for Server: ``server_batch`` (or ``batch``), and a queue delay of a
+    tenth of the bound or the batch time, whichever is shorter."""
     bound_s = case.latency_bound_ns * 1e-9
-    b = server_batch(s.profile.kind, bound_s, c.batch_seconds)
+    b = batch or server_batch(s.profile.kind, bound_s, c.batch_seconds)
     return BatchingSpec("dynamic", b, min(bound_s / 10, c.batch_seconds(b)) * 1e9)
 
 

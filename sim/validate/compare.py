@@ -148,44 +148,47 @@ class Validator:
         ``drift_probe`` the run's speed probe against the calibration's (see ``pair``)."""
         return self.cal.drift(real) if self.plan.drift_probe else 1.0
 
-    def _kept_run(self, folder: Path) -> dict:
-        """Replay: the attempt ``real_run`` kept (the first undisturbed one, else the least disturbed)."""
-        p = self.plan
+    @staticmethod
+    def _attempt_folder(folder: Path, attempt: int) -> Path:
+        return folder if attempt == 0 else folder.parent / f"{folder.name}.attempt{attempt + 1}"
+
+    @staticmethod
+    def _foreign(result: dict) -> float:
+        return result["machine"].get("foreign_cores_mean") or 0.0
+
+    def _keep(self, best: dict | None, result: dict) -> tuple[dict, bool]:
+        """(the attempt to keep so far, whether to stop): the least disturbed attempt, and the
+        first undisturbed one ends the retries."""
+        if best is None or self._foreign(result) < self._foreign(best):
+            best = result
+        return best, self._foreign(result) <= self.plan.disturbed_cores
+
+    def _kept_run(self, folder: Path, overrides: dict) -> dict:
+        """Replay: the attempt ``_measured_run`` kept, read back from its folder."""
+        spec = folder / "spec.json"
+        if spec.is_file() and json.loads(spec.read_text()).get("overrides") != json.loads(json.dumps(overrides)):
+            raise InputError(f"{spec}: the kept run had other LoadGen settings than this replay asks for; "
+                             f"replay with the options the validation ran with")
         best = None
-        for attempt in range(1 + max(0, p.retries)):
-            where = folder if attempt == 0 else folder.parent / f"{folder.name}.attempt{attempt + 1}"
-            path = where / "harness.json"
+        for attempt in range(1 + max(0, self.plan.retries)):
+            path = self._attempt_folder(folder, attempt) / "harness.json"
             if not path.is_file():
                 break
             result = json.loads(path.read_text())
             result.setdefault("attempt", attempt + 1)
-            foreign = result["machine"].get("foreign_cores_mean") or 0.0
-            if best is None or foreign < (best["machine"].get("foreign_cores_mean") or 0.0):
-                best = result
-            if foreign <= p.disturbed_cores:
+            best, done = self._keep(best, result)
+            if done:
                 break
         if best is None:
             raise InputError(f"{folder}: no kept real run (harness.json) to replay; run the validation first")
         return best
 
-    def real_run(self, scenario: str, overrides: dict, folder: Path) -> dict:
-        """One real run; while other processes disturb it, again (the least disturbed attempt is kept)."""
+    def _measured_run(self, scenario: str, overrides: dict, folder: Path) -> dict:
         p = self.plan
-        if p.replay:
-            result = self._kept_run(folder)
-            spec = folder / "spec.json"
-            if spec.is_file() and json.loads(spec.read_text()).get("overrides") != json.loads(json.dumps(overrides)):
-                raise InputError(f"{spec}: the kept run had other LoadGen settings than this replay asks for; "
-                                 f"replay with the options the validation ran with")
-            self.runs.append({"folder": str(folder), "scenario": scenario, "valid": result["valid"],
-                              "foreign_cores": result["machine"].get("foreign_cores_mean"),
-                              "attempt": result["attempt"], "wall_s": result.get("wall_s"),
-                              "probe_drift": self.cal.drift(result)})
-            return result
         best = None
         for attempt in range(1 + max(0, p.retries)):
             waited, reading = wait_quiet(p.quiet_cores, p.quiet_wait_s) if p.quiet_wait_s > 0 else (0.0, None)
-            where = folder if attempt == 0 else folder.parent / f"{folder.name}.attempt{attempt + 1}"
+            where = self._attempt_folder(folder, attempt)
             spec = {"config": self.cfg.to_dict(), "scenario": scenario, "mlperf_model": self.model,
                     "overrides": overrides, "outdir": str(where), "total_sample_count": self.total,
                     "probe_s": PROBE_S}
@@ -193,20 +196,26 @@ class Validator:
             result = run_in_subprocess("sim.validate.harness", spec, where, timeout, nice=p.nice)
             result["waited_s"], result["foreign_before"] = waited, reading
             result["attempt"] = attempt + 1
-            foreign = result["machine"].get("foreign_cores_mean") or 0.0
-            if best is None or foreign < (best["machine"].get("foreign_cores_mean") or 0.0):
-                best = result
-            if foreign <= p.disturbed_cores:
+            best, done = self._keep(best, result)
+            if done:
                 break
             if attempt < p.retries:
                 self.disturbed_retries += 1
-                self.log(f"    run disturbed (other processes used {foreign:.2f} cores); repeating")
-        result = best
-        if result["errors"]:
-            raise RuntimeError(f"{folder}: the harness reported errors: {result['errors']}")
+                self.log(f"    run disturbed (other processes used {self._foreign(result):.2f} cores); repeating")
+        if best["errors"]:
+            raise RuntimeError(f"{folder}: the harness reported errors: {best['errors']}")
+        return best
+
+    def real_run(self, scenario: str, overrides: dict, folder: Path) -> dict:
+        """One real run; while other processes disturb it, again (the least disturbed attempt is
+        kept). With ``replay`` the kept run is read back instead."""
+        if self.plan.replay:
+            result = self._kept_run(folder, overrides)
+        else:
+            result = self._measured_run(scenario, overrides, folder)
         self.runs.append({"folder": str(folder), "scenario": scenario, "valid": result["valid"],
                           "foreign_cores": result["machine"].get("foreign_cores_mean"),
-                          "attempt": result["attempt"], "wall_s": result["wall_s"],
+                          "attempt": result["attempt"], "wall_s": result.get("wall_s"),
                           "probe_drift": self.cal.drift(result)})
         return result
 
