@@ -11,10 +11,13 @@ Service times (``measure_service``, no LoadGen)
       batch's results and the next's on the same worker is a busy service time (the cycle
       of a worker that never waits). Measured for every batch size up to ``max_batch``
       with one worker, and with all ``instances`` workers at once when there are several.
-    - *idle*: after sleeping a gap (0.2, 2, 20, 60 and 200 ms), hand over one batch and time from
-      the hand-over to its results: waking the worker, a cold thread pool, cold caches.
-      Batch 1 at every gap, and the MultiStream batch (8 samples, capped at max_batch)
-      at the shortest gap, at length (its tail is MultiStream's p99).
+    - *idle*: after waiting a gap (0.03, 0.2, 2, 20, 60 and 200 ms), hand over one batch and
+      time from the hand-over to its results: waking the worker, a cold thread pool, cold
+      caches. Batch 1 at every gap, and the MultiStream batch (8 samples, capped at
+      max_batch) at the two shortest gaps, at length (its tail is MultiStream's p99). The
+      shortest gap is what a closed loop sees: LoadGen issues the next query some 20-40 us
+      after a response. A sleep that short overshoots by tens of us, so gaps under 1 ms
+      are waited out on the clock (yielding the interpreter lock between readings).
     - a *speed probe* before and after (batch-1 runs back to back for a second, the same
       probe each real run makes before LoadGen starts): the ratio of a run's probe to the
       calibration's is the machine's drift since calibration (``Calibration.drift``).
@@ -49,7 +52,8 @@ from sim.empirical_cost import EmpiricalCost
 from sim.errors import InputError
 from sim.validate.harness import HarnessConfig, WorkerSUT, _current_niceness, make_executors, run_in_subprocess
 
-GAPS_NS = (200_000.0, 2_000_000.0, 20_000_000.0, 60_000_000.0, 200_000_000.0)
+GAPS_NS = (30_000.0, 200_000.0, 2_000_000.0, 20_000_000.0, 60_000_000.0, 200_000_000.0)
+SPIN_BELOW_NS = 1_000_000.0     # shorter gaps are waited out on the clock, not slept
 MS_BATCH = 8
 SCHEMA = "sim.cpu_calibration/1"
 
@@ -109,6 +113,17 @@ def _busy(cfg: HarnessConfig, executors, b: int, seconds: float, min_batches: in
     return [int(x) for x in cycles if x > 0]
 
 
+def wait_ns(gap_ns: float) -> None:
+    """Wait ``gap_ns``: slept when long, on the clock when short (a sleep overshoots by tens
+    of us); ``time.sleep(0)`` between readings lets the other threads have the GIL."""
+    if gap_ns >= SPIN_BELOW_NS:
+        time.sleep(gap_ns / 1e9)
+        return
+    end = time.perf_counter_ns() + gap_ns
+    while time.perf_counter_ns() < end:
+        time.sleep(0)
+
+
 def _idle(cfg: HarnessConfig, ex, b: int, gap_ns: float, seconds: float, min_reps: int, max_reps: int,
           respond) -> list[int]:
     est = _timed_probe(ex, b) + gap_ns
@@ -118,7 +133,7 @@ def _idle(cfg: HarnessConfig, ex, b: int, gap_ns: float, seconds: float, min_rep
     sut.start()
     samples = [_Sample(i, i) for i in range(b)]
     for _ in range(reps):
-        time.sleep(gap_ns / 1e9)
+        wait_ns(gap_ns)
         ready.clear()
         sut.issue_queries(samples)
         ready.wait()
@@ -173,7 +188,7 @@ def measure_service(spec: dict) -> dict:
             busy.append({"batch": b, "concurrency": c, "ns": ns, "foreign_cores": foreign})
     ms_batch = min(MS_BATCH, cfg.max_batch)
     for gap in GAPS_NS:
-        batches = [1] + ([ms_batch] if gap == GAPS_NS[0] and ms_batch > 1 else [])
+        batches = [1] + ([ms_batch] if gap in GAPS_NS[:2] and ms_batch > 1 else [])
         for b in batches:
             # the MultiStream batch's tail sets MultiStream's p99: measure it at length
             secs = (10.0 if b > 1 else 1.5) * scale
