@@ -17,7 +17,7 @@ Service times (``measure_service``, no LoadGen)
       max_batch) at the two shortest gaps, at length (its tail is MultiStream's p99). The
       shortest gap is what a closed loop sees: LoadGen issues the next query some 20-40 us
       after a response. A sleep that short overshoots by tens of us, so gaps under 1 ms
-      are waited out on the clock (yielding the interpreter lock between readings).
+      are waited out on the clock (yielding the CPU and the interpreter lock between readings).
     - a *speed probe* before and after (batch-1 runs back to back for a second, the same
       probe each real run makes before LoadGen starts): the ratio of a run's probe to the
       calibration's is the machine's drift since calibration (``Calibration.drift``).
@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import sys
 import threading
@@ -115,13 +116,14 @@ def _busy(cfg: HarnessConfig, executors, b: int, seconds: float, min_batches: in
 
 def wait_ns(gap_ns: float) -> None:
     """Wait ``gap_ns``: slept when long, on the clock when short (a sleep overshoots by tens
-    of us); ``time.sleep(0)`` between readings lets the other threads have the GIL."""
+    of us, even ``time.sleep(0)`` some 50 us); ``os.sched_yield`` between readings lets the
+    other threads have the CPU and the GIL."""
     if gap_ns >= SPIN_BELOW_NS:
         time.sleep(gap_ns / 1e9)
         return
     end = time.perf_counter_ns() + gap_ns
     while time.perf_counter_ns() < end:
-        time.sleep(0)
+        os.sched_yield()
 
 
 def _idle(cfg: HarnessConfig, ex, b: int, gap_ns: float, seconds: float, min_reps: int, max_reps: int,
