@@ -335,11 +335,9 @@ class HwDevice(_Simulated):
             if b < 1 or b > sm.MAX_BATCH[self.kind] or (variant > 1 and c.batch_seconds(b) > self.bound_ns * 1e-9 / 2):
                 return None
             batching = sm.server_config(case, s, c, batch=b)
-            util = sm.server_capacity(case, s, p, c, b) / s.servers      # per engine
+            util, note = self._server_capacity(count, b)      # per engine
             issue_ns = p.issue_us * 1e3
-            extra = {"capacity_qps": util * servers,
-                     "capacity_note": f"{p.server_util:.0%} of the batched capacity, the calibrated Server "
-                                      f"utilisation of {self.prof.chip}",
+            extra = {"capacity_qps": util * servers, "capacity_note": note,
                      "issue_limit_qps": 1e9 / issue_ns if issue_ns > 0 else None}
             return SystemSpec(name=name, issue_overhead_ns=issue_ns, batching=batching, accelerators=servers), c, extra
         if variant != 1.0:
@@ -366,8 +364,22 @@ class HwDevice(_Simulated):
             per = s.offline_batch / c.batch_seconds(s.offline_batch) * self.prof.chips_per_device
         else:
             b = sm.server_config(case, s, c).max_batch
-            per = sm.server_capacity(case, s, p, c, b) / s.servers * self.prof.chips_per_device
+            per = self._server_capacity(1, b)[0] * self.prof.chips_per_device
         return max(1, math.ceil(target.required_qps() / per))
+
+    def _server_capacity(self, count: int, batch: int) -> tuple[float, str]:
+        """Sustained Server QPS of one engine at ``batch``, and where it comes from: the
+        calibrated Server utilisation of the batched capacity, at most the engine's Offline
+        capacity (as ``sim.compare`` caps it)."""
+        from sim.hw import system_model as sm
+
+        case, s, p, c = self._parts(count, "Server")
+        per = sm.server_capacity(case, s, p, c, batch) / s.servers
+        _, so, _, co = self._parts(count, "Offline")
+        offline = so.offline_batch / co.batch_seconds(so.offline_batch)
+        if per > offline:
+            return offline, f"the Offline capacity of one {self.name}, where the Server calibration said more"
+        return per, f"{p.server_util:.0%} of the batched capacity, the calibrated Server utilisation of {self.prof.chip}"
 
 
 class CostDevice(_Simulated):

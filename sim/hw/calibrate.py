@@ -339,12 +339,14 @@ def fit_unit(unit: str, cases: list[Case], values: np.ndarray, prior: Prior, war
 
 
 def residual_key(c: Case) -> tuple:
-    return (c.profile, c.mig_slices, c.mig_instances, c.workload, c.target, c.power_capped, c.year)
+    return (c.profile, c.mig_slices, c.mig_instances, c.workload, c.target, c.power_capped, c.year, c.system_key)
 
 
 # where a target borrows its residual correction from, in order
 CORRECTION_SOURCES = {"offline": ("offline",), "server": ("server", "offline"), "singlestream": ("singlestream",),
                       "multistream": ("multistream", "singlestream"), "ms_streams": ("ms_streams", "offline")}
+# a target measured on the same systems as its base: corrected as its base plus the paired difference
+PAIRED_BASE = {"server": "offline"}
 SHRINK_ROWS = 0.3       # a correction from n rows is shrunk by n / (n + SHRINK_ROWS)
 ROUND_SCALE_YEARS = 0.5  # residuals of a round this far away weigh 1/e of the same round's
 
@@ -421,23 +423,72 @@ class Calibration:
     def correction(self, case: Case) -> tuple[float, str]:
         """Residual correction of ``case``: the shrunk median log(pred/measured) of the fitted
         rows of the same product, network and scenario (a scenario efficiency of the network
-        on that product); 0 when there are none. Subtract it from log(prediction)."""
+        on that product); 0 when there are none. Subtract it from log(prediction).
+
+        Server is published by most systems next to their Offline result; where the product
+        has such pairs, the Server correction is the Offline one plus the median paired
+        difference (``PAIRED_BASE``). Rows of different rounds then cannot pull the two
+        apart: a Server correction from older rows and an Offline one from this year's had
+        predicted an L4 Server above its Offline."""
         f = self.units.get(unit_of(case))
         if f is None or not f.fitted or not f.row_keys:
             return 0.0, "no residual correction (unit not fitted)"
+        base = PAIRED_BASE.get(case.target)
+        if base:
+            b = _shrunk_residual(f, case, base)
+            d = _paired_difference(f, case, case.target, base)
+            if b is not None and d is not None:
+                corr = b[0] + d[0]
+                return corr, (f"residual correction {-corr:+.3f} (log): {-b[0]:+.3f} from {b[1]} {base} rows of "
+                              f"{case.profile}, {-d[0]:+.3f} {case.target} against {base} on {d[1]} systems with both")
         for target in CORRECTION_SOURCES.get(case.target, ()):
-            key = (case.profile, case.mig_slices, case.mig_instances, case.workload, target)
-            same = [(k[5] == case.power_capped, k[6], e) for k, e in zip(f.row_keys, f.in_sample_log_err)
-                    if k[:5] == key]
-            rows = [(y, e) for match, y, e in same if match] or [(y, e) for _, y, e in same]   # same power mode first
-            if rows:
-                years, errs = np.array([y for y, _ in rows]), np.array([e for _, e in rows])
-                # rows of nearby rounds weigh more: they ran the same generation of software
-                w = np.exp(-np.abs(years - case.year) / ROUND_SCALE_YEARS)
-                n = float(w.sum() ** 2 / (w ** 2).sum())
-                corr = _weighted_median(errs, w) * n / (n + SHRINK_ROWS)
-                return corr, f"residual correction {-corr:+.3f} (log) from {len(errs)} {target} rows of {case.profile}"
+            got = _shrunk_residual(f, case, target)
+            if got is not None:
+                return got[0], f"residual correction {-got[0]:+.3f} (log) from {got[1]} {target} rows of {case.profile}"
         return 0.0, "no residual correction (no rows of this product, network and scenario)"
+
+
+def _product_key(case: Case) -> tuple:
+    return (case.profile, case.mig_slices, case.mig_instances, case.workload)
+
+
+def _round_weights(years: np.ndarray, year: float) -> np.ndarray:
+    # rows of nearby rounds weigh more: they ran the same generation of software
+    return np.exp(-np.abs(years - year) / ROUND_SCALE_YEARS)
+
+
+def _shrunk_residual(f: "UnitFit", case: Case, target: str) -> tuple[float, int] | None:
+    """The round-weighted median residual of the unit's rows of ``case``'s product, network
+    and ``target`` (same power mode first), shrunk by n / (n + SHRINK_ROWS); None if none."""
+    key = _product_key(case) + (target,)
+    same = [(k[5] == case.power_capped, k[6], e) for k, e in zip(f.row_keys, f.in_sample_log_err) if k[:5] == key]
+    rows = [(y, e) for match, y, e in same if match] or [(y, e) for _, y, e in same]
+    if not rows:
+        return None
+    years, errs = np.array([y for y, _ in rows]), np.array([e for _, e in rows])
+    w = _round_weights(years, case.year)
+    n = float(w.sum() ** 2 / (w ** 2).sum())
+    return _weighted_median(errs, w) * n / (n + SHRINK_ROWS), len(errs)
+
+
+def _paired_difference(f: "UnitFit", case: Case, target: str, base: str) -> tuple[float, int] | None:
+    """Median of residual(target) - residual(base) over the systems (one submission: system,
+    round, power mode) of ``case``'s product and network that published both, round-weighted
+    and shrunk like ``_shrunk_residual``; None without such a system."""
+    prod = _product_key(case)
+    by: dict = {}
+    for k, e in zip(f.row_keys, f.in_sample_log_err):
+        if k[:4] == prod and k[4] in (target, base):
+            by.setdefault((k[7], k[6], k[5]), {}).setdefault(k[4], []).append(e)
+    pairs = [(y, float(np.mean(v[target])) - float(np.mean(v[base])), pc == case.power_capped)
+             for (_, y, pc), v in by.items() if target in v and base in v]
+    pairs = [(y, d) for y, d, match in pairs if match] or [(y, d) for y, d, _ in pairs]
+    if not pairs:
+        return None
+    years, diffs = np.array([y for y, _ in pairs]), np.array([d for _, d in pairs])
+    w = _round_weights(years, case.year)
+    n = float(w.sum() ** 2 / (w ** 2).sum())
+    return _weighted_median(diffs, w) * n / (n + SHRINK_ROWS), len(diffs)
 
 
 def unit_meta_of(case: Case) -> tuple:
