@@ -142,9 +142,15 @@ NOTES = [
     "LoadGen's schedule, from the SUT's callback times), at 30%, 60% and 85% load alike, and the worker then "
     "sits idle while the late queries are issued in a burst (the issue callback and the worker's response "
     "path take turns on one Python interpreter lock). The LoadGen calibration run with a model that only "
-    "sleeps shows no such stall, so they come with onnxruntime occupying a core; the model has no such "
-    "stage. Real peak VALID 10,890 QPS against 16,798 predicted; p99 48 to 79% low. ssd_mobilenet_v1: its "
-    "Server latencies come out 5 to 20% low at 60 and 85% load while its other scenarios are within 2.3%.",
+    "sleeps, at 2,250 QPS, shows none. A separate check at 10,000 QPS with a SUT that answers inside the "
+    "issue callback showed 15 stalls a second over 0.5 ms (p99 issue lag 18 ms), and with a second Python "
+    "thread running dlrm in a loop, lags up to 0.8 s: LoadGen's Python issue path contending for the "
+    "interpreter lock at these rates. The model has no such stage. Real peak VALID 10,890 QPS against "
+    "16,798 predicted; p99 48 to 79% low. ssd_mobilenet_v1: its "
+    "Server latencies come out 5 to 20% low at 60 and 85% load while its other scenarios are within 2.3%: "
+    "its Server batches run 1 to 6% longer than the calibration's back-to-back batches of the same size "
+    "(median ratio 1.02 whether or not the previous batch had the same size), and at 85% load a few "
+    "percent of service time is much more queueing.",
     "`measured` is the median of 3 real repeats; the spread (max - min over the median) is printed next "
     "to each error: an error inside the spread is noise, not model error.",
 ]
