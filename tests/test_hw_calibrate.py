@@ -96,3 +96,40 @@ def test_bad_measurement_file_names_line_and_field(tmp_path):
     path.write_text("device,model,batch,latency_ms,throughput\nt4,resnet50,0,1.0,\n")
     with pytest.raises(InputError, match=r"m.csv:2: field 'batch' = 0"):
         cal.read_measurements(path)
+
+
+def test_server_correction_follows_offline_by_the_paired_difference():
+    """Server and Offline residual corrections of one product must not drift apart.
+
+    Synthetic T4 ResNet-50 rows: three systems publish Offline and Server with Server / Offline
+    = 0.90 (v2.0 to v3.0); a v4.0 system publishes Offline only, 25% below what the model
+    makes of it. Corrected separately, the v4.0 Server prediction would keep the older rows'
+    level while Offline drops: Server above Offline. Tied to Offline by the paired
+    difference, the corrected Server / Offline stays near the published 0.90."""
+    rows = []
+    for k, version in enumerate(("v2.0", "v2.1", "v3.0")):
+        rows.append(_row(2 * k, "Offline", "Samples per second", "samples/s", "resnet50", version=version))
+        rows.append(_row(2 * k, "Server", "Scheduled samples per second", "samples/s", "resnet50", version=version,
+                         bound="15000000"))
+    rows.append(_row(9, "Offline", "Samples per second", "samples/s", "resnet50", version="v4.0"))
+    cases = [read_case(r, i) for i, r in enumerate(rows)]
+    offline_of = {}
+    values = {}
+    for c in cases:
+        if c.target == "offline":
+            offline_of[c.system_key] = sm.closed_form(c, TRUE) * (0.75 if c.version == "v4.0" else 1.0)
+            values[c.index] = offline_of[c.system_key]
+    for c in cases:
+        if c.target == "server":
+            values[c.index] = 0.90 * offline_of[c.system_key]
+    calib = cal.fit_all(cases, values)
+    new_off = read_case(_row(10, "Offline", "Samples per second", "samples/s", "resnet50", version="v4.0"), 100)
+    new_srv = read_case(_row(10, "Server", "Scheduled samples per second", "samples/s", "resnet50", version="v4.0",
+                             bound="15000000"), 101)
+    p, _ = calib.params_for(new_off)
+    c_off, _ = calib.correction(new_off)
+    c_srv, why = calib.correction(new_srv)
+    assert "systems with both" in why
+    off = sm.closed_form(new_off, p) * np.exp(-c_off)
+    srv = sm.closed_form(new_srv, p) * np.exp(-c_srv)
+    assert 0.85 <= srv / off <= 0.95, (srv, off)
