@@ -347,6 +347,7 @@ CORRECTION_SOURCES = {"offline": ("offline",), "server": ("server", "offline"), 
                       "multistream": ("multistream", "singlestream"), "ms_streams": ("ms_streams", "offline")}
 # a target measured on the same systems as its base: corrected as its base plus the paired difference
 PAIRED_BASE = {"server": "offline"}
+PRIOR_SHRINK_UNITS = 2.0    # a learned prior's group median weighs its units against this many of the kind's
 SHRINK_ROWS = 0.3       # a correction from n rows is shrunk by n / (n + SHRINK_ROWS)
 ROUND_SCALE_YEARS = 0.5  # residuals of a round this far away weigh 1/e of the same round's
 
@@ -390,17 +391,27 @@ class Calibration:
         base = default_prior(kind)
         mean, sd = base.mean.copy(), base.sd.copy()
         used = []
+        groups = groups_of(unit, kind, family, vendor)
         for j, name in enumerate(NAMES):
-            for group in groups_of(unit, kind, family, vendor):
-                vals = [f.params for u, f in self.stage1.items()
-                        if u != unit and u not in exclude and f.fitted and f.informed[j]
-                        and group in groups_of(u, *self.unit_meta[u])]
-                if len(vals) >= 2 or (len(vals) == 1 and group.startswith("cpu-stack")):
-                    xs = np.array([to_vector(v)[j] for v in vals])
+            def informed_values(group):
+                return np.array([to_vector(f.params)[j] for u, f in self.stage1.items()
+                                 if u != unit and u not in exclude and f.fitted and f.informed[j]
+                                 and group in groups_of(u, *self.unit_meta[u])])
+            for g, group in enumerate(groups):
+                xs = informed_values(group)
+                if len(xs) >= 2 or (len(xs) == 1 and group.startswith("cpu-stack")):
                     mean[j] = float(np.median(xs))
                     spread = 1.4826 * float(np.median(np.abs(xs - mean[j]))) if len(xs) > 2 else 0.0
                     sd[j] = max(spread, _SD_FLOOR[name], 0.5 * base.sd[j] if len(xs) < 3 else 0.0)
-                    used.append(f"{name}<-{group}({len(vals)})")
+                    # a small group's median is shrunk toward the next broader group's that has
+                    # more units (empirical Bayes): two units' median is a noisy centre
+                    for wider in groups[g + 1:]:
+                        broad = informed_values(wider)
+                        if len(broad) > len(xs):
+                            mean[j] = (len(xs) * mean[j] + PRIOR_SHRINK_UNITS * float(np.median(broad))) / \
+                                (len(xs) + PRIOR_SHRINK_UNITS)
+                            break
+                    used.append(f"{name}<-{group}({len(xs)})")
                     break
         src = "prior learned from other devices: " + (", ".join(used) if used else "none; data-free defaults")
         return Prior(mean, sd, src)
