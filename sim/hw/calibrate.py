@@ -18,7 +18,8 @@ The fit is ``scipy.optimize.least_squares`` on log(predicted / measured), with a
    per device kind);
 2. every unit is refitted with priors learned from the *other* units' stage-1 estimates
    (median and spread over units of the same family / software stack / vendor / kind,
-   counting only units whose data determine that parameter). A unit with fewer than
+   counting only units whose data determine that parameter; a small group's median is
+   shrunk toward the next broader group's, ``PRIOR_SHRINK_UNITS``). A unit with fewer than
    ``MIN_ROWS`` rows is not fitted: it takes those learned priors as its parameters,
    which is also how a device with no published results is predicted.
 
