@@ -43,6 +43,7 @@ class DeviceRow:
     tdp_w: float | None = None
     source: str = ""
     precision: str = ""
+    server_uncapped: float | None = None             # the Server prediction before the Offline cap
 
     def per_dollar(self) -> float | None:
         v = self.values.get("offline_samples_per_s")
@@ -123,6 +124,7 @@ def _cap_server(r: DeviceRow) -> str:
     disagree enough to predict more, Server is capped at Offline; the source says so."""
     srv, off = r.values.get("server_samples_per_s"), r.values.get("offline_samples_per_s")
     if srv and off and srv > off:
+        r.server_uncapped = srv
         r.values["server_samples_per_s"] = off
         return f"; Server capped at the Offline prediction (its own correction gave {srv:,.0f})"
     return ""

@@ -111,13 +111,12 @@ def terminal_table(rows) -> str:
             return "-" if x is None else fmt.format(x * scale)
         per_w = r.per_watt()
         src = r.source.split(":")[0] if "prior" in r.source else r.source.split(" (")[0]
-        capped = "Server capped at the Offline prediction" in r.source
-        server = num('server_samples_per_s') + ("*" if capped else "")
+        server = num('server_samples_per_s') + ("*" if r.server_uncapped is not None else "")
         lines.append(f"{r.device:<22} {r.kind:<5} {r.precision:<5} {num('offline_samples_per_s'):>10} "
                      f"{server:>10} {num('singlestream_p90_ns', 1e-6, '{:.3f}'):>10} "
                      f"{num('multistream_p99_ns', 1e-6, '{:.3f}'):>10} "
                      f"{'-' if per_w is None else f'{per_w:.1f}':>7}  {src}")
-    if any("Server capped at the Offline prediction" in r.source for r in rows):
+    if any(r.server_uncapped is not None for r in rows):
         lines.append("* Server capped at the Offline prediction: the calibration's Server correction for this "
                      "product said more (see the source column of comparison.csv)")
     return "\n".join(lines)

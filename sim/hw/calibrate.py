@@ -393,11 +393,11 @@ class Calibration:
         mean, sd = base.mean.copy(), base.sd.copy()
         used = []
         groups = groups_of(unit, kind, family, vendor)
+        others = [(to_vector(f.params), f.informed, set(groups_of(u, *self.unit_meta[u])))
+                  for u, f in self.stage1.items() if u != unit and u not in exclude and f.fitted]
         for j, name in enumerate(NAMES):
             def informed_values(group):
-                return np.array([to_vector(f.params)[j] for u, f in self.stage1.items()
-                                 if u != unit and u not in exclude and f.fitted and f.informed[j]
-                                 and group in groups_of(u, *self.unit_meta[u])])
+                return np.array([x[j] for x, informed, member in others if informed[j] and group in member])
             for g, group in enumerate(groups):
                 xs = informed_values(group)
                 if len(xs) >= 2 or (len(xs) == 1 and group.startswith("cpu-stack")):
@@ -475,12 +475,18 @@ def _shrunk_residual(f: "UnitFit", case: Case, target: str) -> tuple[float, int]
     key = _product_key(case) + (target,)
     same = [(k[5] == case.power_capped, k[6], e) for k, e in zip(f.row_keys, f.in_sample_log_err) if k[:5] == key]
     rows = [(y, e) for match, y, e in same if match] or [(y, e) for _, y, e in same]
+    return _shrunk_median(rows, case.year)
+
+
+def _shrunk_median(rows: list[tuple[float, float]], year: float) -> tuple[float, int] | None:
+    """Round-weighted median of the values of ``(year, value)`` rows, shrunk by
+    n / (n + SHRINK_ROWS) with n their effective count, and how many; None if none."""
     if not rows:
         return None
-    years, errs = np.array([y for y, _ in rows]), np.array([e for _, e in rows])
-    w = _round_weights(years, case.year)
+    years, values = np.array([y for y, _ in rows]), np.array([v for _, v in rows])
+    w = _round_weights(years, year)
     n = float(w.sum() ** 2 / (w ** 2).sum())
-    return _weighted_median(errs, w) * n / (n + SHRINK_ROWS), len(errs)
+    return _weighted_median(values, w) * n / (n + SHRINK_ROWS), len(values)
 
 
 def _paired_difference(f: "UnitFit", case: Case, target: str, base: str) -> tuple[float, int] | None:
@@ -495,12 +501,7 @@ def _paired_difference(f: "UnitFit", case: Case, target: str, base: str) -> tupl
     pairs = [(y, float(np.mean(v[target])) - float(np.mean(v[base])), pc == case.power_capped)
              for (_, y, pc), v in by.items() if target in v and base in v]
     pairs = [(y, d) for y, d, match in pairs if match] or [(y, d) for y, d, _ in pairs]
-    if not pairs:
-        return None
-    years, diffs = np.array([y for y, _ in pairs]), np.array([d for _, d in pairs])
-    w = _round_weights(years, case.year)
-    n = float(w.sum() ** 2 / (w ** 2).sum())
-    return _weighted_median(diffs, w) * n / (n + SHRINK_ROWS), len(diffs)
+    return _shrunk_median(pairs, case.year)
 
 
 def unit_meta_of(case: Case) -> tuple:
