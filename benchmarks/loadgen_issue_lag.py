@@ -1,18 +1,24 @@
-"""How late LoadGen's Server issue callback runs in Python, with and without a busy worker.
+"""How late LoadGen's Server issue callback runs, with and without a busy core, and why.
 
     python benchmarks/loadgen_issue_lag.py [--qps 10000] [--seconds 10] [--workload dlrm] [--batch 8]
+        [--modes alone,thread,process,spin,spin-pinned] [--switch-interval-us US]
 
-Two LoadGen Server runs (each in its own process: LoadGen reads its mlperf.conf once per
-process), with a SUT that answers every query inside the issue callback:
+LoadGen Server runs (each in its own process: LoadGen reads its mlperf.conf once per
+process) with a SUT that answers every query inside the issue callback, while:
 
 - ``alone``: nothing else runs;
-- ``busy``: a second Python thread runs the workload's onnxruntime session on batches of
-  ``--batch`` samples back to back, as the validation harness's worker does under load.
+- ``thread``: a second Python thread of the LoadGen process runs the workload's
+  onnxruntime session on batches of ``--batch`` samples back to back, as the validation
+  harness's worker does under load (it shares the interpreter lock with the callback);
+- ``process``: the same batches in a separate process (no shared interpreter lock);
+- ``spin``: a separate process that only spins in a Python loop (one busy core, no model);
+- ``spin-pinned``: that process pinned to the second core and LoadGen to the first.
 
 The issue lag of a query is the time its callback ran minus its time in LoadGen's schedule
 (``sim.traffic``, the same seeds), less the median lag. Prints, per run, the p50/p99/max
-lag and how often a stall (lag over 0.5 ms) starts. The validation report quotes these
-figures for dlrm (docs/validation.md).
+lag and how often a stall (lag over 0.5 ms) starts. If ``process`` and ``spin`` stall as
+often as ``thread``, the stalls come from a busy core, not from the interpreter lock.
+The validation report quotes these figures for dlrm (docs/validation.md).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import argparse
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -46,8 +53,10 @@ def _settings(qps: float, seconds: float):
 def _child(args: dict) -> None:
     import mlperf_loadgen as lg
 
+    if args.get("switch_interval_us"):
+        sys.setswitchinterval(args["switch_interval_us"] / 1e6)
     stop = threading.Event()
-    if args["busy"]:
+    if args["mode"] == "thread":
         from sim.validate.harness import HarnessConfig, make_executors
         cfg = HarnessConfig.from_dict({"workload": args["workload"], "instances": 1, "intra_op_threads": 1,
                                        "policy": "fixed", "max_batch": args["batch"]})
@@ -88,6 +97,51 @@ def _child(args: dict) -> None:
     np.save(Path(args["outdir"]) / "callbacks.npy", np.array(callbacks, dtype=np.int64))
 
 
+_BUSY_CODE = {
+    "process": ("import sys, time\nsys.path.insert(0, {root!r})\nimport numpy as np\n"
+                "from sim.validate.harness import HarnessConfig, make_executors\n"
+                "cfg = HarnessConfig.from_dict({{'workload': {workload!r}, 'instances': 1, 'intra_op_threads': 1, "
+                "'policy': 'fixed', 'max_batch': {batch}}})\n"
+                "ex = make_executors(cfg, seed=0)[0]\nex.warm_up()\nidx = np.arange({batch})\n"
+                "end = time.time() + {seconds}\nwhile time.time() < end:\n    ex.run(idx)\n"),
+    "spin": "import time\nend = time.time() + {seconds}\nwhile time.time() < end:\n    pass\n",
+}
+
+
+def _pinned(cpu: int) -> list[str]:
+    return ["taskset", "-c", str(cpu)]
+
+
+def run_mode(mode: str, a, scheduled) -> dict:
+    """One LoadGen run with ``mode``'s other load; its issue-lag statistics."""
+    with tempfile.TemporaryDirectory() as tmp:
+        spec = {"mode": mode, "qps": a.qps, "seconds": a.seconds, "workload": a.workload, "batch": a.batch,
+                "outdir": tmp, "switch_interval_us": a.switch_interval_us}
+        pin = mode == "spin-pinned" and shutil.which("taskset") and (os.cpu_count() or 1) >= 2
+        other = None
+        kind = {"process": "process", "spin": "spin", "spin-pinned": "spin"}.get(mode)
+        if kind:
+            code = _BUSY_CODE[kind].format(root=str(ROOT), workload=a.workload, batch=a.batch,
+                                           seconds=a.seconds + 30.0)
+            other = subprocess.Popen((_pinned(1) if pin else []) + [sys.executable, "-c", code])
+            time.sleep(3.0 if kind == "process" else 0.5)       # the model is built and warm
+        try:
+            subprocess.run((_pinned(0) if pin else []) + [sys.executable, __file__, "--child", json.dumps(spec)],
+                           check=True)
+        finally:
+            if other is not None:
+                other.kill()
+                other.wait()
+        return lag_stats(np.load(Path(tmp) / "callbacks.npy"), scheduled)
+
+
+WHAT = {"alone": "alone",
+        "thread": "{w} batch {b} back to back in a second thread of the LoadGen process",
+        "process": "{w} batch {b} back to back in another process",
+        "spin": "another process spinning in a Python loop",
+        "spin-pinned": "another process spinning, pinned to core 1, LoadGen pinned to core 0"}
+
+
 def lag_stats(callbacks_ns: np.ndarray, scheduled_ns: np.ndarray) -> dict:
     n = min(callbacks_ns.size, scheduled_ns.size)
     lag = ((callbacks_ns[:n] - callbacks_ns[0]) - (scheduled_ns[:n] - scheduled_ns[0])).astype(float)
@@ -104,6 +158,10 @@ def main(argv=None) -> int:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--workload", default="dlrm")
     ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--modes", default="alone,thread,process,spin,spin-pinned",
+                    help="comma-separated: " + ", ".join(WHAT))
+    ap.add_argument("--switch-interval-us", type=float, default=0.0,
+                    help="the child's sys.setswitchinterval (default: Python's 5,000 us)")
     a = ap.parse_args(argv)
     if importlib.util.find_spec("mlperf_loadgen") is None:
         print("needs the LoadGen extra: pip install -e '.[loadgen]'", file=sys.stderr)
@@ -111,13 +169,14 @@ def main(argv=None) -> int:
     from sim.traffic import generate
     scheduled = generate(_settings(a.qps, a.seconds)).scheduled_ns
     print(f"LoadGen Server at {a.qps:,.0f} QPS for {a.seconds:g} s, SUT answering inside the issue callback")
-    for busy in (False, True):
-        with tempfile.TemporaryDirectory() as tmp:
-            spec = {"busy": busy, "qps": a.qps, "seconds": a.seconds, "workload": a.workload, "batch": a.batch,
-                    "outdir": tmp}
-            subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)], check=True)
-            r = lag_stats(np.load(Path(tmp) / "callbacks.npy"), scheduled)
-        what = f"busy ({a.workload} batch {a.batch} back to back in a second thread)" if busy else "alone"
+    modes = [m.strip() for m in a.modes.split(",") if m.strip()]
+    bad = [m for m in modes if m not in WHAT]
+    if bad:
+        print(f"--modes: unknown {bad}; expected some of {sorted(WHAT)}", file=sys.stderr)
+        return 2
+    for mode in modes:
+        r = run_mode(mode, a, scheduled)
+        what = WHAT[mode].format(w=a.workload, b=a.batch)
         print(f"  {what}: {r['queries']} queries, issue lag p50 {r['p50_us']:.0f} us, p99 {r['p99_us']:.0f} us, "
               f"max {r['max_ms']:.2f} ms, stalls > 0.5 ms: {r['stalls_per_s']:.1f}/s")
     return 0
