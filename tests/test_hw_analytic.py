@@ -56,11 +56,19 @@ def test_throughput_grows_with_batch_and_saturates():
 
 def test_latency_mode_slows_compute_only():
     w = analytic.workload("bert_large")
-    dev = Device.from_profile(profiles.get("t4"))
+    dev = Device.from_profile(profiles.get("cloud-ai-100-pro"))
     eff = replace(EFF, latency_eff=0.5)
     fast = analytic.batch_time_s(w, dev, "int8", eff, 1)
     slow = analytic.batch_time_s(w, dev, "int8", eff, 1, latency_mode=True)
     assert fast < slow < 2.0 * fast + 1e-12
+
+
+def test_gpu_latency_mode_runs_the_same_kernels():
+    w = analytic.workload("bert_large")
+    dev = Device.from_profile(profiles.get("t4"))
+    eff = replace(EFF, latency_eff=0.5)
+    assert analytic.batch_time_s(w, dev, "int8", eff, 1, latency_mode=True) == \
+        analytic.batch_time_s(w, dev, "int8", eff, 1)
 
 
 def test_vectorised_times_equal_pointwise():

@@ -22,10 +22,13 @@ batch of ``b`` samples on one device is::
 - ``batch_s``: the fixed cost of one batch on the host and device (enqueue, copies'
   set-up, completion), paid once per batch;
 - ``latency_eff``: compute efficiency of a latency-optimised run (SingleStream,
-  MultiStream) relative to a batched one. A GPU runs the same kernels either way (about
-  1); an ASIC or CPU that runs a copy of the network per core for throughput must split
-  one sample over all cores for latency, and does so less efficiently: its single-sample
-  latency is several times its per-sample throughput time;
+  MultiStream) relative to a batched one, for the kinds in ``LATENCY_EFF_KINDS``: an ASIC
+  or CPU that runs a copy of the network per core for throughput must split one sample
+  over all cores for latency, and does so less efficiently: its single-sample latency is
+  several times its per-sample throughput time. A GPU runs the same kernels either way,
+  so its latency runs differ from batched ones only by fill and fixed costs (fitting a
+  GPU ``latency_eff`` to SingleStream rows alone put their fixed cost into compute and
+  made MultiStream 30% slow on large-image detectors);
 - per network: ``net``, its efficiency relative to what its kernel classes predict
   (fusions only that network allows), and its own fixed cost per batch (post-processing
   such as non-maximum suppression runs once per batch), replacing ``batch_s``.
@@ -56,6 +59,9 @@ EFF_CLASSES = ("conv", "gconv", "matmul", "bmm")
 # Output tile of one compute unit (rows x columns of the GEMM view); an assumption about
 # how vendor libraries tile MAC layers, not a datasheet figure.
 TILES = {"gpu": (32, 32), "asic": (32, 32), "fpga": (32, 32), "dsp": (32, 32), "cpu": (16, 32)}
+# kinds whose latency-optimised runs use other (less efficient) programs than batched ones;
+# a GPU runs the same kernels in both, so its latency runs differ only by fill and fixed costs
+LATENCY_EFF_KINDS = ("asic", "fpga", "dsp", "cpu")
 RESPONSE_ELEMS = 7000  # values returned per sample after post-processing (e.g. 1000 boxes x 7)
 ONCHIP_SHARE = 0.5     # share of on-chip memory usable for resident weights or activations
 
@@ -165,7 +171,7 @@ def layer_times_s(w: Workload, dev: Device, precision: str, eff: Efficiency, bat
     """Per-kernel times (MAC kernels, vector kernels) of one batch, without ``batch_s``."""
     if precision not in dev.peak_ops:
         raise InputError(f"device {dev.name}: no {precision} peak in its profile; expected one of {sorted(dev.peak_ops)}")
-    peak = dev.peak_ops[precision] * (eff.latency_eff if latency_mode else 1.0)
+    peak = dev.peak_ops[precision] * (eff.latency_eff if latency_mode and dev.kind in LATENCY_EFF_KINDS else 1.0)
     nbytes = BYTES[precision]
     effs = np.array([eff.conv, eff.gconv, eff.matmul, eff.bmm])[w.mac_class]
     compute = w.flops * batch / (peak * effs * _fill(w, dev, batch))
@@ -263,7 +269,8 @@ def batch_times_many(w: Workload, kind: str, eff: Efficiency, peak_ops: np.ndarr
     same as calling ``batch_time_s`` point by point (``tests/test_hw_analytic.py``).
     """
     b = batch.astype(float)[:, None]
-    peak = (peak_ops * np.where(latency_mode, eff.latency_eff, 1.0))[:, None]
+    lat = eff.latency_eff if kind in LATENCY_EFF_KINDS else 1.0
+    peak = (peak_ops * np.where(latency_mode, lat, 1.0))[:, None]
     effs = np.array([eff.conv, eff.gconv, eff.matmul, eff.bmm])[w.mac_class][None, :]
     tm, tn = TILES.get(kind, (32, 32))
     u = units.astype(float)[:, None]
