@@ -151,6 +151,11 @@ class EmpiricalCost:
                              {k: v * factor for k, v in self.idle.items()},
                              f"{self.source}, x{factor:.4f}", self.idle_after_ns)
 
+    def busy_scaled(self, factors: dict, note: str) -> "EmpiricalCost":
+        """The same model with busy times of batch ``b`` multiplied by ``factors[b]`` (1 where absent)."""
+        return EmpiricalCost({(b, c): v * float(factors.get(b, 1.0)) for (b, c), v in self.busy.items()},
+                             dict(self.idle), f"{self.source}, {note}", self.idle_after_ns)
+
     # ---- JSON -------------------------------------------------------------------------
     def to_dict(self) -> dict:
         return {"schema": SCHEMA, "source": self.source, "idle_after_ns": self.idle_after_ns,

@@ -123,6 +123,32 @@ def test_empirical_cost_json_round_trip():
         EmpiricalCost.from_dict({"schema": "x"})
 
 
+def test_server_busy_times_follow_the_measured_traffic_slowdown():
+    """Busy cycles measured under issue traffic at two rates (batch 1 slowed 1.2x and 1.1x;
+    batch 4 has too few cycles at the low rate and takes batch 1's there): Server's cost
+    interpolates linearly in the rate and holds the end values; other scenarios and a
+    calibration without traffic keep the busy times as measured."""
+    from sim.validate.calibrate_cpu import Calibration
+    from sim.validate.harness import HarnessConfig
+    c = _cost()
+    traffic = [{"rate_qps": 1000.0, "concurrency": 1,
+                "cycles": {"1": {"median_ns": 1.2 * 1150, "count": 500}, "4": {"median_ns": 9e9, "count": 3}}},
+               {"rate_qps": 3000.0, "concurrency": 1,
+                "cycles": {"1": {"median_ns": 1.1 * 1150, "count": 500}, "4": {"median_ns": 1.3 * 3450, "count": 80}}}]
+    cal = Calibration(HarnessConfig("w"), "sha", c, {}, traffic=traffic)
+    assert cal.traffic_factors(2000.0) == pytest.approx({1: 1.15, 4: 1.25})
+    assert cal.traffic_factors(500.0) == pytest.approx({1: 1.2, 4: 1.2})
+    assert cal.traffic_factors(9000.0) == pytest.approx({1: 1.1, 4: 1.3})
+    server = cal.cost_for("Server", 2000.0)
+    assert server.median_ns(1) == pytest.approx(1.15 * c.median_ns(1))
+    assert server.median_ns(4) == pytest.approx(1.25 * c.median_ns(4))
+    assert server.median_ns(1, idle=True) == c.median_ns(1, idle=True)      # the first batch after idle: as measured
+    assert cal.cost_for("SingleStream", None) is c and cal.cost_for("Offline", None) is c
+    back = Calibration.from_dict(cal.to_dict())
+    assert back.traffic_factors(2000.0) == pytest.approx(cal.traffic_factors(2000.0))
+    assert Calibration(HarnessConfig("w"), "sha", c, {}).cost_for("Server", 2000.0) is c
+
+
 def test_engine_asks_the_context_cost_busy_versus_idle():
     """A closed loop with an issue overhead finds its instance idle every time (the next query
     arrives after the last completed); a full Offline queue keeps it busy."""

@@ -18,6 +18,13 @@ Service times (``measure_service``, no LoadGen)
       shortest gap is what a closed loop sees: LoadGen issues the next query some 20-40 us
       after a response. A sleep that short overshoots by tens of us, so gaps under 1 ms
       are waited out on the clock (yielding the CPU and the interpreter lock between readings).
+    - *under traffic*: a thread issues single queries on a seeded Poisson schedule (sleeping
+      until just before each one, then waiting on the clock) at 25, 50 and 75% of the
+      max-batch capacity, through the configured batching rule; the back-to-back cycles of
+      each batch size against its busy median give how much slower a worker runs while
+      queries keep arriving (another thread takes the interpreter lock and the CPU for each
+      issue; a worker that just woke from a short idle spell is still cold). Per batch size
+      and rate: ``traffic`` in the result, ``Calibration.cost_for`` applies it to Server.
     - a *speed probe* before and after (batch-1 runs back to back for a second, the same
       probe each real run makes before LoadGen starts): the ratio of a run's probe to the
       calibration's is the machine's drift since calibration (``Calibration.drift``).
@@ -56,6 +63,8 @@ from sim.validate.harness import HarnessConfig, WorkerSUT, _current_niceness, ma
 GAPS_NS = (30_000.0, 200_000.0, 2_000_000.0, 20_000_000.0, 60_000_000.0, 200_000_000.0)
 SPIN_BELOW_NS = 1_000_000.0     # shorter gaps are waited out on the clock, not slept
 MS_BATCH = 8
+TRAFFIC_LOADS = (0.25, 0.5, 0.75)  # issue rates, as fractions of the max-batch capacity
+TRAFFIC_MIN_CYCLES = 20            # fewer back-to-back cycles of a batch size: no ratio for it
 SCHEMA = "sim.cpu_calibration/1"
 
 
@@ -149,6 +158,53 @@ def _idle(cfg: HarnessConfig, ex, b: int, gap_ns: float, seconds: float, min_rep
             "gap_mean_ns": float(np.mean(gaps)) if len(gaps) else float(gap_ns)}
 
 
+def _traffic(cfg: HarnessConfig, executors, rate_qps: float, seconds: float, seed: int, respond) -> dict:
+    """Single queries at ``rate_qps`` (Poisson, seeded) through the configured batching rule;
+    median back-to-back cycle (ns) and count per batch size."""
+    n = max(1, int(rate_qps * seconds))
+    gaps = np.random.default_rng(seed).exponential(1e9 / rate_qps, n)
+    due = np.cumsum(gaps)
+    sut = WorkerSUT(cfg, executors, "Server", lambda r: None, respond)
+    sut.start()
+    t0 = time.perf_counter_ns() + 1_000_000
+
+    def issuer():
+        for i in range(n):
+            target = t0 + int(due[i])
+            while True:
+                left = target - time.perf_counter_ns()
+                if left <= 0:
+                    break
+                if left > 100_000:
+                    time.sleep((left - 60_000) / 1e9)
+                else:
+                    os.sched_yield()
+            sut.issue_queries([_Sample(i, i)])
+    th = threading.Thread(target=issuer, name="traffic-issuer")
+    th.start()
+    th.join()
+    sut.flush_queries()
+    while True:                       # let the last batches finish
+        with sut.cv:
+            if not sut.queue and sut.in_flight == 0:
+                break
+        time.sleep(0.001)
+    sut.stop()
+    a = sut.arrays()
+    out: dict = {}
+    for k in range(len(executors)):
+        mine = a["batch_worker"] == k
+        order = np.argsort(a["batch_start_ns"][mine])
+        count = a["batch_count"][mine][order]
+        done = a["batch_done_ns"][mine][order]
+        first = a["batch_first"][mine][order]
+        back_to_back = a["cb_ns"][first[1:]] < done[:-1]      # its first query waited for the worker
+        cycles = np.diff(done)
+        for b in np.unique(count[1:][back_to_back]):
+            out.setdefault(int(b), []).extend(cycles[back_to_back & (count[1:] == b)].tolist())
+    return {str(b): {"median_ns": float(np.median(v)), "count": len(v)} for b, v in sorted(out.items())}
+
+
 def measure_service(spec: dict) -> dict:
     """Busy and idle service times of the harness's SUT code (see the module docstring)."""
     from sim.validate.harness import CpuMonitor, ForeignMeter, wait_quiet
@@ -197,12 +253,22 @@ def measure_service(spec: dict) -> dict:
             least = (20 if b == 1 else 150) if scale >= 1 else (8 if b == 1 else 40)
             got, foreign = segment(lambda: _idle(cfg, executors[0], b, gap, secs, least, 600, respond))
             idle.append({"batch": b, "gap_ns": gap, **got, "foreign_cores": foreign})
+    traffic = []
+    level = len(executors)
+    cap = cfg.max_batch * 1e9 / np.median(next(e["ns"] for e in busy
+                                               if e["batch"] == cfg.max_batch and e["concurrency"] == level)) * level
+    for k, load in enumerate(TRAFFIC_LOADS):
+        rate = load * cap
+        secs = min(20.0, max(2.0, 400.0 / rate)) * scale
+        got, foreign = segment(lambda: _traffic(cfg, executors, rate, secs, int(spec.get("seed", 0)) + k, respond))
+        traffic.append({"load": load, "rate_qps": rate, "seconds": secs, "concurrency": level, "cycles": got,
+                        "foreign_cores": foreign})
     probe += executors[0].probe(probe_s)        # the same probe before and after: drift during calibration
     machine = monitor.stop()
     machine["segments_repeated"] = redone[0]
     machine["niceness"] = _current_niceness()
     return {"schema": "sim.service_times/1", "config": cfg.to_dict(), "busy": busy, "idle": idle,
-            "probe_ns": probe, "seconds": time.perf_counter() - t0, "machine": machine}
+            "traffic": traffic, "probe_ns": probe, "seconds": time.perf_counter() - t0, "machine": machine}
 
 
 # ---------------------------------------------------------------------------------------
@@ -283,6 +349,47 @@ class Calibration:
     seconds: float = 0.0
     fingerprint: dict = field(default_factory=dict)
     probe_ns: float | None = None       # median batch-1 run time of the speed probe during calibration
+    traffic: list = field(default_factory=list)   # back-to-back cycles under issue traffic (measure_service)
+
+    def traffic_ratios(self) -> list[tuple[float, dict]]:
+        """``(rate_qps, {batch: cycle under traffic / busy median})`` per measured rate, for
+        batch sizes with at least ``TRAFFIC_MIN_CYCLES`` back-to-back cycles."""
+        out = []
+        for t in self.traffic:
+            level = int(t.get("concurrency", 1))
+            ratios = {int(b): c["median_ns"] / self.cost.median_ns(int(b), concurrency=level)
+                      for b, c in t["cycles"].items()
+                      if c["count"] >= TRAFFIC_MIN_CYCLES and int(b) in self.cost.batch_sizes}
+            if ratios:
+                out.append((float(t["rate_qps"]), ratios))
+        return sorted(out, key=lambda x: x[0])
+
+    def traffic_factors(self, qps: float) -> dict:
+        """Per batch size, how much slower back-to-back batches run with queries arriving at
+        ``qps``: the measured ratio, linear in the rate between measured rates and held at
+        the ends; a batch size without enough cycles at a rate takes the nearest size's."""
+        measured = self.traffic_ratios()
+        if not measured:
+            return {}
+
+        def at(ratios: dict, b: int) -> float:
+            return ratios[min(ratios, key=lambda k: (abs(k - b), k))]
+        rates = [r for r, _ in measured]
+        out = {}
+        for b in self.cost.batch_sizes:
+            values = [at(ratios, b) for _, ratios in measured]
+            out[b] = float(np.interp(qps, rates, values))
+        return out
+
+    def cost_for(self, scenario: str, qps: float | None, cost: EmpiricalCost | None = None) -> EmpiricalCost:
+        """The cost model for a run: Server's busy times slowed by the issue traffic at its
+        target QPS (``traffic_factors``); other scenarios (no queries arrive while a batch
+        runs) and calibrations without traffic measurements use the busy times as measured."""
+        cost = cost or self.cost
+        if scenario != "Server" or not qps or not self.traffic:
+            return cost
+        factors = self.traffic_factors(float(qps))
+        return cost.busy_scaled(factors, f"busy times under traffic at {qps:.0f} QPS") if factors else cost
 
     def drift(self, run: dict) -> float:
         """How much slower than at calibration the machine was just before ``run`` (its probe)."""
@@ -306,7 +413,8 @@ class Calibration:
     def to_dict(self) -> dict:
         return {"schema": SCHEMA, "config": self.config.to_dict(), "workload_sha256": self.workload_sha256,
                 "cost": self.cost.to_dict(), "overhead": self.overhead, "machine": self.machine,
-                "seconds": self.seconds, "fingerprint": self.fingerprint, "probe_ns": self.probe_ns}
+                "seconds": self.seconds, "fingerprint": self.fingerprint, "probe_ns": self.probe_ns,
+                "traffic": self.traffic}
 
     @staticmethod
     def from_dict(d: dict, source: str = "calibration") -> "Calibration":
@@ -315,7 +423,8 @@ class Calibration:
                              f"expected {SCHEMA!r}")
         return Calibration(HarnessConfig.from_dict(d["config"]), d["workload_sha256"],
                            EmpiricalCost.from_dict(d["cost"], source), d["overhead"], d.get("machine", {}),
-                           d.get("seconds", 0.0), d.get("fingerprint", {}), d.get("probe_ns"))
+                           d.get("seconds", 0.0), d.get("fingerprint", {}), d.get("probe_ns"),
+                           list(d.get("traffic") or []))
 
     def summary_lines(self) -> list[str]:
         c = self.cost
@@ -324,6 +433,9 @@ class Calibration:
             lines.append(f"  batch {b}: busy median {c.median_ns(b) / 1e6:.3f} ms"
                          + (f", idle median {c.median_ns(b, idle=True) / 1e6:.3f} ms"
                             if any(bb == b for bb, _ in c.idle) else ""))
+        for rate, ratios in self.traffic_ratios():
+            lines.append(f"  under traffic at {rate:,.0f} QPS: back-to-back cycles x "
+                         + ", ".join(f"{r:.2f} (batch {b})" for b, r in sorted(ratios.items())))
         for s, o in self.overhead.items():
             lines.append(f"  LoadGen {s}: issue overhead {o['issue_overhead_ns'] / 1e3:.1f} us, "
                          f"scheduler delay {o['schedule_delay_ns'] / 1e3:.1f} us")
@@ -357,7 +469,7 @@ def calibrate(cfg: HarnessConfig, outdir: Path, mlperf_model: str, quick: bool =
     cal = Calibration(cfg, w.sha256, cost, overhead, {"service": service["machine"]},
                       time.perf_counter() - t0,
                       fingerprint(intra_op_threads=cfg.intra_op_threads, inter_op_threads=1),
-                      float(np.median(probe)) if probe else None)
+                      float(np.median(probe)) if probe else None, list(service.get("traffic") or []))
     (outdir / "calibration.json").write_text(json.dumps(cal.to_dict()) + "\n")
     return cal
 

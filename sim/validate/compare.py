@@ -140,7 +140,7 @@ class Validator:
         self.cal: Calibration | None = None
         self.runs: list[dict] = []              # every real run (for the report's run table)
         self.disturbed_retries = 0
-        self._costs: dict = {}                  # drift -> rescaled cost model
+        self._costs: dict = {}                  # (drift, Server QPS) -> cost model
 
     # ---- real ---------------------------------------------------------------------
     def _drift(self, real: dict) -> float:
@@ -224,9 +224,10 @@ class Validator:
         """The simulated twin of a run; ``drift`` rescales the calibrated service times (see ``pair``)."""
         from sim.run import simulate
         system = self.cal.system_for(scenario, self.plan.system)
-        key = round(drift, 6)
+        qps = overrides.get("server_target_qps") if scenario == "Server" else None
+        key = (round(drift, 6), qps)
         if key not in self._costs:
-            self._costs[key] = self.cal.cost.scaled(key)
+            self._costs[key] = self.cal.cost_for(scenario, qps, self.cal.cost.scaled(key[0]))
         return simulate(scenario, workload=self.plan.workload, system=system, cost=self._costs[key],
                         mlperf_model=self.model, overrides=overrides, seed=seed,
                         total_sample_count=self.total, auto_hints=False)
