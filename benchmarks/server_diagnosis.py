@@ -12,7 +12,8 @@ Prints four things the validation report's notes quote (docs/validation.md):
 3. from the kept real Server runs of ``validate`` (if ``--kept`` has them): issue stalls
    (lag over 0.5 ms against LoadGen's schedule), back-to-back cycles against calibration;
 4. a diagnosis, not a prediction: the simulator fed the real run's own batch times, beside
-   the prediction and LoadGen's measured p99 (how much of the miss is service time).
+   the prediction (the calibration's cost for Server at the run's QPS) and LoadGen's
+   measured p99 (how much of the miss is service time).
 
 Runs at niceness -10 where allowed, like the calibration and the real runs.
 """
@@ -165,7 +166,7 @@ def kept_runs(kept: Path, workload: str, cal, system_file: Path) -> None:
             continue
         oracle = EmpiricalCost(own_busy, {(1, g): own_busy[(1, 1)] for g in cal.cost.gaps}, "the run's own batch times")
         p99 = []
-        for cost in (oracle, cal.cost):
+        for cost in (oracle, cal.cost_for("Server", spec["overrides"].get("server_target_qps"))):
             r = simulate("Server", workload=workload, system=system, cost=cost, mlperf_model=spec["mlperf_model"],
                          overrides=spec["overrides"], seed=0, total_sample_count=spec["total_sample_count"],
                          auto_hints=False)
