@@ -48,7 +48,8 @@ def test_real_names(name, kind, profile, slices, instances):
 
 
 @pytest.mark.parametrize("name, kind", [("QUALCOMM Cloud AI 100 PCIe/HHHL Lite", "asic"), ("Arm Mali-G52 MP6 GPU", "gpu"),
-                                        ("FuriosaAI Warboy", "asic"), ("", "gpu")])
+                                        ("FuriosaAI Warboy", "asic"), ("", "gpu"),
+                                        ("NVIDIA Drive-A100-PCIe", "gpu")])
 def test_unknown_parts_give_none(name, kind):
     assert normalise(name, kind) is None
 
