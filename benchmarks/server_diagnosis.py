@@ -122,6 +122,7 @@ def loadgen_completion(cfg, model: str, cal, outdir: Path, batches=(1, 4, 8), se
 
 def kept_runs(kept: Path, workload: str, cal, system_file: Path) -> None:
     from sim.mlperf_conf import load_settings
+    from sim.validate.calibrate_cpu import back_to_back_cycles
     from sim.empirical_cost import EmpiricalCost
     from sim.run import simulate
     from sim.system import load_system
@@ -148,13 +149,8 @@ def kept_runs(kept: Path, workload: str, cal, system_file: Path) -> None:
         starts = np.flatnonzero(np.diff(stalled.astype(np.int8)) == 1) + 1
         peaks = [lag[s:s + (np.argmax(~stalled[s:]) or len(lag) - s)].max() / 1e6 for s in starts]
         secs = (sched[n - 1] - sched[0]) / 1e9
-        order = np.argsort(own["batch_start_ns"])
-        count, done = own["batch_count"][order], own["batch_done_ns"][order]
-        first = own["batch_first"][order]
-        b2b = cb[first[1:]] < done[:-1]
-        cyc = np.diff(done)
-        ratios = {b: np.median(cyc[b2b & (count[1:] == b)]) / busy[b] for b in busy
-                  if np.count_nonzero(b2b & (count[1:] == b)) >= 10}
+        cycles = back_to_back_cycles(own)
+        ratios = {b: np.median(cycles[b]) / busy[b] for b in busy if len(cycles.get(b, ())) >= 10}
         tag = f"{spec_path.parent.parent.name}/{spec_path.parent.name}"
         print(f"   {tag}: {len(starts) / secs:.1f} stalls/s (median {np.median(peaks) if peaks else 0:.2f} ms, "
               f"longest {max(peaks) if peaks else 0:.1f} ms); cycle ratio "

@@ -118,16 +118,17 @@ def compare(workload: str, devices: list[str], count: int = 1, calib=None) -> li
 
 
 def _cap_server(r: DeviceRow) -> str:
-    """A Server run does not sustain more than the same system's Offline throughput (649 of
-    the 656 closed-division Offline/Server pairs of one system in the shared results; the
-    other 7 exceed it by 0.4 to 24%). Where the Server and Offline residual corrections
-    disagree enough to predict more, Server is capped at Offline; the source says so."""
+    """Server capped at Offline where the residual corrections disagree enough to predict
+    more (``system_model.server_within_offline``); the source says so."""
+    from sim.hw.system_model import server_within_offline
     srv, off = r.values.get("server_samples_per_s"), r.values.get("offline_samples_per_s")
-    if srv and off and srv > off:
-        r.server_uncapped = srv
-        r.values["server_samples_per_s"] = off
-        return f"; Server capped at the Offline prediction (its own correction gave {srv:,.0f})"
-    return ""
+    if not (srv and off):
+        return ""
+    value, capped = server_within_offline(srv, off)
+    if not capped:
+        return ""
+    r.server_uncapped, r.values["server_samples_per_s"] = srv, value
+    return f"; Server capped at the Offline prediction (its own correction gave {srv:,.0f})"
 
 
 COLUMNS = ("device", "count", "kind", "precision", "offline_samples_per_s", "server_samples_per_s",

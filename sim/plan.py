@@ -374,11 +374,11 @@ class HwDevice(_Simulated):
         from sim.hw import system_model as sm
 
         case, s, p, c = self._parts(count, "Server")
-        per = sm.server_capacity(case, s, p, c, batch) / s.servers
         _, so, _, co = self._parts(count, "Offline")
-        offline = so.offline_batch / co.batch_seconds(so.offline_batch)
-        if per > offline:
-            return offline, f"the Offline capacity of one {self.name}, where the Server calibration said more"
+        per, capped = sm.server_within_offline(sm.server_capacity(case, s, p, c, batch) / s.servers,
+                                               so.offline_batch / co.batch_seconds(so.offline_batch))
+        if capped:
+            return per, f"the Offline capacity of one {self.name}, where the Server calibration said more"
         return per, f"{p.server_util:.0%} of the batched capacity, the calibrated Server utilisation of {self.prof.chip}"
 
 

@@ -158,23 +158,43 @@ def _idle(cfg: HarnessConfig, ex, b: int, gap_ns: float, seconds: float, min_rep
             "gap_mean_ns": float(np.mean(gaps)) if len(gaps) else float(gap_ns)}
 
 
+def back_to_back_cycles(a: dict) -> dict[int, list[int]]:
+    """Per batch size, the completion-to-completion cycles (ns) of batches whose first query
+    was waiting before the worker's previous batch finished (``WorkerSUT.arrays`` layout)."""
+    out: dict[int, list[int]] = {}
+    for k in np.unique(a["batch_worker"]):
+        mine = a["batch_worker"] == k
+        order = np.argsort(a["batch_start_ns"][mine])
+        count = a["batch_count"][mine][order]
+        done = a["batch_done_ns"][mine][order]
+        first = a["batch_first"][mine][order]
+        back_to_back = a["cb_ns"][first[1:]] < done[:-1]
+        cycles = np.diff(done)
+        for b in np.unique(count[1:][back_to_back]):
+            out.setdefault(int(b), []).extend(cycles[back_to_back & (count[1:] == b)].tolist())
+    return out
+
+
 def _traffic(cfg: HarnessConfig, executors, rate_qps: float, seconds: float, seed: int, respond) -> dict:
     """Single queries at ``rate_qps`` (Poisson, seeded) through the configured batching rule;
     median back-to-back cycle (ns) and count per batch size."""
     n = max(1, int(rate_qps * seconds))
-    gaps = np.random.default_rng(seed).exponential(1e9 / rate_qps, n)
-    due = np.cumsum(gaps)
-    sut = WorkerSUT(cfg, executors, "Server", lambda r: None, respond)
+    due = np.cumsum(np.random.default_rng(seed).exponential(1e9 / rate_qps, n))
+    done = threading.Event()
+    answered = [0]
+
+    def complete(responses):
+        answered[0] += len(responses)
+        if answered[0] >= n:
+            done.set()
+    sut = WorkerSUT(cfg, executors, "Server", complete, respond)
     sut.start()
     t0 = time.perf_counter_ns() + 1_000_000
 
     def issuer():
         for i in range(n):
             target = t0 + int(due[i])
-            while True:
-                left = target - time.perf_counter_ns()
-                if left <= 0:
-                    break
+            while (left := target - time.perf_counter_ns()) > 0:
                 if left > 100_000:
                     time.sleep((left - 60_000) / 1e9)
                 else:
@@ -184,25 +204,10 @@ def _traffic(cfg: HarnessConfig, executors, rate_qps: float, seconds: float, see
     th.start()
     th.join()
     sut.flush_queries()
-    while True:                       # let the last batches finish
-        with sut.cv:
-            if not sut.queue and sut.in_flight == 0:
-                break
-        time.sleep(0.001)
+    done.wait()
     sut.stop()
-    a = sut.arrays()
-    out: dict = {}
-    for k in range(len(executors)):
-        mine = a["batch_worker"] == k
-        order = np.argsort(a["batch_start_ns"][mine])
-        count = a["batch_count"][mine][order]
-        done = a["batch_done_ns"][mine][order]
-        first = a["batch_first"][mine][order]
-        back_to_back = a["cb_ns"][first[1:]] < done[:-1]      # its first query waited for the worker
-        cycles = np.diff(done)
-        for b in np.unique(count[1:][back_to_back]):
-            out.setdefault(int(b), []).extend(cycles[back_to_back & (count[1:] == b)].tolist())
-    return {str(b): {"median_ns": float(np.median(v)), "count": len(v)} for b, v in sorted(out.items())}
+    cycles = back_to_back_cycles(sut.arrays())
+    return {str(b): {"median_ns": float(np.median(v)), "count": len(v)} for b, v in sorted(cycles.items())}
 
 
 def measure_service(spec: dict) -> dict:
