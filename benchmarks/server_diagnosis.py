@@ -1,8 +1,9 @@
 """Why a workload's Server predictions miss: service and issue measurements beside the model.
 
     python benchmarks/server_diagnosis.py [--workload dlrm] [--kept out/validation-report/validation_system]
+        [--speed-trace | --only-speed-trace]
 
-Prints four things the validation report's notes quote (docs/validation.md):
+Prints four (or five) things the validation report's notes quote (docs/validation.md):
 
 1. warm-up: after an idle gap, the cycles of the next few back-to-back batches on the
    harness's SUT code (the model charges an idle penalty to the first batch only);
@@ -173,6 +174,55 @@ def kept_runs(kept: Path, workload: str, cal, system_file: Path) -> None:
               f"{measured / 1e6 if measured else float('nan'):.2f}")
 
 
+def speed_traces(kept: Path, workload: str, cal, system_file: Path, seconds: float = 20.0, seeds: int = 3) -> None:
+    from sim.mlperf_conf import load_settings
+    from sim.speed_trace import SpeedTrace, TimeVaryingCost
+    from sim.sut.engine import simulate_open
+    from sim.system import load_system
+    from sim.traffic import generate
+    from sim.validate.calibrate_cpu import _respond_factory, traffic_arrays
+    from sim.validate.harness import make_executors
+    loads = sorted((kept / workload / "real").glob("Server_at_*"))
+    if not loads:
+        print(f"5. no kept Server runs under {kept / workload / 'real'}")
+        return
+    executors = make_executors(cal.config)
+    for ex in executors:
+        ex.warm_up()
+    system = cal.system_for("Server", load_system(system_file))
+    print(f"5. speed over time from a {seconds:g} s stand-in run at each load's QPS; p99 / mean latency, ms")
+    for folder in loads:
+        specs = sorted(folder.glob("r*/spec.json"))
+        spec = json.loads(specs[0].read_text())
+        qps = float(spec["overrides"]["server_target_qps"])
+        a = traffic_arrays(cal.config, executors, qps, seconds, 0, _respond_factory(), spin=False)
+        trace = SpeedTrace.from_batches(a["batch_start_ns"], a["batch_end_ns"] - a["batch_start_ns"],
+                                        a["batch_count"], f"stand-in run at {qps:.0f} QPS")
+        if trace is None:
+            print(f"   {folder.name}: stand-in run too short for a trace")
+            continue
+        print(f"   {folder.name} ({qps:,.0f} QPS): {100 * trace.share_slower(0.1):.0f}% of the time >10% slower, "
+              f"{100 * trace.share_slower(0.2):.0f}% >20%, slowest bin x{trace.factors.max():.2f}")
+        base = cal.cost_for("Server", qps)
+        for spec_path in specs:
+            spec = json.loads(spec_path.read_text())
+            st = load_settings(spec["mlperf_model"], "Server", overrides=spec["overrides"],
+                               total_sample_count=spec["total_sample_count"])
+            sched = generate(st).scheduled_ns
+            figs = {}
+            for name, cost in (("predicted", base), ("with trace", TimeVaryingCost(base, trace))):
+                p99, mean = [], []
+                for seed in range(seeds):
+                    lat = simulate_open(system, cost, sched, 1, seed).sample_complete_ns - sched
+                    p99.append(np.percentile(lat, 99) / 1e6)
+                    mean.append(lat.mean() / 1e6)
+                figs[name] = (np.mean(p99), np.mean(mean))
+            lg = json.loads((spec_path.parent / "harness.json").read_text())["loadgen"]
+            print(f"      {spec_path.parent.name}: predicted {figs['predicted'][0]:.2f} / {figs['predicted'][1]:.3f}, "
+                  f"with the trace {figs['with trace'][0]:.2f} / {figs['with trace'][1]:.3f}, LoadGen "
+                  f"{lg['result_99.00_percentile_latency_ns'] / 1e6:.2f} / {lg['result_mean_latency_ns'] / 1e6:.3f}")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workload", default="dlrm")
@@ -180,6 +230,8 @@ def main(argv=None) -> int:
                     help="the validation report's kept runs and calibration for the system")
     ap.add_argument("--system", default=str(ROOT / "benchmarks" / "validation_system.yaml"))
     ap.add_argument("--out", default=str(ROOT / "out" / "server-diagnosis"))
+    ap.add_argument("--speed-trace", action="store_true", help="also section 5 (a 20 s stand-in run per load)")
+    ap.add_argument("--only-speed-trace", action="store_true", help="section 5 alone")
     a = ap.parse_args(argv)
     if importlib.util.find_spec("mlperf_loadgen") is None:
         print("needs the LoadGen extra: pip install -e '.[loadgen]'", file=sys.stderr)
@@ -196,9 +248,12 @@ def main(argv=None) -> int:
     cal = Calibration.from_dict(json.loads(cal_path.read_text()), str(cal_path))
     from sim.validate.harness import load_workload
     model = load_workload(a.workload).mlperf_model
-    warm_up(cal.config)
-    loadgen_completion(cal.config, model, cal, Path(a.out) / a.workload)
-    kept_runs(Path(a.kept), a.workload, cal, Path(a.system))
+    if not a.only_speed_trace:
+        warm_up(cal.config)
+        loadgen_completion(cal.config, model, cal, Path(a.out) / a.workload)
+        kept_runs(Path(a.kept), a.workload, cal, Path(a.system))
+    if a.speed_trace or a.only_speed_trace:
+        speed_traces(Path(a.kept), a.workload, cal, Path(a.system))
     return 0
 
 

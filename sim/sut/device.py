@@ -8,7 +8,10 @@ on to host post-processing (a pool of workers). An instance that has been withou
 for ``idle_after_ns`` is idle, and its next batch pays the cost model's wake-up time.
 A cost model with ``service_time_in_context_ns(batch, gap_ns, computing, rng)`` is asked
 instead, with the time since the instance's last batch ended and the number of batches in
-compute at once (this one included): CPU instances share cores and caches.
+compute at once (this one included): CPU instances share cores and caches. One with
+``service_time_at_ns(..., start_ns)`` is also told when the batch starts (a machine whose
+speed varies over time, ``sim.speed_trace``); a cost model with ``for_run(rng)`` is bound
+to the run first.
 """
 
 from __future__ import annotations
@@ -60,7 +63,8 @@ class Devices:
     def __init__(self, env: simpy.Environment, system, cost, rng, record):
         self.env = env
         self.system = system
-        self.cost = cost
+        bind = getattr(cost, "for_run", None)
+        self.cost = bind(rng) if bind is not None else cost
         self.rng = rng
         self.record = record          # record(first, count, device, instance, dispatch, start, end, done)
         self.link = system.link
@@ -101,6 +105,9 @@ class Devices:
     def _service_ns(self, inst: Instance, count: int, start: float) -> float:
         """The cost model's time for a batch starting at ``start`` on ``inst``."""
         gap = start - inst.last_end_ns
+        at = getattr(self.cost, "service_time_at_ns", None)
+        if at is not None:
+            return at(count, gap, self.computing, self.rng, start)
         in_context = getattr(self.cost, "service_time_in_context_ns", None)
         if in_context is None:
             return self.cost.service_time_ns(count, gap > self.idle_after_ns, self.rng)

@@ -175,9 +175,12 @@ def back_to_back_cycles(a: dict) -> dict[int, list[int]]:
     return out
 
 
-def _traffic(cfg: HarnessConfig, executors, rate_qps: float, seconds: float, seed: int, respond) -> dict:
-    """Single queries at ``rate_qps`` (Poisson, seeded) through the configured batching rule;
-    median back-to-back cycle (ns) and count per batch size."""
+def traffic_arrays(cfg: HarnessConfig, executors, rate_qps: float, seconds: float, seed: int, respond,
+                   spin: bool = True) -> dict:
+    """Single queries at ``rate_qps`` (Poisson, seeded) through the configured batching rule,
+    issued by a thread that sleeps until 0.1 ms before each query's time and then, with
+    ``spin``, waits out the rest on the clock (else it sleeps to about 55 us before it and
+    issues then, as a timer thread does); the worker's arrays (``WorkerSUT.arrays``)."""
     n = max(1, int(rate_qps * seconds))
     due = np.cumsum(np.random.default_rng(seed).exponential(1e9 / rate_qps, n))
     done = threading.Event()
@@ -194,7 +197,10 @@ def _traffic(cfg: HarnessConfig, executors, rate_qps: float, seconds: float, see
     def issuer():
         for i in range(n):
             target = t0 + int(due[i])
-            while (left := target - time.perf_counter_ns()) > 0:
+            if not spin:
+                if (left := target - time.perf_counter_ns()) > 60_000:
+                    time.sleep((left - 55_000) / 1e9)
+            while spin and (left := target - time.perf_counter_ns()) > 0:
                 if left > 100_000:
                     time.sleep((left - 60_000) / 1e9)
                 else:
@@ -206,7 +212,12 @@ def _traffic(cfg: HarnessConfig, executors, rate_qps: float, seconds: float, see
     sut.flush_queries()
     done.wait()
     sut.stop()
-    cycles = back_to_back_cycles(sut.arrays())
+    return sut.arrays()
+
+
+def _traffic(cfg: HarnessConfig, executors, rate_qps: float, seconds: float, seed: int, respond) -> dict:
+    """Median back-to-back cycle (ns) and count per batch size under ``traffic_arrays``."""
+    cycles = back_to_back_cycles(traffic_arrays(cfg, executors, rate_qps, seconds, seed, respond))
     return {str(b): {"median_ns": float(np.median(v)), "count": len(v)} for b, v in sorted(cycles.items())}
 
 
