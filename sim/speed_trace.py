@@ -68,16 +68,15 @@ class SpeedTrace:
             ratio[m] = run[m] / np.median(run[m])
         order = np.argsort(start)
         start, ratio = start[order] - start[order][0], ratio[order]
-        span = float(start[-1]) if len(start) > 1 else 0.0
+        span = float(start[-1])
         bin_ns = max(MIN_BIN_NS, BATCHES_PER_BIN * span / len(start))
         n_bins = int(span // bin_ns)
         if n_bins < MIN_BINS:
             return None
-        idx = np.minimum((start // bin_ns).astype(np.int64), n_bins - 1)
+        idx = np.minimum((start // bin_ns).astype(np.int64), n_bins - 1)      # sorted: start is
         factors = np.empty(n_bins)
         last = 1.0
-        for i in range(n_bins):
-            r = ratio[idx == i]
+        for i, r in enumerate(np.split(ratio, np.searchsorted(idx, np.arange(1, n_bins)))):
             last = float(np.median(r)) if len(r) else last       # an empty bin keeps the speed before it
             factors[i] = last
         return SpeedTrace(factors, bin_ns, source)

@@ -94,11 +94,9 @@ def _timed_probe(ex, b: int) -> float:
     return max(1.0, float(time.perf_counter_ns() - t))
 
 
-def _busy(cfg: HarnessConfig, executors, b: int, seconds: float, min_batches: int, max_batches: int,
-          respond) -> list[int]:
-    est = _timed_probe(executors[0], b)
-    per_worker = int(np.clip(seconds * 1e9 / est, min_batches, max_batches)) + 1
-    total = per_worker * len(executors) * b
+def _answered_all(total: int) -> tuple:
+    """``(complete, done)``: a completion callback that sets the event ``done`` once
+    ``total`` responses have come back."""
     done = threading.Event()
     count = [0]
 
@@ -106,7 +104,15 @@ def _busy(cfg: HarnessConfig, executors, b: int, seconds: float, min_batches: in
         count[0] += len(responses)
         if count[0] >= total:
             done.set()
+    return complete, done
 
+
+def _busy(cfg: HarnessConfig, executors, b: int, seconds: float, min_batches: int, max_batches: int,
+          respond) -> list[int]:
+    est = _timed_probe(executors[0], b)
+    per_worker = int(np.clip(seconds * 1e9 / est, min_batches, max_batches)) + 1
+    total = per_worker * len(executors) * b
+    complete, done = _answered_all(total)
     sut = WorkerSUT(replace(cfg, policy="fixed", max_batch=b), executors, "Offline", complete, respond)
     sut.start()
     sut.issue_queries([_Sample(i, i) for i in range(total)])
@@ -183,13 +189,7 @@ def traffic_arrays(cfg: HarnessConfig, executors, rate_qps: float, seconds: floa
     issues then, as a timer thread does); the worker's arrays (``WorkerSUT.arrays``)."""
     n = max(1, int(rate_qps * seconds))
     due = np.cumsum(np.random.default_rng(seed).exponential(1e9 / rate_qps, n))
-    done = threading.Event()
-    answered = [0]
-
-    def complete(responses):
-        answered[0] += len(responses)
-        if answered[0] >= n:
-            done.set()
+    complete, done = _answered_all(n)
     sut = WorkerSUT(cfg, executors, "Server", complete, respond)
     sut.start()
     t0 = time.perf_counter_ns() + 1_000_000
@@ -200,11 +200,12 @@ def traffic_arrays(cfg: HarnessConfig, executors, rate_qps: float, seconds: floa
             if not spin:
                 if (left := target - time.perf_counter_ns()) > 60_000:
                     time.sleep((left - 55_000) / 1e9)
-            while spin and (left := target - time.perf_counter_ns()) > 0:
-                if left > 100_000:
-                    time.sleep((left - 60_000) / 1e9)
-                else:
-                    os.sched_yield()
+            else:
+                while (left := target - time.perf_counter_ns()) > 0:
+                    if left > 100_000:
+                        time.sleep((left - 60_000) / 1e9)
+                    else:
+                        os.sched_yield()
             sut.issue_queries([_Sample(i, i)])
     th = threading.Thread(target=issuer, name="traffic-issuer")
     th.start()
