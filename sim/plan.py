@@ -217,7 +217,8 @@ class _Simulated:
                                     + (f", devices {util:.0%} busy" if util is not None else ""))
         if sc == "Offline":
             need = target.required_qps(load)
-            r = simulate("Offline", **common, overrides={"offline_expected_qps": need, **over})
+            expected = max(need, extra.get("expected_qps", need))
+            r = simulate("Offline", **common, overrides={"offline_expected_qps": expected, **over})
             got = float(r.metrics.headline_value)
             util = _busy_share(r, system.servers)
             ok = got >= need and r.metrics.valid
@@ -343,8 +344,12 @@ class HwDevice(_Simulated):
         if variant != 1.0:
             return None
         if target.scenario == "Offline":
-            b = s.offline_batch
-            return SystemSpec(name=name, batching=BatchingSpec("fixed", b, 0.0), accelerators=servers), c, {}
+            b = sm.run_offline_batch(s, c)
+            # LoadGen issues expected QPS x min duration samples: a system faster than the
+            # target would end its run early (INVALID) at the target's rate, so it is told its own
+            expected = servers * b / c.batch_seconds(b)
+            return SystemSpec(name=name, batching=BatchingSpec("fixed", b, 0.0), accelerators=servers), c, \
+                {"expected_qps": expected}
         if target.scenario == "SingleStream":
             hint = {"single_stream_expected_latency_ns": max(1, int(c.batch_seconds(1) * 1e9))}
             return SystemSpec(name=name, accelerators=1), c, {"hints": hint}
@@ -361,7 +366,8 @@ class HwDevice(_Simulated):
             return 1
         case, s, p, c = self._parts(1, target.scenario)
         if target.scenario == "Offline":
-            per = s.offline_batch / c.batch_seconds(s.offline_batch) * self.prof.chips_per_device
+            b = sm.run_offline_batch(s, c)
+            per = b / c.batch_seconds(b) * self.prof.chips_per_device
         else:
             b = sm.server_config(case, s, c).max_batch
             per = self._server_capacity(1, b)[0] * self.prof.chips_per_device
@@ -375,8 +381,9 @@ class HwDevice(_Simulated):
 
         case, s, p, c = self._parts(count, "Server")
         _, so, _, co = self._parts(count, "Offline")
+        bo = sm.run_offline_batch(so, co)
         per, capped = sm.server_within_offline(sm.server_capacity(case, s, p, c, batch) / s.servers,
-                                               so.offline_batch / co.batch_seconds(so.offline_batch))
+                                               bo / co.batch_seconds(bo))
         if capped:
             return per, f"the Offline capacity of one {self.name}, where the Server calibration said more"
         return per, f"{p.server_util:.0%} of the batched capacity, the calibrated Server utilisation of {self.prof.chip}"

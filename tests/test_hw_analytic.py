@@ -126,3 +126,40 @@ def test_analytic_cost_is_a_simulator_cost_model():
     assert c.service_time_ns(8) > c.service_time_ns(1) > 0
     assert math.isclose(c.service_time_ns(8, idle=True), c.service_time_ns(8))
     assert "analytic roofline" in c.describe()
+
+
+def test_fused_attention_keeps_the_score_matrices_off_dram():
+    """BERT-large at 384 tokens: each of the 24 layers has a 16 x 384 x 384 score matrix per
+    sample. Unfused it is written by the score product, read and written by the Softmax and
+    read by the context product; fused (GPU engines) none of that reaches DRAM."""
+    w = analytic.workload("bert_large")
+    scores = 16 * 384 * 384
+    a_gpu, v_gpu = w.traffic("gpu")
+    a_cpu, v_cpu = w.traffic("cpu")
+    assert a_cpu.sum() - a_gpu.sum() == pytest.approx(24 * 2 * scores)
+    assert v_cpu.sum() - v_gpu.sum() == pytest.approx(24 * 2 * scores)
+    # a network without attention is the same either way
+    cnn = analytic.workload("resnet50")
+    assert all(np.array_equal(x, y) for x, y in zip(cnn.traffic("gpu"), cnn.traffic("cpu")))
+
+
+def test_best_batch_takes_the_highest_throughput_within_the_limit():
+    # per-sample time falls to batch 16 (fixed cost amortised), then rises (activations spill
+    # off chip past 16): the tuned batch is 16, not the largest allowed
+    def seconds(b):
+        return 1e-3 + b * (1e-4 if b <= 16 else 2e-4)
+    assert sm.best_batch(seconds, cap=1024) == 16
+    assert sm.best_batch(seconds, cap=8) == 8
+    assert sm.best_batch(seconds, cap=1024, limit_s=1.5e-3) == 4      # 1.4 ms fits, batch 8 (1.8 ms) does not
+    assert sm.best_batch(lambda b: 1e-3 + b * 1e-4, cap=1024) == 1024  # monotone: the largest
+
+
+def test_l4_offline_runs_a_batch_that_stays_in_its_l2():
+    """The L4's 48 MB L2 holds a small batch's activations: the model's best ResNet-50 Offline
+    batch is below the memory cap and faster per sample than the largest batch."""
+    case = read_case(_row("Offline", "Samples per second", "samples/s", accelerator="NVIDIA L4"))
+    s = sm.setup(case)
+    c = sm.cost(case, s, sm.Params(eff=replace(EFF, kernel_us=3.0, batch_us=30.0)), overlap_link=True)
+    b = sm.run_offline_batch(s, c)
+    assert b < s.offline_batch
+    assert b / c.batch_seconds(b) > s.offline_batch / c.batch_seconds(s.offline_batch)

@@ -133,3 +133,26 @@ def test_server_correction_follows_offline_by_the_paired_difference():
     off = sm.closed_form(new_off, p) * np.exp(-c_off)
     srv = sm.closed_form(new_srv, p) * np.exp(-c_srv)
     assert 0.85 <= srv / off <= 0.95, (srv, off)
+
+
+def test_fitting_problem_agrees_with_the_closed_form():
+    """The vectorised evaluation inside the fit (tuned Offline and Server batches over blocks
+    of powers of two) gives the same values as system_model.closed_form, row by row."""
+    rows = []
+    for i, acc in enumerate(("NVIDIA L4", "NVIDIA T4", "NVIDIA A2", "QUALCOMM Cloud AI 100 PCIe/HHHL Pro")):
+        for model in ("resnet50", "bert-99", "retinanet"):
+            rows.append(_row(i, "Offline", "Samples per second", "samples/s", model, accelerator=acc, devices="2"))
+            rows.append(_row(i, "Server", "Scheduled samples per second", "samples/s", model, accelerator=acc,
+                             bound="15000000" if model == "resnet50" else "100000000"))
+            rows.append(_row(i, "SingleStream", "90th percentile latency (ns)", "ns", model, accelerator=acc))
+    for r in rows:
+        if r["accelerator"].startswith("QUALCOMM"):
+            r.update(accelerator_kind="asic", framework="QAIC")
+    cases = [read_case(r, k) for k, r in enumerate(rows)]
+    assert all(c.ok for c in cases), [c.unsupported for c in cases if not c.ok]
+    p = replace(TRUE, server_util=0.9)
+    for unit in ("ad104", "tu104", "ga107", "aic100"):
+        mine = [c for c in cases if cal.unit_of(c) == unit]
+        got = cal.UnitModel(mine).predict(p)
+        want = [sm.closed_form(c, p) for c in mine]
+        assert got == pytest.approx(want, rel=1e-9)

@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 
 from sim.cli import main
-from sim.hw import published
 from sim.hw.rows import INPUT_COLUMNS
 
 RESULTS = Path(__file__).resolve().parents[2] / "shared" / "data" / "mlperf_results" / "results.csv"

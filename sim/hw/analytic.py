@@ -62,6 +62,10 @@ TILES = {"gpu": (32, 32), "asic": (32, 32), "fpga": (32, 32), "dsp": (32, 32), "
 # kinds whose latency-optimised runs use other (less efficient) programs than batched ones;
 # a GPU runs the same kernels in both, so its latency runs differ only by fill and fixed costs
 LATENCY_EFF_KINDS = ("asic", "fpga", "dsp", "cpu")
+# kinds whose inference engines fuse attention (scores, softmax, context in one kernel: the
+# score matrix never reaches DRAM): TensorRT's fused multi-head attention (since its 2019
+# BERT release) and FlashAttention-style kernels on GPUs
+FUSED_ATTENTION_KINDS = ("gpu",)
 RESPONSE_ELEMS = 7000  # values returned per sample after post-processing (e.g. 1000 boxes x 7)
 ONCHIP_SHARE = 0.5     # share of on-chip memory usable for resident weights or activations
 
@@ -123,10 +127,24 @@ class Workload:
     vw_elems: np.ndarray         # weights read by vector kernels (embedding rows are per sample)
     input_elems: float
     output_elems: float
+    # activation elements per sample with attention fused (scores and softmax stay on chip);
+    # the same as a_elems / v_elems for a network without attention
+    a_elems_fused: np.ndarray | None = None
+    v_elems_fused: np.ndarray | None = None
     kernels: int = field(init=False)
 
     def __post_init__(self):
         self.kernels = int(len(self.flops) + len(self.v_elems))
+        if self.a_elems_fused is None:
+            self.a_elems_fused = self.a_elems
+        if self.v_elems_fused is None:
+            self.v_elems_fused = self.v_elems
+
+    def traffic(self, kind: str) -> tuple[np.ndarray, np.ndarray]:
+        """Activation elements per sample of the MAC and vector kernels on a device ``kind``."""
+        if kind in FUSED_ATTENTION_KINDS:
+            return self.a_elems_fused, self.v_elems_fused
+        return self.a_elems, self.v_elems
 
     @property
     def total_weights(self) -> float:
@@ -146,15 +164,34 @@ def workload(name: str) -> Workload:
     vec = kc == "vector"
     cls_idx = np.array([EFF_CLASSES.index(c) for c in kc[mac]], dtype=np.int64)
     summary = summaries.load(name)
+    act_in, act_out = _fused_attention_traffic(kc, a["op_type"], a["act_in"], a["act_out"])
     # graph input/output elements per sample: the first layers' inputs are not known here,
     # so the summary's explicit fields are used when present
     w = Workload(name=name, mac_class=cls_idx, flops=a["flops"][mac], m=a["m"][mac], n=a["n"][mac],
                  w_elems=a["weights"][mac], a_elems=a["act_in"][mac] + a["act_out"][mac],
                  v_elems=a["act_in"][vec] + a["act_out"][vec], vw_elems=np.zeros(int(vec.sum())),
                  input_elems=float(summary.get("input_elems", 0.0)),
-                 output_elems=float(summary.get("output_elems", 0.0)))
+                 output_elems=float(summary.get("output_elems", 0.0)),
+                 a_elems_fused=act_in[mac] + act_out[mac], v_elems_fused=act_in[vec] + act_out[vec])
     _WORKLOADS[name] = w
     return w
+
+
+def _fused_attention_traffic(kclass: np.ndarray, op_type: np.ndarray, act_in: np.ndarray,
+                             act_out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Activation elements read and written per kernel when each attention block (a ``bmm``
+    producing scores, a Softmax, a ``bmm`` applying them) runs as one fused kernel: the
+    scores are neither written nor read back, the Softmax touches no DRAM; the queries,
+    keys and values are read and the context written as before."""
+    act_in, act_out = act_in.astype(float).copy(), act_out.astype(float).copy()
+    kernels = [i for i, k in enumerate(kclass) if k != "fused"]
+    for j in range(1, len(kernels) - 1):
+        before, soft, after = kernels[j - 1], kernels[j], kernels[j + 1]
+        if op_type[soft] == "Softmax" and kclass[before] == "bmm" and kclass[after] == "bmm":
+            act_out[before] = 0.0
+            act_in[after] = max(0.0, act_in[after] - act_out[soft])
+            act_in[soft] = act_out[soft] = 0.0
+    return act_in, act_out
 
 
 def _fill(w: Workload, dev: Device, batch: int) -> np.ndarray:
@@ -178,11 +215,12 @@ def layer_times_s(w: Workload, dev: Device, precision: str, eff: Efficiency, bat
     limit = ONCHIP_SHARE * dev.onchip_bytes
     weights_resident = w.total_weights * nbytes <= limit
     w_bytes = np.zeros_like(w.w_elems) if weights_resident else w.w_elems * nbytes
-    act = w.a_elems * batch * nbytes
+    a_elems, v_elems = w.traffic(dev.kind)
+    act = a_elems * batch * nbytes
     act = np.where(act <= limit, 0.0, act)
     bw = dev.bandwidth_bps * eff.mem
     mac_t = np.maximum(compute, (w_bytes + act) / bw) + eff.kernel_us * 1e-6
-    vact = w.v_elems * batch * nbytes
+    vact = v_elems * batch * nbytes
     vact = np.where(vact <= limit, vact * 0.25, vact)      # on-chip traffic: assumed 4x DRAM bandwidth
     vec_t = vact / bw + eff.kernel_us * 1e-6
     return mac_t, vec_t
@@ -281,12 +319,13 @@ def batch_times_many(w: Workload, kind: str, eff: Efficiency, peak_ops: np.ndarr
     nb = nbytes[:, None]
     resident = (w.total_weights * nb <= limit)
     w_bytes = np.where(resident, 0.0, w.w_elems[None, :] * nb)
-    act = w.a_elems[None, :] * b * nb
+    a_elems, v_elems = w.traffic(kind)
+    act = a_elems[None, :] * b * nb
     act = np.where(act <= limit, 0.0, act)
     bw = (bandwidth_bps * eff.mem)[:, None]
     k = eff.kernel_us * 1e-6
     mac_t = np.maximum(compute, (w_bytes + act) / bw) + k
-    vact = w.v_elems[None, :] * b * nb
+    vact = v_elems[None, :] * b * nb
     vact = np.where(vact <= limit, vact * 0.25, vact)
     vec_t = vact / bw + k
     fixed = eff.batch_us if batch_us is None else batch_us

@@ -186,7 +186,10 @@ class UnitModel:
         self.servers = np.array([s.servers for s in self.setups], dtype=float)
         self.physical = np.array([s.physical for s in self.setups], dtype=float)
         self.offline = np.array([c.target == "offline" for c in cases])
-        self.streams = np.array([c.target in ("ms_streams", "server") for c in cases])
+        # cases evaluated over a block of powers of two (their batch depends on the parameters)
+        self.streams = np.array([c.target in ("ms_streams", "server") or (c.target == "offline" and not s.batch_given)
+                                 for c, s in zip(cases, self.setups)])
+        self.offline_cap = np.array([s.offline_batch for s in self.setups], dtype=float)
         self.server = np.array([c.target == "server" for c in cases])
         self.triton = np.array([c.triton for c in cases])
         self.bound = np.array([(c.latency_bound_ns or 0.0) * 1e-9 for c in cases])
@@ -199,7 +202,7 @@ class UnitModel:
             d = s.device
             point = (d.peak_ops[c.precision], d.bandwidth_bps, d.onchip_bytes, d.units, analytic.BYTES[c.precision])
             mode = (c.target in sm.LATENCY_TARGETS, d.link_bps or 0.0, c.target in ("offline", "server"))
-            if c.target in ("ms_streams", "server"):
+            if self.streams[i]:
                 block = ("block",) + point + mode
                 if block not in g["seen"]:      # one block of powers of two per device and mode
                     g["seen"][block] = len(g["rows"])
@@ -212,7 +215,7 @@ class UnitModel:
                     g["rows"].append(row)
                 first = g["seen"][row]
             idx = (c.workload, first)
-            if c.target in ("ms_streams", "server"):
+            if self.streams[i]:
                 self.stream_points[i] = idx
             else:
                 self.case_point[i] = len(self.stream_points) * 0 + first
@@ -233,11 +236,12 @@ class UnitModel:
             wname, first = self.stream_points[i] if self.streams[i] else self.stream_points[-1 - i]
             flat[i] = base[wname] + first
         self._flat = flat
-        self._batch = np.array([sm.batch_of(c, s) if c.target not in ("ms_streams", "server") else 1
-                                for c, s in zip(self.cases, self.setups)], dtype=float)
+        self._batch = np.array([sm.batch_of(c, s) if not self.streams[i] else 1
+                                for i, (c, s) in enumerate(zip(self.cases, self.setups))], dtype=float)
         self._stream_idx = np.nonzero(self.streams)[0]
         self._server_idx = np.nonzero(self.server)[0]
-        self._ms_idx = np.nonzero(self.streams & ~self.server)[0]
+        self._offline_idx = np.nonzero(self.streams & self.offline)[0]
+        self._ms_idx = np.nonzero(self.streams & ~self.server & ~self.offline)[0]
 
     def predict(self, p: Params) -> np.ndarray:
         if not hasattr(self, "_flat"):
@@ -256,16 +260,35 @@ class UnitModel:
         t = times[self._flat] * scale
         out = np.where(self.offline, self.servers * self._batch / t * keep, t * 1e9)
         n = len(self.STREAM_BATCHES)
+        off = self._offline_idx
+        if len(off):
+            # the Offline batch of the best throughput up to the memory cap (system_model.best_batch)
+            ts = times[self._flat[off][:, None] + np.arange(n)[None, :]] * scale[off][:, None]
+            allowed = self.STREAM_BATCHES[None, :] <= self.offline_cap[off][:, None]
+            rate = np.where(allowed, self.STREAM_BATCHES[None, :] / ts, 0.0)
+            if self.kind in sm.TUNED_BATCH_KINDS:
+                best = rate.max(axis=1)
+            else:                                           # the largest allowed batch
+                best = rate[np.arange(len(off)), allowed.sum(axis=1) - 1]
+            out[off] = self.servers[off] * best * keep[off]
         srv = self._server_idx
         if len(srv):
-            # the simulator's sustainable capacity at its Server batch (system_model.server_peak):
-            # the largest power of two up to MAX_BATCH whose time is within a third of the bound
+            # the simulator's sustainable capacity at its Server batch (system_model.server_batch):
+            # the best throughput among the powers of two up to MAX_BATCH whose time is within a
+            # third of the bound (batch 1 always counts)
             ts = times[self._flat[srv][:, None] + np.arange(n)[None, :]] * (scale[srv] / keep[srv])[:, None]
             kmax = int(np.log2(sm.MAX_BATCH[self.kind]))
-            fits = ts[:, 1:kmax + 1] <= (self.bound[srv] / 3)[:, None]
-            last = np.where(fits.any(axis=1), kmax - np.argmax(fits[:, ::-1], axis=1), 0)
+            ts = ts[:, :kmax + 1]
+            fits = ts <= (self.bound[srv] / 3)[:, None]
+            fits[:, 0] = True
+            # batches past the first one over the bound do not count (server_batch stops there)
+            fits &= np.cumprod(fits, axis=1).astype(bool)
+            rate = np.where(fits, self.STREAM_BATCHES[None, :kmax + 1] / ts, 0.0)
+            if self.kind not in sm.TUNED_BATCH_KINDS:       # the largest batch that fits
+                rate = fits.astype(float)
+            best = kmax - np.argmax(rate[:, ::-1], axis=1)      # the larger batch on a tie
             util = p.server_util * np.where(self.triton[srv], p.triton_util, 1.0)
-            out[srv] = util * self.servers[srv] * self.STREAM_BATCHES[last] / ts[np.arange(len(srv)), last]
+            out[srv] = util * self.servers[srv] * self.STREAM_BATCHES[best] / ts[np.arange(len(srv)), best]
         for i in self._ms_idx:
             ts = times[self._flat[i]:self._flat[i] + n] * scale[i]
             out[i] = max(0.5, _largest_batch_within(ts, self.STREAM_BATCHES, self.bound[i]) * self.servers[i])

@@ -19,11 +19,14 @@ scenarios without queueing (used inside the fitting loop, where thousands of eva
 are needed); ``tests/test_hw_model.py`` checks that the two agree.
 
 Fixed choices (stated, not fitted):
-- Offline batch: the largest power of two up to ``MAX_BATCH[kind]`` whose activations fit
-  in a quarter of the device memory.
-- Server: dynamic batching with ``max_batch`` the largest power of two whose batch
-  latency is within a third of the bound, queue delay a tenth of the bound or the batch
-  time; a target QPS above the calibrated sustainable capacity (``server_util`` of the
+- Offline batch: the power of two with the highest throughput ``b / T(b)`` (submitters
+  tune their batch size) up to ``MAX_BATCH[kind]`` and to the largest batch whose
+  activations fit in a quarter of the device memory (``best_batch``). Throughput mostly
+  grows with the batch, but not always: a batch small enough for each layer's
+  activations to stay in on-chip memory (the 48 MB L2 of an L4) can beat a larger one.
+- Server: dynamic batching with ``max_batch`` the power of two of the highest throughput
+  among those whose batch latency is within a third of the bound, queue delay a tenth
+  of the bound or the batch time; a target QPS above the calibrated sustainable capacity (``server_util`` of the
   batched capacity) is INVALID, below it a simulated run of at least ``SERVER_QUERIES``
   queries and 40 latency bounds decides; search down from the capacity, bisection to
   1.5 %.
@@ -42,6 +45,7 @@ from sim.hw.rows import Case
 from sim.system import BatchingSpec, SystemSpec
 
 MAX_BATCH = {"gpu": 2048, "asic": 32, "fpga": 16, "dsp": 1, "cpu": 32}
+TUNED_BATCH_KINDS = ("gpu",)
 SERVER_QUERIES = 10000
 MS_SAMPLES = 8
 # Harnesses that split a MultiStream query's samples over all accelerators of the node.
@@ -96,7 +100,8 @@ class Setup:
     physical: int                # physical devices in the node (for the scaling term)
     age_years: float             # software age: years since the chip first shipped
     headroom: float              # power per unit of peak relative to the chip's best-fed product
-    offline_batch: int
+    offline_batch: int           # the largest Offline batch (memory), or the case's own batch
+    batch_given: bool = False    # the case fixes its batch (a user's measurement)
 
 
 def setup(case: Case) -> Setup:
@@ -110,7 +115,8 @@ def setup(case: Case) -> Setup:
     return Setup(profile=prof, device=dev, workload=w, servers=case.devices * per_device, physical=case.devices,
                  age_years=max(0.0, case.year - profiles.chip_release_year(prof)),
                  headroom=profiles.power_headroom(prof),
-                 offline_batch=case.batch or offline_batch(prof, dev, w, case.precision))
+                 offline_batch=case.batch or offline_batch(prof, dev, w, case.precision),
+                 batch_given=bool(case.batch))
 
 
 def ms_engines(s: Setup) -> int:
@@ -120,9 +126,33 @@ def ms_engines(s: Setup) -> int:
     return s.profile.chips_per_device * 1
 
 
+def best_batch(batch_seconds, cap: int, limit_s: float | None = None, tuned: bool = True) -> int:
+    """The power of two up to ``cap`` with the highest throughput ``b / batch_seconds(b)``
+    (the larger on a tie), counting only batches within ``limit_s`` when given (batch 1
+    always counts): the batch size a submitter's tuning would settle on."""
+    best, best_rate, b = 1, 1.0 / batch_seconds(1), 2
+    while b <= cap:
+        t = batch_seconds(b)
+        if limit_s is not None and t > limit_s:
+            break
+        if not tuned or b / t >= best_rate:
+            best, best_rate = b, b / t
+        b *= 2
+    return best
+
+
+def run_offline_batch(s: Setup, c: AnalyticCost) -> int:
+    """The Offline batch of one instance: the case's own, or the best up to the memory cap."""
+    if s.batch_given:
+        return s.offline_batch
+    return best_batch(c.batch_seconds, s.offline_batch, tuned=s.profile.kind in TUNED_BATCH_KINDS)
+
+
 def batch_of(case: Case, s: Setup) -> int:
-    """The batch size one instance runs for a closed-form target."""
+    """The batch size one instance runs for a closed-form target with a fixed batch."""
     if case.target == "offline":
+        if not s.batch_given:
+            raise ValueError("the Offline batch depends on the parameters (run_offline_batch)")
         return s.offline_batch
     if case.target == "singlestream":
         return case.batch or 1
@@ -186,7 +216,7 @@ def closed_form(case: Case, p: Params, s: Setup | None = None) -> float:
     s = s or setup(case)
     if case.target == "offline":
         c = cost(case, s, p, overlap_link=True)
-        b = s.offline_batch
+        b = run_offline_batch(s, c)
         return s.servers * b / c.batch_seconds(b) * scaling(s, p)
     c = cost(case, s, p, overlap_link=False)
     if case.target == "singlestream":
@@ -242,7 +272,7 @@ def simulate_case(case: Case, p: Params, seed: int = 0) -> float:
         c = cost(case, s, p, overlap_link=True)
         # the node-level scaling loss slows every device alike
         c = c.with_scale(c.scale / scaling(s, p))
-        b = s.offline_batch
+        b = run_offline_batch(s, c)
         est = s.servers * b / c.batch_seconds(b)
         system = _system(s, p, case, BatchingSpec("fixed", b, 0.0))
         # whole rounds of full batches on every instance, at least 20 of them
@@ -305,12 +335,10 @@ SERVER_BATCHES = tuple(2 ** k for k in range(0, 12))
 
 
 def server_batch(kind: str, bound_s: float, batch_seconds) -> int:
-    """Largest power-of-two batch whose service time is within a third of the latency bound
-    (room for filling the batch and for waiting behind one), at most ``MAX_BATCH[kind]``."""
-    b = 1
-    while b * 2 <= MAX_BATCH[kind] and batch_seconds(b * 2) <= bound_s / 3:
-        b *= 2
-    return b
+    """The power-of-two batch of the highest throughput among those whose service time is
+    within a third of the latency bound (room for filling the batch and for waiting behind
+    one), at most ``MAX_BATCH[kind]``."""
+    return best_batch(batch_seconds, MAX_BATCH[kind], limit_s=bound_s / 3, tuned=kind in TUNED_BATCH_KINDS)
 
 
 def server_config(case: Case, s: Setup, c: AnalyticCost, batch: int | None = None) -> BatchingSpec:
