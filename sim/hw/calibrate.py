@@ -178,7 +178,6 @@ class UnitModel:
     def __init__(self, cases: list[Case]):
         self.cases = cases
         self.setups = [sm.setup(c) for c in cases]
-        n = len(cases)
         self.kind = self.setups[0].profile.kind if cases else "gpu"
         self.age = np.array([s.age_years for s in self.setups])
         self.headroom = np.array([s.headroom for s in self.setups])
@@ -195,7 +194,6 @@ class UnitModel:
         self.bound = np.array([(c.latency_bound_ns or 0.0) * 1e-9 for c in cases])
         # points: one per non-stream case, len(STREAM_BATCHES) per stream case
         self.groups: dict[str, dict] = {}
-        self.case_point = np.full(n, -1)
         self.stream_points: dict[int, np.ndarray] = {}
         for i, (c, s) in enumerate(zip(cases, self.setups)):
             g = self.groups.setdefault(c.workload, {"w": s.workload, "rows": [], "seen": {}})
@@ -218,7 +216,6 @@ class UnitModel:
             if self.streams[i]:
                 self.stream_points[i] = idx
             else:
-                self.case_point[i] = len(self.stream_points) * 0 + first
                 self.stream_points.setdefault(-1 - i, idx)
         for g in self.groups.values():
             a = np.array(g["rows"], dtype=float)
@@ -238,7 +235,6 @@ class UnitModel:
         self._flat = flat
         self._batch = np.array([sm.batch_of(c, s) if not self.streams[i] else 1
                                 for i, (c, s) in enumerate(zip(self.cases, self.setups))], dtype=float)
-        self._stream_idx = np.nonzero(self.streams)[0]
         self._server_idx = np.nonzero(self.server)[0]
         self._offline_idx = np.nonzero(self.streams & self.offline)[0]
         self._ms_idx = np.nonzero(self.streams & ~self.server & ~self.offline)[0]
@@ -265,12 +261,9 @@ class UnitModel:
             # the Offline batch of the best throughput up to the memory cap (system_model.best_batch)
             ts = times[self._flat[off][:, None] + np.arange(n)[None, :]] * scale[off][:, None]
             allowed = self.STREAM_BATCHES[None, :] <= self.offline_cap[off][:, None]
-            rate = np.where(allowed, self.STREAM_BATCHES[None, :] / ts, 0.0)
-            if self.kind in sm.TUNED_BATCH_KINDS:
-                best = rate.max(axis=1)
-            else:                                           # the largest allowed batch
-                best = rate[np.arange(len(off)), allowed.sum(axis=1) - 1]
-            out[off] = self.servers[off] * best * keep[off]
+            best = self._chosen(ts, allowed)
+            rate = self.STREAM_BATCHES[best] / ts[np.arange(len(off)), best]
+            out[off] = self.servers[off] * rate * keep[off]
         srv = self._server_idx
         if len(srv):
             # the simulator's sustainable capacity at its Server batch (system_model.server_batch):
@@ -283,16 +276,22 @@ class UnitModel:
             fits[:, 0] = True
             # batches past the first one over the bound do not count (server_batch stops there)
             fits &= np.cumprod(fits, axis=1).astype(bool)
-            rate = np.where(fits, self.STREAM_BATCHES[None, :kmax + 1] / ts, 0.0)
-            if self.kind not in sm.TUNED_BATCH_KINDS:       # the largest batch that fits
-                rate = fits.astype(float)
-            best = kmax - np.argmax(rate[:, ::-1], axis=1)      # the larger batch on a tie
+            best = self._chosen(ts, fits)
             util = p.server_util * np.where(self.triton[srv], p.triton_util, 1.0)
             out[srv] = util * self.servers[srv] * self.STREAM_BATCHES[best] / ts[np.arange(len(srv)), best]
         for i in self._ms_idx:
             ts = times[self._flat[i]:self._flat[i] + n] * scale[i]
             out[i] = max(0.5, _largest_batch_within(ts, self.STREAM_BATCHES, self.bound[i]) * self.servers[i])
         return out
+
+    def _chosen(self, ts: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+        """Per row of batch times at the powers of two, the index of the batch run
+        (system_model.best_batch): of the ``allowed`` ones (a prefix), the highest throughput
+        on ``TUNED_BATCH_KINDS`` (the larger on a tie), else the largest."""
+        if self.kind not in sm.TUNED_BATCH_KINDS:
+            return allowed.sum(axis=1) - 1
+        rate = np.where(allowed, self.STREAM_BATCHES[None, :ts.shape[1]] / ts, 0.0)
+        return ts.shape[1] - 1 - np.argmax(rate[:, ::-1], axis=1)
 
 
 def _largest_batch_within(t: np.ndarray, batches: np.ndarray, bound: float) -> float:

@@ -16,20 +16,22 @@ simulator and returns the value in the row's units:
 
 ``closed_form(case, params)`` gives the same quantities without the simulator for the
 scenarios without queueing (used inside the fitting loop, where thousands of evaluations
-are needed); ``tests/test_hw_model.py`` checks that the two agree.
+are needed); ``tests/test_hw_analytic.py`` (simulator) and ``tests/test_hw_calibrate.py``
+(the fit's vectorised form) check that they agree.
 
 Fixed choices (stated, not fitted):
-- Offline batch: the power of two with the highest throughput ``b / T(b)`` (submitters
-  tune their batch size) up to ``MAX_BATCH[kind]`` and to the largest batch whose
-  activations fit in a quarter of the device memory (``best_batch``). Throughput mostly
-  grows with the batch, but not always: a batch small enough for each layer's
-  activations to stay in on-chip memory (the 48 MB L2 of an L4) can beat a larger one.
-- Server: dynamic batching with ``max_batch`` the power of two of the highest throughput
-  among those whose batch latency is within a third of the bound, queue delay a tenth
-  of the bound or the batch time; a target QPS above the calibrated sustainable capacity (``server_util`` of the
-  batched capacity) is INVALID, below it a simulated run of at least ``SERVER_QUERIES``
-  queries and 40 latency bounds decides; search down from the capacity, bisection to
-  1.5 %.
+- Offline batch: a power of two up to ``MAX_BATCH[kind]`` and to the largest batch whose
+  activations fit in a quarter of the device memory: on ``TUNED_BATCH_KINDS`` (GPUs) the
+  one of the highest throughput ``b / T(b)`` (submitters tune their batch size), elsewhere
+  the largest (``best_batch``). Throughput mostly grows with the batch, but not always: a
+  batch small enough for each layer's activations to stay in on-chip memory (the 48 MB
+  L2 of an L4) can beat a larger one.
+- Server: dynamic batching with ``max_batch`` chosen the same way among the powers of two
+  whose batch latency is within a third of the bound, queue delay a tenth of the bound or
+  the batch time; a target QPS above the calibrated sustainable capacity (``server_util``
+  of the batched capacity) is INVALID, below it a simulated run of at least
+  ``SERVER_QUERIES`` queries and 40 latency bounds decides; search down from the capacity,
+  bisection to 1.5 %.
 """
 
 from __future__ import annotations
