@@ -1,6 +1,7 @@
 """MultiStream on multi-accelerator systems: split over the cards or not, as published results show."""
 
 import csv
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -47,3 +48,24 @@ def test_nvidia_runs_a_query_on_one_gpu():
     published, predicted = _ratio(_ms_rows("v2.1", ("SYS-120GQ-TNRT_2_A2_TRT", "SYS-120GQ-TNRT_4_A2_TRT")))
     assert published == pytest.approx(1.0, abs=0.01)
     assert predicted == pytest.approx(1.0, abs=0.02)
+
+
+def test_triton_adds_a_latency_to_a_multistream_query():
+    # NVIDIA's v2.0 A2 server, the same engine with and without Triton: 3.378 against
+    # 3.209 ms, a latency of 0.17 ms (their SingleStream results do not differ that way)
+    rows = {r["system"]: r for r in _rows_of("v2.0", ("A2x1_TRT", "A2x1_TRT_Triton"))}
+    plain, triton = read_case(rows["A2x1_TRT"], 0), read_case(rows["A2x1_TRT_Triton"], 1)
+    assert triton.triton and not plain.triton
+    published_ms = (float(rows["A2x1_TRT_Triton"]["value"]) - float(rows["A2x1_TRT"]["value"])) / 1e6
+    assert 0.05 < published_ms < 0.4
+    p = replace(PARAMS, triton_ms_us=150.0)
+    for predict in (sm.closed_form, sm.simulate_case):
+        added_ns = predict(triton, p) - predict(plain, p)
+        assert added_ns == pytest.approx(150e3, abs=1e3)
+        assert predict(plain, p) == pytest.approx(predict(plain, PARAMS), rel=1e-9)
+
+
+def _rows_of(version: str, systems: tuple) -> list[dict]:
+    with RESULTS.open(newline="") as fh:
+        return [r for r in csv.DictReader(fh) if r["version"] == version and r["model"] == "resnet50"
+                and r["scenario"] == "MultiStream" and r["system"] in systems]
