@@ -29,7 +29,7 @@ WORKLOADS = [
     "mobilenet_v1",                  # depthwise-separable CNN, 224x224
     "ssd_mobilenet_v1:resolution=224",   # detector, many outputs
     "bert_base:seq_len=8",           # transformer encoder, int64 inputs, a short sequence
-    "dlrm",                          # recommender: embeddings + MLPs, 0.2 ms per sample
+    "dlrm:pairs_per_sample=100",     # recommender: embeddings + MLPs; an MLPerf sample is 100-700 user-item pairs
 ]
 #: (system file, workloads): the main system for all five, onnxruntime's default threading for two
 PLAN = [

@@ -215,6 +215,26 @@ def test_dlrm_multi_hot_runs(multi_hot, shape):
     assert pred.shape == (2, 1) and np.isfinite(pred).all()
 
 
+@pytest.mark.parametrize("multi_hot", [None, 3])
+def test_dlrm_pairs_per_sample_is_the_same_model_over_more_rows(multi_hot):
+    # an MLPerf DLRM sample is one user's candidate items: P pairs per sample must give, per
+    # pair, exactly what the one-pair model gives, with the same weights and P times the MACs
+    kw = dict(table_sizes=SMALL_TABLES, embedding_dim=16, bottom_mlp=(32, 16), top_mlp=(32, 1), multi_hot=multi_hot)
+    one, five = build_dlrm(seed=3, **kw), build_dlrm(seed=3, pairs_per_sample=5, **kw)
+    onnx.checker.check_model(five, full_check=True)
+    assert n_params(five) == n_params(one)
+    from sim.layers import layer_table
+    assert layer_table(five, batch=2).total_macs == 5 * layer_table(one, batch=2).total_macs > 0
+    feeds = make_feeds(five, 2, seed=4)
+    assert feeds["dense"].shape == (2, 5, 13)
+    assert feeds["sparse"].shape == ((2, 5, 26) if multi_hot is None else (2, 5, 26, 3))
+    (got,) = session(five).run(None, feeds)
+    assert got.shape == (2, 5)
+    flat = {k: v.reshape((10,) + v.shape[2:]) for k, v in feeds.items()}
+    (want,) = session(one).run(None, flat)
+    np.testing.assert_allclose(got.reshape(10, 1), want, rtol=1e-5, atol=1e-6)
+
+
 def test_dlrm_indices_wrap_per_table():
     tables = [10 + i for i in range(26)]
     model = build_dlrm(table_sizes=tables, embedding_dim=8, bottom_mlp=(16, 8), top_mlp=(16, 1))
@@ -244,3 +264,6 @@ def test_dlrm_rejects_bad_configs():
         build_dlrm(table_sizes=SMALL_TABLES, bottom_mlp=(64, 32))
     with pytest.raises(InputError, match="one per table"):
         build_dlrm(table_sizes=SMALL_TABLES, multi_hot=[1, 2])
+    for bad in (0, 2.5, "100"):
+        with pytest.raises(InputError, match=r"pairs_per_sample=.*expected an integer >= 1"):
+            build_dlrm(table_sizes=SMALL_TABLES, pairs_per_sample=bad)

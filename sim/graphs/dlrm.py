@@ -32,6 +32,14 @@ all lookups; then the interaction:
 then the top MLP (``Gemm`` + ``Relu``, the last layer without) and ``Sigmoid``:
 output ``prediction`` float ``[batch, top_mlp[-1]]``.
 
+User-item pairs per sample: in MLPerf Inference a DLRM sample is one user's query, the
+candidate items to rank for that user: the reference harness aggregates 100 to 700
+user-item pairs into each LoadGen sample (``--samples-to-aggregate-quantile-file``).
+``pairs_per_sample=P`` (default 1: a sample is one pair) builds that: ``dense`` is
+``[batch, P, num_dense]``, ``sparse`` has a ``P`` axis after the batch, both are reshaped
+to ``batch * P`` rows at the graph's entry, and ``prediction`` is ``[batch, P *
+top_mlp[-1]]``. Weights, parameters and the per-pair graph are the same as with ``P = 1``.
+
 Table sizes: MLPerf's Criteo 1TB tables (``CRITEO_1TB_TABLE_SIZES``, 204 M rows,
 ~104 GB of fp32) exceed ONNX's 2 GB protobuf limit, so the default
 (``DEFAULT_TABLE_SIZES``) caps each of those 26 tables at 100,000 rows: 921,198 rows,
@@ -146,15 +154,32 @@ def dlrm_macs(n_tables=26, embedding_dim=128, num_dense=13, bottom_mlp=(512, 256
     return _mlp_macs(num_dense, bottom_mlp) + inter + _mlp_macs(d, top_mlp)
 
 
+def _pairs(value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise InputError(f"DLRM pairs_per_sample={value!r}: expected an integer >= 1 (user-item pairs per "
+                         f"LoadGen sample; MLPerf's harness aggregates 100 to 700)")
+    return int(value)
+
+
+def _rows(b: GraphBuilder, x: str, tail: list[int]) -> str:
+    """``[batch, P, *tail]`` to ``[batch * P, *tail]``."""
+    return b.op("Reshape", [x, _constant(b, np.array([-1] + tail, np.int64), "shape")])
+
+
 def build_dlrm(seed: int = 0, table_sizes=None, embedding_dim: int = 128, num_dense: int = 13,
                bottom_mlp=(512, 256, 128), top_mlp=(1024, 1024, 512, 256, 1), multi_hot=None,
-               interaction: str = "dot", dcn_layers: int = 3, dcn_rank: int = 512):
-    """MLPerf-style DLRM; see the module docstring for inputs, defaults and the interaction choice."""
+               interaction: str = "dot", dcn_layers: int = 3, dcn_rank: int = 512, pairs_per_sample: int = 1):
+    """MLPerf-style DLRM; see the module docstring for inputs, defaults, the interaction choice
+    and ``pairs_per_sample``."""
     tables, dim, num_dense, bottom, top, multi_hot = _config(
         table_sizes, embedding_dim, num_dense, bottom_mlp, top_mlp, multi_hot, interaction)
+    pairs = _pairs(pairs_per_sample)
     n_tables = len(tables)
     b = GraphBuilder("dlrm", seed=seed)
-    dense = b.input("dense", [BATCH, num_dense])
+    if pairs == 1:
+        dense = b.input("dense", [BATCH, num_dense])
+    else:
+        dense = _rows(b, b.input("dense", [BATCH, pairs, num_dense]), [num_dense])
 
     # Per-lookup table ids, in the order the sparse input holds them.
     if isinstance(multi_hot, tuple):
@@ -166,7 +191,12 @@ def build_dlrm(seed: int = 0, table_sizes=None, embedding_dim: int = 128, num_de
     else:
         table_of = np.arange(n_tables)
         sparse_shape = [BATCH, n_tables]
-    sparse = b.input("sparse", sparse_shape, TensorProto.INT64, high=max(tables))
+    if pairs == 1:
+        sparse = b.input("sparse", sparse_shape, TensorProto.INT64, high=max(tables))
+    else:
+        per_pair = sparse_shape[1:]
+        sparse = _rows(b, b.input("sparse", [BATCH, pairs] + per_pair, TensorProto.INT64, high=max(tables)),
+                       per_pair)
 
     # Bottom MLP.
     x = dense
@@ -228,8 +258,14 @@ def build_dlrm(seed: int = 0, table_sizes=None, embedding_dim: int = 128, num_de
         if i < len(top) - 1:
             x = b.relu(x)
         d_in = d_out
-    b.nodes.append(helper.make_node("Sigmoid", [x], ["prediction"], name="sigmoid_out"))
-    b.output("prediction", [BATCH, top[-1]])
+    if pairs == 1:
+        b.nodes.append(helper.make_node("Sigmoid", [x], ["prediction"], name="sigmoid_out"))
+    else:
+        y = b.op("Sigmoid", [x])
+        b.nodes.append(helper.make_node("Reshape", [y, _constant(b, np.array([-1, pairs * top[-1]], np.int64),
+                                                                 "shape")], ["prediction"], name="per_sample"))
+    b.output("prediction", [BATCH, pairs * top[-1]])
     hot = "one-hot" if multi_hot is None else f"multi-hot {multi_hot}"
+    per = "" if pairs == 1 else f"; {pairs} user-item pairs per sample"
     return b.build(doc=f"DLRM ({interaction} interaction, {hot}): {n_tables} tables, {sum(tables):,} rows x "
-                       f"{dim}; bottom {list(bottom)}, top {list(top)}; seeded random weights")
+                       f"{dim}; bottom {list(bottom)}, top {list(top)}{per}; seeded random weights")
