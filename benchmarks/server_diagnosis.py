@@ -16,7 +16,11 @@ Prints four (or five) things the validation report's notes quote (docs/validatio
    the prediction (the calibration's cost for Server at the run's QPS) and LoadGen's
    measured p99 (how much of the miss is service time).
 
-Runs at niceness -10 where allowed, like the calibration and the real runs.
+Runs at niceness -10 where allowed, like the calibration and the real runs. The dlrm
+figures the report quotes come from one-pair dlrm runs (``--workload dlrm``: kept by
+``python benchmarks/validation_report.py --system benchmarks/validation_system.yaml
+--workload dlrm --doc out/dlrm-one-pair.md``); the report itself now runs MLPerf's sample
+of 100 pairs (``--workload dlrm:pairs_per_sample=100``).
 """
 
 from __future__ import annotations
