@@ -89,7 +89,7 @@ def main(argv=None) -> int:
     twin = ev.abs_errors(ev.twin_lookup(data), data)
     both = [i for i in five if i in twin and i in errs]
     alone = [i for i in five if i in errs and i not in twin]
-    print(f"\n2. twin lookup (same accelerator's other systems, same model and metric, per-device scaling)")
+    print("\n2. twin lookup (same accelerator's other systems, same model and metric, per-device scaling)")
     print(f"  rows with a twin: {len(both)}: twin lookup {median(twin, both):.1%}, simulator {median(errs, both):.1%}")
     for kind in ("gpu", "asic", "cpu"):
         sub = [i for i in both if data.cases[i].kind == kind]
