@@ -148,7 +148,9 @@ NOTES = [
     "real run also starts with a one-second speed probe (batch-1 runs back to back) compared with the same "
     "probe during calibration; its ratio is recorded per run (probe_drift in docs/validation.json) but does "
     "not enter the predictions (`--drift-probe` would rescale them by it): on bert_base the probe read up "
-    "to +11% where the run's own batches ran +2 to 4% slower and batch 8 not slower.",
+    "to +11% where the run's own batches ran +2 to 4% slower and batch 8 not slower. Calibrations and runs "
+    "made since record the same probe at the largest batch too (probe_drift_max: recorded, not used); the kept "
+    "runs of this report predate it.",
     "Run lengths: SingleStream 15 s (>= 200 queries), MultiStream >= 662 queries (p99 early stopping), "
     "Offline 15 s, Server 20 s per load, peak search trials 20 s bisected to 2%. The Server latency bound "
     "is 20x the idle batch-1 service time (at least 2 ms), not the MLPerf bound of the model, which this "

@@ -10,6 +10,7 @@ docs/validation.md (benchmarks/validation_report.py).
 from __future__ import annotations
 
 import math
+from pathlib import Path
 import sys
 
 import numpy as np
@@ -250,6 +251,22 @@ def test_quick_validation_end_to_end(quick_run):
     # LoadGen really ran: its logs are there, and its verdicts are kept
     logs = list((root / "out").rglob("mlperf_log_summary.txt"))
     assert len(logs) >= 9 and all("Result is" in p.read_text() for p in logs)
+
+
+def test_every_run_records_its_speed_probes_against_the_calibration(quick_run):
+    # batch 1 and the largest batch (4 here), before LoadGen starts, beside the same probes
+    # in the calibration: the machine's drift, which batch sizes that go through DRAM can
+    # show where batch 1 does not
+    import json
+    root, (res,) = quick_run
+    assert res["runs"]
+    for run in res["runs"]:
+        for key in ("probe_drift", "probe_drift_max"):
+            assert run[key] is not None and math.isfinite(run[key]) and run[key] > 0, (key, run)
+        harness = json.loads((Path(run["folder"]) / "harness.json").read_text())
+        assert harness["probe_max"]["batch"] == 4 and harness["probe_max"]["runs"] >= 5
+    (cal,) = list((root / "out").rglob("calibration.json"))
+    assert json.loads(cal.read_text())["probe_max_ns"] > 0
 
 
 def test_replay_reproduces_the_predictions(quick_run):

@@ -25,9 +25,10 @@ Service times (``measure_service``, no LoadGen)
       queries keep arriving (another thread takes the interpreter lock and the CPU for each
       issue; a worker that just woke from a short idle spell is still cold). Per batch size
       and rate: ``traffic`` in the result, ``Calibration.cost_for`` applies it to Server.
-    - a *speed probe* before and after (batch-1 runs back to back for a second, the same
-      probe each real run makes before LoadGen starts): the ratio of a run's probe to the
-      calibration's is the machine's drift since calibration (``Calibration.drift``).
+    - a *speed probe* before and after (batch-1 runs back to back for a second, and the
+      same at the largest batch: the probes each real run makes before LoadGen starts):
+      the ratio of a run's probe to the calibration's is the machine's drift since
+      calibration (``Calibration.drift``, ``Calibration.drift_max``).
 
 LoadGen's overhead (``measure_loadgen_overhead``, LoadGen with no model)
     The real harness, with a model that only sleeps (for the measured service time, so
@@ -232,6 +233,7 @@ def measure_service(spec: dict) -> dict:
         ex.warm_up()
     probe_s = float(spec.get("probe_s", 1.0))
     probe = executors[0].probe(probe_s)
+    probe_max = executors[0].probe(probe_s, batch=cfg.max_batch) if cfg.max_batch > 1 else []
     respond = _respond_factory()
     disturbed = float(spec.get("disturbed_cores", math.inf))
     quiet_wait_s = float(spec.get("quiet_wait_s", 0.0))
@@ -281,11 +283,14 @@ def measure_service(spec: dict) -> dict:
         traffic.append({"load": load, "rate_qps": rate, "seconds": secs, "concurrency": level, "cycles": got,
                         "foreign_cores": foreign})
     probe += executors[0].probe(probe_s)        # the same probe before and after: drift during calibration
+    if cfg.max_batch > 1:
+        probe_max += executors[0].probe(probe_s, batch=cfg.max_batch)
     machine = monitor.stop()
     machine["segments_repeated"] = redone[0]
     machine["niceness"] = _current_niceness()
     return {"schema": "sim.service_times/1", "config": cfg.to_dict(), "busy": busy, "idle": idle,
-            "traffic": traffic, "probe_ns": probe, "seconds": time.perf_counter() - t0, "machine": machine}
+            "traffic": traffic, "probe_ns": probe, "probe_max_ns": probe_max, "seconds": time.perf_counter() - t0,
+            "machine": machine}
 
 
 # ---------------------------------------------------------------------------------------
@@ -367,6 +372,7 @@ class Calibration:
     fingerprint: dict = field(default_factory=dict)
     probe_ns: float | None = None       # median batch-1 run time of the speed probe during calibration
     traffic: list = field(default_factory=list)   # back-to-back cycles under issue traffic (measure_service)
+    probe_max_ns: float | None = None   # the same probe at the largest batch
 
     def traffic_ratios(self) -> list[tuple[float, dict]]:
         """``(rate_qps, {batch: cycle under traffic / busy median})`` per measured rate, for
@@ -415,6 +421,13 @@ class Calibration:
             return 1.0
         return float(min(2.0, max(0.5, p / self.probe_ns)))
 
+    def drift_max(self, run: dict) -> float | None:
+        """The same at the largest batch (None where either side has no such probe)."""
+        p = (run.get("probe_max") or {}).get("median_ns")
+        if not p or not self.probe_max_ns:
+            return None
+        return float(p / self.probe_max_ns)
+
     def host_ns(self, scenario: str) -> tuple[float, float]:
         """(issue_overhead_ns, schedule_delay_ns) for a scenario."""
         o = self.overhead.get(scenario) or self.overhead["SingleStream"]
@@ -431,7 +444,7 @@ class Calibration:
         return {"schema": SCHEMA, "config": self.config.to_dict(), "workload_sha256": self.workload_sha256,
                 "cost": self.cost.to_dict(), "overhead": self.overhead, "machine": self.machine,
                 "seconds": self.seconds, "fingerprint": self.fingerprint, "probe_ns": self.probe_ns,
-                "traffic": self.traffic}
+                "traffic": self.traffic, "probe_max_ns": self.probe_max_ns}
 
     @staticmethod
     def from_dict(d: dict, source: str = "calibration") -> "Calibration":
@@ -441,7 +454,7 @@ class Calibration:
         return Calibration(HarnessConfig.from_dict(d["config"]), d["workload_sha256"],
                            EmpiricalCost.from_dict(d["cost"], source), d["overhead"], d.get("machine", {}),
                            d.get("seconds", 0.0), d.get("fingerprint", {}), d.get("probe_ns"),
-                           list(d.get("traffic") or []))
+                           list(d.get("traffic") or []), d.get("probe_max_ns"))
 
     def summary_lines(self) -> list[str]:
         c = self.cost
@@ -483,10 +496,12 @@ def calibrate(cfg: HarnessConfig, outdir: Path, mlperf_model: str, quick: bool =
                                         nice=nice)
     w = load_workload(cfg.workload, cfg.small)
     probe = service.get("probe_ns") or []
+    probe_max = service.get("probe_max_ns") or []
     cal = Calibration(cfg, w.sha256, cost, overhead, {"service": service["machine"]},
                       time.perf_counter() - t0,
                       fingerprint(intra_op_threads=cfg.intra_op_threads, inter_op_threads=1),
-                      float(np.median(probe)) if probe else None, list(service.get("traffic") or []))
+                      float(np.median(probe)) if probe else None, list(service.get("traffic") or []),
+                      float(np.median(probe_max)) if probe_max else None)
     (outdir / "calibration.json").write_text(json.dumps(cal.to_dict()) + "\n")
     return cal
 

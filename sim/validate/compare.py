@@ -216,7 +216,7 @@ class Validator:
         self.runs.append({"folder": str(folder), "scenario": scenario, "valid": result["valid"],
                           "foreign_cores": result["machine"].get("foreign_cores_mean"),
                           "attempt": result["attempt"], "wall_s": result.get("wall_s"),
-                          "probe_drift": self.cal.drift(result)})
+                          "probe_drift": self.cal.drift(result), "probe_drift_max": self.cal.drift_max(result)})
         return result
 
     # ---- simulated ----------------------------------------------------------------

@@ -216,12 +216,13 @@ class Executor:
             for _ in range(runs):
                 self.run(np.arange(b))
 
-    def probe(self, seconds: float, min_runs: int = 5, max_runs: int = 5000) -> list[int]:
-        """Back-to-back batch-1 runs for ``seconds``: how fast this machine is right now (ns each)."""
+    def probe(self, seconds: float, min_runs: int = 5, max_runs: int = 5000, batch: int = 1) -> list[int]:
+        """Back-to-back runs of ``batch`` samples for ``seconds``: how fast this machine is right
+        now (ns each)."""
         out: list[int] = []
         if self.null or seconds <= 0:
             return out
-        one = np.arange(1)
+        one = np.arange(batch)
         t_end = time.perf_counter() + seconds
         while len(out) < max_runs and (len(out) < min_runs or time.perf_counter() < t_end):
             t = time.perf_counter_ns()
@@ -583,6 +584,8 @@ def run_loadgen(spec: dict) -> dict:
         ex.warm_up()
     # how fast the machine is just before the run (compared with the same probe in the calibration)
     probe = executors[0].probe(float(spec.get("probe_s", 0.0)))
+    # the same at the largest batch: batches that go through DRAM can drift where batch 1 does not
+    probe_max = executors[0].probe(float(spec.get("probe_s", 0.0)), batch=cfg.max_batch) if cfg.max_batch > 1 else []
     setup_s = time.perf_counter() - t0
 
     sut = WorkerSUT(cfg, executors, scenario, lg.QuerySamplesComplete,
@@ -623,6 +626,8 @@ def run_loadgen(spec: dict) -> dict:
         "mean_batch_size": float(counts.mean()) if len(counts) else 0.0,
         "setup_s": setup_s, "wall_s": wall_s, "machine": {**machine, "niceness": _current_niceness()},
         "probe": {"runs": len(probe), "median_ns": float(np.median(probe)) if probe else None},
+        "probe_max": {"batch": cfg.max_batch, "runs": len(probe_max),
+                      "median_ns": float(np.median(probe_max)) if probe_max else None},
         "errors": sut.errors + ([f"LoadGen logged {detail.get('num_errors')} errors"]
                                 if detail.get("num_errors") else []),
     }
