@@ -73,7 +73,7 @@ class SpeedTrace:
         n_bins = int(span // bin_ns)
         if n_bins < MIN_BINS:
             return None
-        idx = np.minimum((start // bin_ns).astype(np.int64), n_bins - 1)      # sorted: start is
+        idx = np.minimum((start // bin_ns).astype(np.int64), n_bins - 1)      # sorted, as start is
         factors = np.empty(n_bins)
         last = 1.0
         for i, r in enumerate(np.split(ratio, np.searchsorted(idx, np.arange(1, n_bins)))):

@@ -235,9 +235,7 @@ def closed_form(case: Case, p: Params, s: Setup | None = None) -> float:
         b = run_offline_batch(s, c)
         return s.servers * b / c.batch_seconds(b) * scaling(s, p)
     c = cost(case, s, p, overlap_link=False)
-    if case.target == "singlestream":
-        return c.batch_seconds(batch_of(case, s)) * 1e9
-    if case.target == "multistream":
+    if case.target in LATENCY_TARGETS:
         return (c.batch_seconds(batch_of(case, s)) + triton_ms_s(case, p)) * 1e9
     if case.target == "ms_streams":
         return float(ms_streams_batch(c, case.latency_bound_ns * 1e-9 - triton_ms_s(case, p)) * s.servers)

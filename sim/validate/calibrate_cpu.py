@@ -233,7 +233,7 @@ def measure_service(spec: dict) -> dict:
         ex.warm_up()
     probe_s = float(spec.get("probe_s", 1.0))
     probe = executors[0].probe(probe_s)
-    probe_max = executors[0].probe(probe_s, batch=cfg.max_batch) if cfg.max_batch > 1 else []
+    probe_max = executors[0].probe_largest(probe_s)
     respond = _respond_factory()
     disturbed = float(spec.get("disturbed_cores", math.inf))
     quiet_wait_s = float(spec.get("quiet_wait_s", 0.0))
@@ -283,8 +283,7 @@ def measure_service(spec: dict) -> dict:
         traffic.append({"load": load, "rate_qps": rate, "seconds": secs, "concurrency": level, "cycles": got,
                         "foreign_cores": foreign})
     probe += executors[0].probe(probe_s)        # the same probe before and after: drift during calibration
-    if cfg.max_batch > 1:
-        probe_max += executors[0].probe(probe_s, batch=cfg.max_batch)
+    probe_max += executors[0].probe_largest(probe_s)
     machine = monitor.stop()
     machine["segments_repeated"] = redone[0]
     machine["niceness"] = _current_niceness()
@@ -361,6 +360,12 @@ def measure_loadgen_overhead(cfg: HarnessConfig, cost: EmpiricalCost, outdir: Pa
 # the result
 
 
+def _probe_ratio(run: dict, key: str, reference_ns: float | None) -> float | None:
+    """A run's speed probe ``key`` over the calibration's (None if either is missing)."""
+    p = (run.get(key) or {}).get("median_ns")
+    return float(p / reference_ns) if p and reference_ns else None
+
+
 @dataclass
 class Calibration:
     config: HarnessConfig
@@ -416,17 +421,12 @@ class Calibration:
 
     def drift(self, run: dict) -> float:
         """How much slower than at calibration the machine was just before ``run`` (its probe)."""
-        p = (run.get("probe") or {}).get("median_ns")
-        if not p or not self.probe_ns:
-            return 1.0
-        return float(min(2.0, max(0.5, p / self.probe_ns)))
+        r = _probe_ratio(run, "probe", self.probe_ns)
+        return 1.0 if r is None else float(min(2.0, max(0.5, r)))
 
     def drift_max(self, run: dict) -> float | None:
-        """The same at the largest batch (None where either side has no such probe)."""
-        p = (run.get("probe_max") or {}).get("median_ns")
-        if not p or not self.probe_max_ns:
-            return None
-        return float(p / self.probe_max_ns)
+        """The same at the largest batch, unclamped (None where either side has no such probe)."""
+        return _probe_ratio(run, "probe_max", self.probe_max_ns)
 
     def host_ns(self, scenario: str) -> tuple[float, float]:
         """(issue_overhead_ns, schedule_delay_ns) for a scenario."""

@@ -222,13 +222,18 @@ class Executor:
         out: list[int] = []
         if self.null or seconds <= 0:
             return out
-        one = np.arange(batch)
+        samples = np.arange(batch)
         t_end = time.perf_counter() + seconds
         while len(out) < max_runs and (len(out) < min_runs or time.perf_counter() < t_end):
             t = time.perf_counter_ns()
-            self.run(one)
+            self.run(samples)
             out.append(time.perf_counter_ns() - t)
         return out
+
+    def probe_largest(self, seconds: float) -> list[int]:
+        """The same probe at the largest batch (none when that is batch 1): batches that go
+        through DRAM can drift where batch 1 does not."""
+        return self.probe(seconds, batch=self.max_batch) if self.max_batch > 1 else []
 
 
 def _inputs(model):
@@ -584,8 +589,7 @@ def run_loadgen(spec: dict) -> dict:
         ex.warm_up()
     # how fast the machine is just before the run (compared with the same probe in the calibration)
     probe = executors[0].probe(float(spec.get("probe_s", 0.0)))
-    # the same at the largest batch: batches that go through DRAM can drift where batch 1 does not
-    probe_max = executors[0].probe(float(spec.get("probe_s", 0.0)), batch=cfg.max_batch) if cfg.max_batch > 1 else []
+    probe_max = executors[0].probe_largest(float(spec.get("probe_s", 0.0)))
     setup_s = time.perf_counter() - t0
 
     sut = WorkerSUT(cfg, executors, scenario, lg.QuerySamplesComplete,
