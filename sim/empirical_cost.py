@@ -156,6 +156,18 @@ class EmpiricalCost:
         return EmpiricalCost({(b, c): v * float(factors.get(b, 1.0)) for (b, c), v in self.busy.items()},
                              dict(self.idle), f"{self.source}, {note}", self.idle_after_ns)
 
+    @staticmethod
+    def pooled(costs: list, source: str) -> "EmpiricalCost":
+        """One model from the samples of several measured at different times (each key's
+        samples together); every model must have measured the same keys."""
+        first = costs[0]
+        for other in costs[1:]:
+            if set(other.busy) != set(first.busy) or set(other.idle) != set(first.idle):
+                raise InputError(f"{source}: the calibrations to pool measured different batch sizes or gaps")
+        return EmpiricalCost({k: np.concatenate([c.busy[k] for c in costs]) for k in first.busy},
+                             {k: np.concatenate([c.idle[k] for c in costs]) for k in first.idle},
+                             source, first.idle_after_ns)
+
     # ---- JSON -------------------------------------------------------------------------
     def to_dict(self) -> dict:
         return {"schema": SCHEMA, "source": self.source, "idle_after_ns": self.idle_after_ns,

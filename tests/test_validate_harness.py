@@ -150,6 +150,51 @@ def test_server_busy_times_follow_the_measured_traffic_slowdown():
     assert Calibration(HarnessConfig("w"), "sha", c, {}).cost_for("Server", 2000.0) is c
 
 
+def test_calibrations_before_and_after_the_runs_pool_their_samples():
+    """Two calibrations of one system, the second on a machine 10% slower: the pooled one
+    draws from both sets of samples (its median between them), averages LoadGen's overheads
+    and the traffic slowdowns; calibrations of other systems are refused."""
+    from sim.empirical_cost import EmpiricalCost
+    from sim.validate.calibrate_cpu import Calibration
+    from sim.validate.harness import HarnessConfig
+    a = _cost()
+    b = EmpiricalCost({k: v * 1.1 for k, v in a.busy.items()}, {k: v * 1.1 for k, v in a.idle.items()}, "test")
+    over = lambda issue: {"Server": {"issue_overhead_ns": issue, "schedule_delay_ns": 2 * issue}}  # noqa: E731
+    traffic = lambda r: [{"rate_qps": 1000.0, "concurrency": 1,  # noqa: E731
+                          "cycles": {"1": {"median_ns": r * 1150, "count": 500}}}]
+    ca = Calibration(HarnessConfig("w"), "sha", a, over(100.0), traffic=traffic(1.2))
+    cb = Calibration(HarnessConfig("w"), "sha", b, over(300.0), traffic=traffic(1.1 * 1.0))
+    pooled = Calibration.pooled([ca, cb])
+    assert pooled.cost.busy[(4, 1)].size == 8 and pooled.cost.idle[(1, 200_000.0)].size == 4
+    assert a.median_ns(4) < pooled.cost.median_ns(4) < b.median_ns(4)
+    assert pooled.host_ns("Server") == (200.0, 400.0)
+    # batch 1 under traffic: 1.2x busy in the first, 1.0x in the second (its busy times are 1.1x)
+    assert pooled.traffic_factors(1000.0) == pytest.approx({1: 1.1, 4: 1.1})
+    assert Calibration.pooled([ca]) is ca
+    with pytest.raises(InputError, match="different systems"):
+        Calibration.pooled([ca, Calibration(HarnessConfig("other"), "sha", b, over(1.0))])
+
+
+def test_traffic_slowdown_is_measured_against_busy_cycles_of_its_own_window():
+    """A machine 15% slower during a traffic segment than during the busy runs: cycles under
+    traffic of 1.15x the busy median are no slowdown when the busy cycles measured right next
+    to the segment (``reference_ns``) ran 1.15x too; a size without a reference falls back
+    to the busy median."""
+    from sim.validate.calibrate_cpu import Calibration
+    from sim.validate.harness import HarnessConfig
+    c = _cost()
+    slow = 1.15
+    traffic = [{"rate_qps": 1000.0, "concurrency": 1, "reference_ns": {"1": slow * c.median_ns(1)},
+                "cycles": {"1": {"median_ns": slow * c.median_ns(1), "count": 500},
+                           "4": {"median_ns": 1.3 * c.median_ns(4), "count": 80}}}]
+    cal = Calibration(HarnessConfig("w"), "sha", c, {}, traffic=traffic)
+    assert cal.traffic_factors(1000.0) == pytest.approx({1: 1.0, 4: 1.3})
+    assert cal.cost_for("Server", 1000.0).median_ns(1) == pytest.approx(c.median_ns(1))
+    del traffic[0]["reference_ns"]
+    assert Calibration(HarnessConfig("w"), "sha", c, {}, traffic=traffic).traffic_factors(1000.0)[1] == \
+        pytest.approx(slow)
+
+
 def test_engine_asks_the_context_cost_busy_versus_idle():
     """A closed loop with an issue overhead finds its instance idle every time (the next query
     arrives after the last completed); a full Offline queue keeps it busy."""
@@ -223,7 +268,8 @@ def quick_run(tmp_path_factory):
     model = tiny_model(root / "tiny_model.onnx")
     system = parse_system({"batching": {"policy": "dynamic", "max_batch": 4},
                            "accelerators": {"cost": {"kind": "cpu_profile", "threads": 1}}})
-    results = run_validation([str(model)], system, root / "out", quick=True, log=lambda *a: None)
+    results = run_validation([str(model)], system, root / "out", quick=True, log=lambda *a: None,
+                             calibrate_after=True)
     return root, results
 
 
@@ -265,8 +311,12 @@ def test_every_run_records_its_speed_probes_against_the_calibration(quick_run):
             assert run[key] is not None and math.isfinite(run[key]) and run[key] > 0, (key, run)
         harness = json.loads((Path(run["folder"]) / "harness.json").read_text())
         assert harness["probe_max"]["batch"] == 4 and harness["probe_max"]["runs"] >= 5
-    (cal,) = list((root / "out").rglob("calibration.json"))
-    assert json.loads(cal.read_text())["probe_max_ns"] > 0
+    cals = sorted((root / "out").rglob("calibration.json"))
+    assert [c.parent.name for c in cals] == ["calibration", "calibration_after"]
+    assert all(json.loads(c.read_text())["probe_max_ns"] > 0 for c in cals)
+    # the predictions pool the calibrations before and after the runs
+    assert len(res["calibration"]["parts"]) == 2
+    assert "2 calibrations pooled" in res["calibration"]["summary"][0]
 
 
 def test_replay_reproduces_the_predictions(quick_run):

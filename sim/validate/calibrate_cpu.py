@@ -21,9 +21,11 @@ Service times (``measure_service``, no LoadGen)
     - *under traffic*: a thread issues single queries on a seeded Poisson schedule (sleeping
       until just before each one, then waiting on the clock) at 25, 50 and 75% of the
       max-batch capacity, through the configured batching rule; the back-to-back cycles of
-      each batch size against its busy median give how much slower a worker runs while
-      queries keep arriving (another thread takes the interpreter lock and the CPU for each
-      issue; a worker that just woke from a short idle spell is still cold). Per batch size
+      each batch size against busy cycles of the same size measured right before and after
+      that segment (so the machine's drift over the calibration does not count as traffic)
+      give how much slower a worker runs while queries keep arriving (another thread takes
+      the interpreter lock and the CPU for each issue; a worker that just woke from a short
+      idle spell is still cold). Per batch size
       and rate: ``traffic`` in the result, ``Calibration.cost_for`` applies it to Server.
     - a *speed probe* before and after (batch-1 runs back to back for a second, and the
       same at the largest batch: the probes each real run makes before LoadGen starts):
@@ -66,6 +68,7 @@ SPIN_BELOW_NS = 1_000_000.0     # shorter gaps are waited out on the clock, not 
 MS_BATCH = 8
 TRAFFIC_LOADS = (0.25, 0.5, 0.75)  # issue rates, as fractions of the max-batch capacity
 TRAFFIC_MIN_CYCLES = 20            # fewer back-to-back cycles of a batch size: no ratio for it
+TRAFFIC_REFERENCE_MAX = 4          # busy cycles of batches 1..this bracket each traffic segment
 SCHEMA = "sim.cpu_calibration/1"
 
 
@@ -223,6 +226,14 @@ def _traffic(cfg: HarnessConfig, executors, rate_qps: float, seconds: float, see
     return {str(b): {"median_ns": float(np.median(v)), "count": len(v)} for b, v in sorted(cycles.items())}
 
 
+def _reference(cfg: HarnessConfig, executors, scale: float, respond) -> dict[int, list[int]]:
+    """Busy cycles of the batch sizes issue traffic forms most (1 to ``TRAFFIC_REFERENCE_MAX``),
+    measured right next to a traffic segment: the machine's speed in that window, so the
+    traffic's slowdown is not confused with a drift of the machine since the busy runs."""
+    return {b: _busy(cfg, executors, b, 0.4 * scale, 8, 200, respond)
+            for b in range(1, min(TRAFFIC_REFERENCE_MAX, cfg.max_batch) + 1)}
+
+
 def measure_service(spec: dict) -> dict:
     """Busy and idle service times of the harness's SUT code (see the module docstring)."""
     from sim.validate.harness import CpuMonitor, ForeignMeter, wait_quiet
@@ -279,9 +290,12 @@ def measure_service(spec: dict) -> dict:
     for k, load in enumerate(TRAFFIC_LOADS):
         rate = load * cap
         secs = min(20.0, max(2.0, 400.0 / rate)) * scale
+        before = _reference(cfg, executors, scale, respond)
         got, foreign = segment(lambda: _traffic(cfg, executors, rate, secs, int(spec.get("seed", 0)) + k, respond))
+        after = _reference(cfg, executors, scale, respond)
+        reference = {str(b): float(np.median(before[b] + after[b])) for b in before}
         traffic.append({"load": load, "rate_qps": rate, "seconds": secs, "concurrency": level, "cycles": got,
-                        "foreign_cores": foreign})
+                        "reference_ns": reference, "foreign_cores": foreign})
     probe += executors[0].probe(probe_s)        # the same probe before and after: drift during calibration
     probe_max += executors[0].probe_largest(probe_s)
     machine = monitor.stop()
@@ -378,14 +392,42 @@ class Calibration:
     probe_ns: float | None = None       # median batch-1 run time of the speed probe during calibration
     traffic: list = field(default_factory=list)   # back-to-back cycles under issue traffic (measure_service)
     probe_max_ns: float | None = None   # the same probe at the largest batch
+    parts: list = field(default_factory=list)     # pooled: the calibrations it was made of (``pooled``)
+
+    @staticmethod
+    def pooled(parts: list["Calibration"]) -> "Calibration":
+        """One calibration from several of the same system made at different times (before
+        and after the real runs): the machine's speed drifts by some percent from one window
+        of minutes to the next, and a prediction from one window carries that window's
+        speed. Every busy and idle sample of each part, LoadGen's overheads averaged, the
+        traffic slowdown averaged over the parts (each against its own busy cycles); the
+        speed probes are the first part's (runs' drift is recorded against it)."""
+        if len(parts) == 1:
+            return parts[0]
+        first = parts[0]
+        for other in parts[1:]:
+            if other.config != first.config or other.workload_sha256 != first.workload_sha256:
+                raise InputError(f"calibration of {first.config.workload}: the calibrations to pool are of "
+                                 f"different systems or workloads")
+        cost = EmpiricalCost.pooled([c.cost for c in parts], f"{first.cost.source}, {len(parts)} calibrations pooled")
+        overhead = {s: {k: float(np.mean([c.overhead[s][k] for c in parts])) for k in o
+                        if all(isinstance(c.overhead.get(s, {}).get(k), (int, float)) for c in parts)}
+                    for s, o in first.overhead.items() if all(s in c.overhead for c in parts)}
+        return Calibration(first.config, first.workload_sha256, cost, overhead,
+                           {f"part{k + 1}": c.machine for k, c in enumerate(parts)},
+                           float(sum(c.seconds for c in parts)), first.fingerprint, first.probe_ns, [],
+                           first.probe_max_ns, list(parts))
 
     def traffic_ratios(self) -> list[tuple[float, dict]]:
-        """``(rate_qps, {batch: cycle under traffic / busy median})`` per measured rate, for
-        batch sizes with at least ``TRAFFIC_MIN_CYCLES`` back-to-back cycles."""
+        """``(rate_qps, {batch: cycle under traffic / busy cycle})`` per measured rate, for
+        batch sizes with at least ``TRAFFIC_MIN_CYCLES`` back-to-back cycles. The busy cycle is
+        the one measured next to that traffic segment (``reference_ns``) where there is one,
+        else the busy median of the calibration (calibrations made before the reference)."""
         out = []
         for t in self.traffic:
             level = int(t.get("concurrency", 1))
-            ratios = {int(b): c["median_ns"] / self.cost.median_ns(int(b), concurrency=level)
+            local = t.get("reference_ns") or {}
+            ratios = {int(b): c["median_ns"] / (local.get(b) or self.cost.median_ns(int(b), concurrency=level))
                       for b, c in t["cycles"].items()
                       if c["count"] >= TRAFFIC_MIN_CYCLES and int(b) in self.cost.batch_sizes}
             if ratios:
@@ -396,6 +438,10 @@ class Calibration:
         """Per batch size, how much slower back-to-back batches run with queries arriving at
         ``qps``: the measured ratio, linear in the rate between measured rates and held at
         the ends; a batch size without enough cycles at a rate takes the nearest size's."""
+        if self.parts:
+            each = [c.traffic_factors(qps) for c in self.parts]
+            return {b: float(np.mean([f[b] for f in each if b in f])) for b in self.cost.batch_sizes
+                    if any(b in f for f in each)}
         measured = self.traffic_ratios()
         if not measured:
             return {}
@@ -414,7 +460,7 @@ class Calibration:
         target QPS (``traffic_factors``); other scenarios (no queries arrive while a batch
         runs) and calibrations without traffic measurements use the busy times as measured."""
         cost = cost or self.cost
-        if scenario != "Server" or not qps or not self.traffic:
+        if scenario != "Server" or not qps or not (self.traffic or any(c.traffic for c in self.parts)):
             return cost
         factors = self.traffic_factors(float(qps))
         return cost.busy_scaled(factors, f"busy times under traffic at {qps:.0f} QPS") if factors else cost
@@ -458,14 +504,17 @@ class Calibration:
 
     def summary_lines(self) -> list[str]:
         c = self.cost
-        lines = [f"calibration of {self.config.workload} ({self.config.describe()}), {self.seconds:.0f} s"]
+        pooled = f", {len(self.parts)} calibrations pooled" if self.parts else ""
+        lines = [f"calibration of {self.config.workload} ({self.config.describe()}), {self.seconds:.0f} s{pooled}"]
         for b in c.batch_sizes:
             lines.append(f"  batch {b}: busy median {c.median_ns(b) / 1e6:.3f} ms"
                          + (f", idle median {c.median_ns(b, idle=True) / 1e6:.3f} ms"
                             if any(bb == b for bb, _ in c.idle) else ""))
-        for rate, ratios in self.traffic_ratios():
-            lines.append(f"  under traffic at {rate:,.0f} QPS: back-to-back cycles x "
-                         + ", ".join(f"{r:.2f} (batch {b})" for b, r in sorted(ratios.items())))
+        for k, part in enumerate(self.parts or [self]):
+            when = f" (calibration {k + 1})" if self.parts else ""
+            for rate, ratios in part.traffic_ratios():
+                lines.append(f"  under traffic at {rate:,.0f} QPS{when}: back-to-back cycles x "
+                             + ", ".join(f"{r:.2f} (batch {b})" for b, r in sorted(ratios.items())))
         for s, o in self.overhead.items():
             lines.append(f"  LoadGen {s}: issue overhead {o['issue_overhead_ns'] / 1e3:.1f} us, "
                          f"scheduler delay {o['schedule_delay_ns'] / 1e3:.1f} us")

@@ -8,6 +8,7 @@ markdown report, e.g. docs/validation.md).
 
 from __future__ import annotations
 
+import argparse
 import shlex
 import sys
 from pathlib import Path
@@ -37,6 +38,9 @@ def add_parser(sub) -> None:
     p.add_argument("--out", default="out/validate", help="folder for LoadGen's logs of every run")
     p.add_argument("--replay", action="store_true",
                    help="no real runs: re-simulate from the real runs and calibration kept under --out")
+    p.add_argument("--calibrate-after", action=argparse.BooleanOptionalAction, default=None,
+                   help="calibrate again after the real runs and predict from both calibrations pooled "
+                        "(default: on, off with --quick)")
     p.add_argument("--drift-probe", action="store_true",
                    help="rescale each prediction by the run's one-second speed probe (off by default)")
     p.add_argument("--json", metavar="FILE", help="write the fingerprint and records as JSON")
@@ -54,6 +58,7 @@ def run(args) -> int:
                                      server_bound_ms=args.server_bound_ms, peak=not args.no_peak,
                                      mlperf_model=args.mlperf_model, quiet_wait_s=args.quiet_wait_s,
                                      nice=args.nice, drift_probe=args.drift_probe, replay=args.replay,
+                                     calibrate_after=args.calibrate_after,
                                      log=lambda *a: print(*a, flush=True))
     print()
     print(report.format_table(report.all_records(results)))

@@ -8,15 +8,17 @@
    (its samples/s is the *measured capacity*), then SingleStream, MultiStream and Server
    at ``loads`` (fractions of the measured capacity), then a search for the peak VALID
    Server QPS;
-4. simulate every one of those runs with the same LoadGen settings (the traffic is LoadGen's
+4. with ``calibrate_after``, calibrate again: the machine's speed drifts by some percent
+   between windows of minutes, so the prediction pools the calibrations made before and
+   after the runs (``Calibration.pooled``) rather than carry one window's speed;
+5. simulate every one of those runs with the same LoadGen settings (the traffic is LoadGen's
    own, query for query), the calibrated cost and host overheads, and ``sim_seeds`` seeds
    of the resampled service times;
-5. line up the metrics: SingleStream p90 and its early-stopping estimate, MultiStream p99,
+6. line up the metrics: SingleStream p90 and its early-stopping estimate, MultiStream p99,
    Offline samples/s, Server p99 and mean latency at each load, and the peak VALID QPS.
    ``measured`` is the median of the real repeats (``measured_spread_pct``: their max - min
-   over the median); each repeat is simulated with ``sim_seeds`` seeds at the machine's
-   speed measured just before it (a one-second probe, ``drift``), and ``predicted`` is the
-   median over the repeats of the mean over the seeds; ``error_pct`` =
+   over the median); each repeat is simulated with ``sim_seeds`` seeds, and ``predicted``
+   is the median over the repeats of the mean over the seeds; ``error_pct`` =
    100 (predicted - measured) / measured.
 
 Every real run's LoadGen settings are checked against the simulated run's (the same
@@ -89,6 +91,7 @@ class Plan:
     log: object = print
     drift_probe: bool = False                   # rescale each prediction by the run's speed probe
     replay: bool = False                        # re-simulate from the kept real runs and calibration
+    calibrate_after: bool = False               # calibrate again after the real runs and pool the two
 
 
 # ---------------------------------------------------------------------------------------
@@ -137,7 +140,8 @@ class Validator:
         self.model = canonical_model(spec_model, allow_unknown_model=True)
         self.total = total_samples(self.model)
         self.root = Path(plan.outdir)
-        self.cal: Calibration | None = None
+        self.cal: Calibration | None = None     # the calibration before the runs (their settings)
+        self.pred_cal: Calibration | None = None  # what the predictions use (``calibrate_after``: pooled)
         self.runs: list[dict] = []              # every real run (for the report's run table)
         self.disturbed_retries = 0
         self._costs: dict = {}                  # (drift, Server QPS) -> cost model
@@ -223,11 +227,12 @@ class Validator:
     def simulate(self, scenario: str, overrides: dict, seed: int, drift: float = 1.0):
         """The simulated twin of a run; ``drift`` rescales the calibrated service times (see ``pair``)."""
         from sim.run import simulate
-        system = self.cal.system_for(scenario, self.plan.system)
+        cal = self.pred_cal
+        system = cal.system_for(scenario, self.plan.system)
         qps = overrides.get("server_target_qps") if scenario == "Server" else None
         key = (round(drift, 6), qps)
         if key not in self._costs:
-            self._costs[key] = self.cal.cost_for(scenario, qps, self.cal.cost.scaled(key[0]))
+            self._costs[key] = cal.cost_for(scenario, qps, cal.cost.scaled(key[0]))
         return simulate(scenario, workload=self.plan.workload, system=system, cost=self._costs[key],
                         mlperf_model=self.model, overrides=overrides, seed=seed,
                         total_sample_count=self.total, auto_hints=False)
@@ -265,7 +270,7 @@ class Validator:
 
     # ---- one comparison point -----------------------------------------------------
     def pair(self, scenario: str, tag: str, overrides: dict, repeats: int | None = None) -> RunPair:
-        """Real repeats of one setting, each with its simulated twins.
+        """Real repeats of one setting (``predict`` adds their simulated twins).
 
         Each real run starts with a one-second speed probe (batch-1 runs back to back, before
         LoadGen starts); the same probe ran during calibration. Their ratio, the machine's
@@ -279,16 +284,34 @@ class Validator:
         for k in range(repeats if repeats is not None else p.repeats):
             folder = self.root / "real" / tag.replace("@", "_at_") / f"r{k + 1}"
             real = self.real_run(scenario, overrides, folder)
-            drift = self._drift(real)
-            sims = [self.simulate(scenario, overrides, seed, drift) for seed in range(p.sim_seeds)]
-            self.check_same_settings(real, sims[0], folder)
+            rp.real.append(real)
+            rp.drift.append(self._drift(real))
+        return rp
+
+    def predict(self, rp: RunPair) -> RunPair:
+        """Each real repeat's simulated twins: ``sim_seeds`` seeds with the same settings."""
+        rp.sim = []
+        for k, (real, drift) in enumerate(zip(rp.real, rp.drift)):
+            sims = [self.simulate(rp.scenario, rp.overrides, seed, drift) for seed in range(self.plan.sim_seeds)]
+            self.check_same_settings(real, sims[0], self.root / "real" / rp.tag.replace("@", "_at_") / f"r{k + 1}")
             if k == 0:
                 rp.sim_traffic = sims[0].traffic
                 rp.sim_latencies = _sim_latencies(sims[0])
-            rp.real.append(real)
-            rp.drift.append(drift)
             rp.sim.append([self.sim_summary(r) for r in sims])
         return rp
+
+    def _calibration_after(self) -> Calibration | None:
+        """The calibration after the real runs (``calibrate_after``): made now, or on replay
+        read back where the kept validation made one (None where it did not)."""
+        p = self.plan
+        folder = self.root / "calibration_after"
+        if p.replay:
+            path = folder / "calibration.json"
+            return Calibration.from_dict(json.loads(path.read_text()), str(path)) if path.is_file() else None
+        if p.quiet_wait_s > 0:
+            wait_quiet(p.quiet_cores, p.quiet_wait_s)
+        return calibrate(self.cfg, folder, self.model, quick=p.quick, disturbed_cores=p.disturbed_cores,
+                         quiet_wait_s=p.quiet_wait_s, retries=2 * p.retries, nice=p.nice)
 
     # ---- the whole workload -------------------------------------------------------
     def settings_for(self, scenario: str, qps: float | None = None) -> dict:
@@ -357,14 +380,28 @@ class Validator:
             server_pairs.append(sp)
         pairs += server_pairs
         peak = self.peak_search(server_pairs, capacity) if p.peak else None
+        after = self._calibration_after() if p.calibrate_after or p.replay else None
+        self.pred_cal = Calibration.pooled([self.cal, after]) if after is not None else self.cal
+        if after is not None:
+            self.log("  calibrated again after the real runs; the predictions pool both calibrations")
+            for line in after.summary_lines():
+                self.log("  " + line)
+        for rp in pairs:
+            self.predict(rp)
+        if peak is not None:
+            self.peak_predict(peak, server_pairs, capacity)
         curve = self.server_curve(capacity, float(np.median([x for sp in server_pairs for x in sp.drift])))
         records = make_records(label, pairs, server_pairs, peak, system=getattr(p.system, "name", ""))
+        used = self.pred_cal
         return {"workload": label, "workload_ref": p.workload, "small": p.small, "mlperf_model": self.model,
                 "system": self.cfg.describe(), "system_name": getattr(p.system, "name", ""),
                 "harness_config": self.cfg.to_dict(),
-                "calibration": {"summary": self.cal.summary_lines(), "seconds": self.cal.seconds,
-                                "overhead": self.cal.overhead, "machine": self.cal.machine},
-                "capacity_qps": capacity, "expected_capacity_qps": self.expected_capacity,
+                "calibration": {"summary": used.summary_lines(), "seconds": used.seconds,
+                                "overhead": used.overhead, "machine": used.machine,
+                                "parts": [c.summary_lines() for c in used.parts],
+                                "expected_capacity_before_qps": self.expected_capacity},
+                "capacity_qps": capacity,
+                "expected_capacity_qps": offline_capacity_qps(used.system_for("Offline", p.system), used.cost),
                 "server_bound_ms": bound_ms, "records": records, "runs": self.runs,
                 "disturbed_retries": self.disturbed_retries,
                 "plots": plot_data(pairs, server_pairs, peak, curve), "seconds": time.perf_counter() - t0}
@@ -384,43 +421,49 @@ class Validator:
             out["valid_share"].append(float(np.mean([x["valid"] for x in sims])))
         return out
 
+    def peak_settings(self, qps: float) -> dict:
+        """A peak-search trial's LoadGen settings: Server's, with the trial's duration."""
+        s = self.settings_for("Server", qps)
+        s["min_duration_ns"] = int(self.plan.durations.peak_s * 1000) * 1_000_000
+        return s
+
     def peak_search(self, server_pairs: list, capacity: float) -> dict:
+        """The real peak VALID QPS search, bisected per repeat (``peak_predict`` simulates it)."""
         p = self.plan
-        d = p.durations
-        peaks_real, peaks_sim, trials = [], [], []
-
-        def settings(qps):
-            s = self.settings_for("Server", qps)
-            s["min_duration_ns"] = int(d.peak_s * 1000) * 1_000_000
-            return s
-
-        drifts = []
+        peaks_real, trials, drifts = [], [], []
         for k in range(p.repeats):
             known = {round(sp.qps, 3): bool(sp.real[k]["valid"]) for sp in server_pairs if k < len(sp.real)}
             mine = []
 
             def real_trial(qps, k=k, mine=mine):
                 folder = self.root / "real" / "peak" / f"r{k + 1}" / f"qps_{qps:.3f}"
-                res = self.real_run("Server", settings(qps), folder)
+                res = self.real_run("Server", self.peak_settings(qps), folder)
                 mine.append(self._drift(res))
                 trials.append({"repeat": k + 1, "qps": qps, "valid": bool(res["valid"]), "drift": mine[-1],
                                "p99_ms": _ms(_lg(res, "result_99.00_percentile_latency_ns"))})
                 return bool(res["valid"])
 
             self.log(f"  peak VALID QPS search, repeat {k + 1}")
-            peaks_real.append(bisect_peak(real_trial, known, capacity, d.peak_rel_tol))
+            peaks_real.append(bisect_peak(real_trial, known, capacity, p.durations.peak_rel_tol))
             # the simulated search of this repeat: the machine's speed during its real trials
-            drift = float(np.median(mine or [sp.drift[k] for sp in server_pairs if k < len(sp.drift)] or [1.0]))
-            drifts.append(drift)
+            drifts.append(float(np.median(mine or [sp.drift[k] for sp in server_pairs if k < len(sp.drift)]
+                                          or [1.0])))
+        return {"real": peaks_real, "sim": [], "trials": trials, "drift": drifts}
+
+    def peak_predict(self, peak: dict, server_pairs: list, capacity: float) -> dict:
+        """The simulated peak search of each real repeat (``peak["sim"]``), bisected finer."""
+        peak["sim"] = []
+        for drift in peak["drift"]:
             per_seed = []
-            for seed in range(p.sim_seeds):
+            for seed in range(self.plan.sim_seeds):
                 def sim_trial(qps, seed=seed, drift=drift):
-                    return bool(self.simulate("Server", settings(qps), seed, drift).metrics.valid)
+                    return bool(self.simulate("Server", self.peak_settings(qps), seed, drift).metrics.valid)
 
                 sim_known = {round(sp.qps, 3): sim_trial(round(sp.qps, 3)) for sp in server_pairs}
-                per_seed.append(bisect_peak(sim_trial, sim_known, capacity, min(0.005, d.peak_rel_tol)))
-            peaks_sim.append(float(np.mean(per_seed)))
-        return {"real": peaks_real, "sim": peaks_sim, "trials": trials, "drift": drifts}
+                per_seed.append(bisect_peak(sim_trial, sim_known, capacity,
+                                            min(0.005, self.plan.durations.peak_rel_tol)))
+            peak["sim"].append(float(np.mean(per_seed)))
+        return peak
 
 
 def _lg(real: dict, key: str) -> float:
@@ -640,8 +683,12 @@ def run_validation(workloads: list[str], system=None, outdir="out/validate", *, 
                    small: bool = False, repeats: int | None = None, sim_seeds: int | None = None,
                    server_bound_ms: float | None = None, peak: bool = True, mlperf_model: str | None = None,
                    quiet_wait_s: float | None = None, durations: Durations | None = None, nice: int = 0,
-                   log=print, drift_probe: bool = False, replay: bool = False) -> list[dict]:
+                   log=print, drift_probe: bool = False, replay: bool = False,
+                   calibrate_after: bool | None = None) -> list[dict]:
     """``validate_workload`` for each workload in turn (one system); the list of results.
+
+    ``calibrate_after`` (default: unless ``quick``): calibrate again after the real runs and
+    predict from both calibrations pooled.
 
     ``replay``: no real runs and no calibration: both are read back from ``outdir`` (a
     finished validation with the same options) and only the simulated side runs again.
@@ -658,7 +705,7 @@ def run_validation(workloads: list[str], system=None, outdir="out/validate", *, 
                     durations=durations or (QUICK if quick else Durations()), server_bound_ms=server_bound_ms,
                     peak=peak, quick=quick, quiet_wait_s=(0.0 if quick else 120.0) if quiet_wait_s is None
                     else quiet_wait_s, retries=0 if quick else 2, nice=nice, log=log, drift_probe=drift_probe,
-                    replay=replay)
+                    replay=replay, calibrate_after=not quick if calibrate_after is None else calibrate_after)
         results.append(validate_workload(plan))
     return results
 
