@@ -6,8 +6,8 @@
 2. calibrate it (``sim.validate.calibrate_cpu``: microbenchmarks, never the runs below);
 3. run LoadGen for real, each run in its own process, ``repeats`` times: Offline first
    (its samples/s is the *measured capacity*), then SingleStream, MultiStream and Server
-   at ``loads`` (fractions of the measured capacity), then a search for the peak VALID
-   Server QPS;
+   at ``loads`` (fractions of the measured capacity) in ``repeats`` rounds of one run of
+   each, then a search for the peak VALID Server QPS;
 4. with ``calibrate_after``, calibrate again: the machine's speed drifts by some percent
    between windows of minutes, so the prediction pools the calibrations made before and
    after the runs (``Calibration.pooled``) rather than carry one window's speed;
@@ -279,21 +279,26 @@ class Validator:
         one-second batch-1 probe proved a poor guide to a run's batch times (bert_base: the
         probe read +10% where the run's own batches ran +2 to 4%, and batch 8 not slower).
         """
-        p = self.plan
         rp = RunPair(scenario, tag, dict(overrides))
-        for k in range(repeats if repeats is not None else p.repeats):
-            folder = self.root / "real" / tag.replace("@", "_at_") / f"r{k + 1}"
-            real = self.real_run(scenario, overrides, folder)
-            rp.real.append(real)
-            rp.drift.append(self._drift(real))
+        for k in range(repeats if repeats is not None else self.plan.repeats):
+            self.add_repeat(rp, k)
         return rp
+
+    def add_repeat(self, rp: RunPair, k: int) -> None:
+        """Real repeat ``k`` (from 0) of ``rp``'s setting."""
+        real = self.real_run(rp.scenario, rp.overrides, self._folder(rp, k))
+        rp.real.append(real)
+        rp.drift.append(self._drift(real))
+
+    def _folder(self, rp: RunPair, k: int) -> Path:
+        return self.root / "real" / rp.tag.replace("@", "_at_") / f"r{k + 1}"
 
     def predict(self, rp: RunPair) -> RunPair:
         """Each real repeat's simulated twins: ``sim_seeds`` seeds with the same settings."""
         rp.sim = []
         for k, (real, drift) in enumerate(zip(rp.real, rp.drift)):
             sims = [self.simulate(rp.scenario, rp.overrides, seed, drift) for seed in range(self.plan.sim_seeds)]
-            self.check_same_settings(real, sims[0], self.root / "real" / rp.tag.replace("@", "_at_") / f"r{k + 1}")
+            self.check_same_settings(real, sims[0], self._folder(rp, k))
             if k == 0:
                 rp.sim_traffic = sims[0].traffic
                 rp.sim_latencies = _sim_latencies(sims[0])
@@ -368,17 +373,23 @@ class Validator:
         capacity = float(np.mean([_lg(r, "result_samples_per_second") for r in off.real]))
         self.log(f"  measured capacity {capacity:.2f} samples/s (expected from calibration "
                  f"{self.expected_capacity:.2f}); Server bound {bound_ms:g} ms")
-        for scenario in ("SingleStream", "MultiStream"):
-            self.log(f"  {scenario} x{p.repeats}")
-            pairs.append(self.pair(scenario, scenario, self.settings_for(scenario)))
+        pairs += [RunPair(s, s, self.settings_for(s)) for s in ("SingleStream", "MultiStream")]
         server_pairs = []
         for load in p.loads:
             qps = load * capacity
-            self.log(f"  Server at {load:.0%} of capacity ({qps:.2f} QPS) x{p.repeats}")
-            sp = self.pair("Server", f"Server@{load:.2f}", self.settings_for("Server", qps))
+            sp = RunPair("Server", f"Server@{load:.2f}", self.settings_for("Server", qps))
             sp.load, sp.qps = load, qps
             server_pairs.append(sp)
         pairs += server_pairs
+        # the repeats in rounds (each setting once per round): a slow spell of the machine that
+        # lasts minutes then spoils one repeat of several settings, which the median over the
+        # repeats sets aside, not every repeat of the settings that happened to run during it
+        for k in range(p.repeats):
+            for rp in pairs[1:]:
+                what = f"Server at {rp.load:.0%} of capacity ({rp.qps:.2f} QPS)" if rp.scenario == "Server" \
+                    else rp.scenario
+                self.log(f"  round {k + 1}/{p.repeats}: {what}")
+                self.add_repeat(rp, k)
         peak = self.peak_search(server_pairs, capacity) if p.peak else None
         after = self._calibration_after() if p.calibrate_after or p.replay else None
         self.pred_cal = Calibration.pooled([self.cal, after]) if after is not None else self.cal
