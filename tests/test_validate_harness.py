@@ -175,6 +175,19 @@ def test_calibrations_before_and_after_the_runs_pool_their_samples():
         Calibration.pooled([ca, Calibration(HarnessConfig("other"), "sha", b, over(1.0))])
 
 
+def test_batch_speed_reads_a_runs_batch_log_against_the_calibration(tmp_path):
+    """Batches of 1 taking 1.1x and batches of 4 taking 1.2x the calibrated busy medians
+    (1150 and 3450 ns): the median over the run's batches; no log, no figure."""
+    from sim.validate.compare import batch_speed
+    c = _cost()
+    count = np.array([1, 1, 1, 4, 4])
+    took = np.array([1.1 * 1150, 1.1 * 1150, 1.1 * 1150, 1.2 * 3450, 1.2 * 3450])
+    start = np.arange(5) * 10_000
+    np.savez(tmp_path / "samples.npz", batch_count=count, batch_start_ns=start, batch_end_ns=start + took)
+    assert batch_speed(tmp_path, c) == pytest.approx(1.1)
+    assert batch_speed(tmp_path / "missing", c) is None
+
+
 def test_traffic_slowdown_is_measured_against_busy_cycles_of_its_own_window():
     """A machine 15% slower during a traffic segment than during the busy runs: cycles under
     traffic of 1.15x the busy median are no slowdown when the busy cycles measured right next
@@ -294,6 +307,11 @@ def test_quick_validation_end_to_end(quick_run):
         ratio = by[key]["predicted"] / by[key]["measured"]
         assert 0.5 < ratio < 2.0, by[key]
     assert report.error_summary(recs)["median_abs_error_pct"] < 60
+    # each repeat's batch times against the calibration, read back from its batch log
+    for r in recs:
+        if r["metric"] != "peak VALID QPS":
+            assert len(r["batch_speed"]) == 1 and 0.3 < r["batch_speed"][0] < 3.0, r
+            assert math.isfinite(r["predicted_at_run_speed"]) and r["predicted_at_run_speed"] > 0, r
     # LoadGen really ran: its logs are there, and its verdicts are kept
     logs = list((root / "out").rglob("mlperf_log_summary.txt"))
     assert len(logs) >= 9 and all("Result is" in p.read_text() for p in logs)

@@ -125,6 +125,8 @@ class RunPair:
     drift: list = field(default_factory=list)   # per repeat: the machine's speed then, relative to calibration
     sim_traffic: object = None                  # LoadGen's traffic (the same for every seed)
     sim_latencies: object = None                # latencies of the first simulated run (for plots)
+    speed: list = field(default_factory=list)   # per repeat: its batches' time against the calibration's
+    sim_at_speed: list = field(default_factory=list)  # per repeat: twins at that speed (a diagnostic)
     load: float = 0.0                           # Server: fraction of the measured capacity
     qps: float = 0.0                            # Server: target QPS
 
@@ -224,15 +226,17 @@ class Validator:
         return result
 
     # ---- simulated ----------------------------------------------------------------
-    def simulate(self, scenario: str, overrides: dict, seed: int, drift: float = 1.0):
-        """The simulated twin of a run; ``drift`` rescales the calibrated service times (see ``pair``)."""
+    def simulate(self, scenario: str, overrides: dict, seed: int, drift: float = 1.0, traffic: bool = True):
+        """The simulated twin of a run; ``drift`` rescales the calibrated service times (see
+        ``pair``); ``traffic=False`` leaves out the calibrated slowdown under issue traffic."""
         from sim.run import simulate
         cal = self.pred_cal
         system = cal.system_for(scenario, self.plan.system)
         qps = overrides.get("server_target_qps") if scenario == "Server" else None
-        key = (round(drift, 6), qps)
+        key = (round(drift, 6), qps, traffic)
         if key not in self._costs:
-            self._costs[key] = cal.cost_for(scenario, qps, cal.cost.scaled(key[0]))
+            scaled = cal.cost.scaled(key[0])
+            self._costs[key] = cal.cost_for(scenario, qps, scaled) if traffic else scaled
         return simulate(scenario, workload=self.plan.workload, system=system, cost=self._costs[key],
                         mlperf_model=self.model, overrides=overrides, seed=seed,
                         total_sample_count=self.total, auto_hints=False)
@@ -294,15 +298,25 @@ class Validator:
         return self.root / "real" / rp.tag.replace("@", "_at_") / f"r{k + 1}"
 
     def predict(self, rp: RunPair) -> RunPair:
-        """Each real repeat's simulated twins: ``sim_seeds`` seeds with the same settings."""
-        rp.sim = []
-        for k, (real, drift) in enumerate(zip(rp.real, rp.drift)):
-            sims = [self.simulate(rp.scenario, rp.overrides, seed, drift) for seed in range(self.plan.sim_seeds)]
+        """Each real repeat's simulated twins: ``sim_seeds`` seeds with the same settings.
+
+        Also, as a diagnostic beside the prediction (``sim_at_speed``): the same twins with
+        the calibrated service times rescaled by how fast that repeat's batches actually ran
+        (``batch_speed``, read from its own batch log, which already holds any slowdown
+        under traffic). The gap between the two errors is the machine's speed during the run;
+        what remains is the model's."""
+        rp.sim, rp.sim_at_speed = [], []
+        rp.speed = [batch_speed(self._folder(rp, k), self.pred_cal.cost) for k in range(len(rp.real))]
+        seeds = range(self.plan.sim_seeds)
+        for k, (real, drift, speed) in enumerate(zip(rp.real, rp.drift, rp.speed)):
+            sims = [self.simulate(rp.scenario, rp.overrides, seed, drift) for seed in seeds]
             self.check_same_settings(real, sims[0], self._folder(rp, k))
             if k == 0:
                 rp.sim_traffic = sims[0].traffic
                 rp.sim_latencies = _sim_latencies(sims[0])
             rp.sim.append([self.sim_summary(r) for r in sims])
+            rp.sim_at_speed.append([self.sim_summary(self.simulate(rp.scenario, rp.overrides, seed, speed, False))
+                                    for seed in seeds] if speed else [])
         return rp
 
     def _calibration_after(self) -> Calibration | None:
@@ -477,6 +491,21 @@ class Validator:
         return peak
 
 
+def batch_speed(folder: Path, cost) -> float | None:
+    """How long a real run's batches took against the calibration: the median over its
+    batches of (inference time) / (calibrated busy median of that batch size), from the
+    harness's batch log (``samples.npz``). A diagnostic, never an input of a prediction: 1.10
+    says the machine ran 10% slower during that run than while it was calibrated."""
+    path = Path(folder) / "samples.npz"
+    if not path.is_file():
+        return None
+    with np.load(path) as z:
+        took = z["batch_end_ns"] - z["batch_start_ns"]
+        count = z["batch_count"]
+    known = [(t, int(c)) for t, c in zip(took, count) if int(c) in cost.batch_sizes and t > 0]
+    return float(np.median([t / cost.median_ns(c) for t, c in known])) if known else None
+
+
 def _lg(real: dict, key: str) -> float:
     v = real["loadgen"].get(key)
     return float(v) if v is not None else float("nan")
@@ -612,10 +641,10 @@ def invalid_reasons(real: dict) -> list[str]:
     return out
 
 
-def _predicted(rp: RunPair, value) -> list[float]:
+def _predicted(rp: RunPair, value, sims: list | None = None) -> list[float]:
     """Per repeat: the mean over the simulation seeds of ``value(summary)``."""
     out = []
-    for seeds in rp.sim:
+    for seeds in (rp.sim if sims is None else sims):
         v = [value(s) for s in seeds]
         v = [x for x in v if x is not None and np.isfinite(x)]
         out.append(float(np.mean(v)) if v else float("nan"))
@@ -634,8 +663,13 @@ def make_records(label: str, pairs: list, server_pairs: list, peak: dict | None,
     ss, ms, off = by_tag["SingleStream"], by_tag["MultiStream"], by_tag["Offline"]
 
     def rec(rp, scenario, metric, key, value, **extra):
-        return _record(label, scenario, metric, [_lg(r, key) if not callable(key) else key(r) for r in rp.real],
-                       _predicted(rp, value), rp.real, _flat(rp), drift=rp.drift, **extra)
+        out = _record(label, scenario, metric, [_lg(r, key) if not callable(key) else key(r) for r in rp.real],
+                      _predicted(rp, value), rp.real, _flat(rp), drift=rp.drift, batch_speed=rp.speed, **extra)
+        at_speed, _ = _agg(_predicted(rp, value, rp.sim_at_speed))
+        out["predicted_at_run_speed"] = at_speed
+        out["error_at_run_speed_pct"] = 100.0 * (at_speed - out["measured"]) / out["measured"] \
+            if out["measured"] and np.isfinite(out["measured"]) else float("nan")
+        return out
 
     ms_ = lambda key: (lambda r: _ms(_lg(r, key)))  # noqa: E731
     recs.append(rec(ss, "SingleStream", "p90 latency (ms)", ms_("result_90.00_percentile_latency_ns"),

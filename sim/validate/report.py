@@ -44,8 +44,10 @@ def all_records(results: list[dict]) -> list[dict]:
     return [r for res in results for r in res["records"]]
 
 
-def error_summary(records: list[dict]) -> dict:
-    """Median and worst absolute error (%) and the median real-run spread."""
+def error_summary(records: list[dict], key: str = "error_pct") -> dict:
+    """Median and worst absolute error (%) and the median real-run spread; ``key``:
+    ``error_at_run_speed_pct`` for the same at the runs' own speed (a diagnostic)."""
+    records = [dict(r, error_pct=r.get(key, math.nan)) for r in records]
     errs = [abs(r["error_pct"]) for r in records if math.isfinite(r["error_pct"])]
     spreads = [r["measured_spread_pct"] for r in records if math.isfinite(r.get("measured_spread_pct", math.nan))]
     if not errs:
@@ -215,14 +217,23 @@ def write_plots(results: list[dict], folder) -> list[Path]:
 def _md_table(records: list[dict]) -> list[str]:
     systems = len({r.get("system", "") for r in records}) > 1
     lines = ["| workload | " + ("system | " if systems else "") + "scenario | metric | measured | predicted | "
-             "error % | real-run spread % | LoadGen |",
-             "|---|" + ("---|" if systems else "") + "---|---|---:|---:|---:|---:|---|"]
+             "error % | real-run spread % | batch time vs calibration | error at the runs' speed % | LoadGen |",
+             "|---|" + ("---|" if systems else "") + "---|---|---:|---:|---:|---:|---:|---:|---|"]
     for r in records:
         lines.append(f"| {r['workload']} | " + (f"{r.get('system', '')} | " if systems else "")
                      + f"{r['scenario']} | {r['metric']} | {_fmt(r['measured'])} | "
                      f"{_fmt(r['predicted'])} | {_pct(r['error_pct'])} | {_spread(r['measured_spread_pct'])} | "
+                     f"{_speed(r.get('batch_speed'))} | {_pct(r.get('error_at_run_speed_pct', math.nan))} | "
                      f"{_validity(r)} |")
     return lines
+
+
+def _speed(values) -> str:
+    """The repeats' batch times against the calibration (``compare.batch_speed``): 'x1.02 (0.99-1.10)'."""
+    v = [x for x in (values or []) if x is not None and math.isfinite(x)]
+    if not v:
+        return ""
+    return f"x{np.median(v):.2f}" + (f" ({min(v):.2f}-{max(v):.2f})" if len(v) > 1 else "")
 
 
 def markdown(results: list[dict], fingerprint: dict, command: str, plot_paths: list[Path], doc_dir: Path,
@@ -235,7 +246,7 @@ def markdown(results: list[dict], fingerprint: dict, command: str, plot_paths: l
              "test (onnxruntime on this CPU behind worker threads and a batching queue, "
              "`sim/validate/harness.py`) driven by the real MLPerf LoadGen, and is simulated with the same "
              "LoadGen settings and seeds: the simulated run issues the same queries at the same times. The "
-             "simulator's inputs come only from microbenchmarks run before the validation runs "
+             "simulator's inputs come only from microbenchmarks run before and after the validation runs "
              "(`sim/validate/calibrate_cpu.py`): busy and idle service times per batch size, LoadGen's issue "
              "overhead and scheduler delay. Nothing is fitted to the runs compared here.", "",
              "## Command", "", "```", command, "```", "",
@@ -252,11 +263,16 @@ def markdown(results: list[dict], fingerprint: dict, command: str, plot_paths: l
              f"{s.get('within_5pct', 0)} within 5%, {s.get('within_10pct', 0)} within 10%.",
              f"- The real runs' own spread (max - min over the median of the repeats): median "
              f"{s['median_spread_pct']:.1f}%.",
+             *([f"- A diagnostic, not a prediction: simulated at the speed each real run's batches actually ran "
+                f"(`batch time vs calibration`, read from the run's own batch log), the median absolute error is "
+                f"{a['median_abs_error_pct']:.1f}% and the worst {a['worst_abs_error_pct']:.1f}% ({a['worst']}): "
+                f"the difference from the figures above is the machine's speed during the runs, not the model."]
+               if (a := error_summary(recs, "error_at_run_speed_pct"))["count"] else []),
              "", "Per workload:", "",
              "| workload | system | metrics | median abs error % | worst abs error % | median spread % | "
              "capacity (samples/s) | Server bound (ms) | real runs (repeated when disturbed) | CPU used by "
-             "others (cores, median / max) |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "others (cores, median / max) | batch time vs calibration (runs' median, range) |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
     for res in results:
         rs = error_summary(res["records"])
         foreign = [r["foreign_cores"] for r in res["runs"] if r.get("foreign_cores") is not None]
@@ -264,11 +280,18 @@ def markdown(results: list[dict], fingerprint: dict, command: str, plot_paths: l
         lines.append(f"| {res['workload']} | {res['system']} | {rs['count']} | {rs['median_abs_error_pct']:.1f} | "
                      f"{rs['worst_abs_error_pct']:.1f} | {rs['median_spread_pct']:.1f} | "
                      f"{res['capacity_qps']:.1f} | {res['server_bound_ms']:g} | {len(res['runs'])} "
-                     f"({res.get('disturbed_retries', 0)}) | {fg} |")
+                     f"({res.get('disturbed_retries', 0)}) | {fg} | "
+                     f"{_speed([x for r in res['records'] for x in (r.get('batch_speed') or [])])} |")
     lines += ["", "## All compared metrics", "",
               "`measured` is the median of the real repeats, `predicted` the median over the repeats of the mean over each repeat's simulation seeds, "
               "error = (predicted - measured) / measured. Server loads are fractions of the measured Offline "
-              "capacity. `LoadGen` is the real runs' verdict (INVALID runs are kept, with LoadGen's reasons).",
+              "capacity. `LoadGen` is the real runs' verdict (INVALID runs are kept, with LoadGen's reasons). "
+              "`batch time vs calibration`: how long the real repeats' batches took against the calibrated busy "
+              "times of the same batch size (median over each run's batches; median and range over the "
+              "repeats), read from the runs' own batch logs after the fact: never an input of a prediction, it "
+              "tells a machine that ran slow during a run (x1.10: 10% slower) from an error of the model. "
+              "`error at the runs' speed`: the same comparison with each repeat simulated at that speed (its "
+              "calibrated service times times its batch time vs calibration); a diagnostic, not a prediction.",
               ""]
     lines += _md_table(recs)
     if notes:
