@@ -460,7 +460,7 @@ class Calibration:
         target QPS (``traffic_factors``); other scenarios (no queries arrive while a batch
         runs) and calibrations without traffic measurements use the busy times as measured."""
         cost = cost or self.cost
-        if scenario != "Server" or not qps or not (self.traffic or any(c.traffic for c in self.parts)):
+        if scenario != "Server" or not qps:
             return cost
         factors = self.traffic_factors(float(qps))
         return cost.busy_scaled(factors, f"busy times under traffic at {qps:.0f} QPS") if factors else cost

@@ -146,7 +146,7 @@ class Validator:
         self.pred_cal: Calibration | None = None  # what the predictions use (``calibrate_after``: pooled)
         self.runs: list[dict] = []              # every real run (for the report's run table)
         self.disturbed_retries = 0
-        self._costs: dict = {}                  # (drift, Server QPS) -> cost model
+        self._costs: dict = {}                  # (drift, Server QPS, traffic) -> cost model
 
     # ---- real ---------------------------------------------------------------------
     def _drift(self, real: dict) -> float:
@@ -273,7 +273,7 @@ class Validator:
                                f"(LoadGen, simulated): {bad}")
 
     # ---- one comparison point -----------------------------------------------------
-    def pair(self, scenario: str, tag: str, overrides: dict, repeats: int | None = None) -> RunPair:
+    def pair(self, scenario: str, tag: str, overrides: dict) -> RunPair:
         """Real repeats of one setting (``predict`` adds their simulated twins).
 
         Each real run starts with a one-second speed probe (batch-1 runs back to back, before
@@ -284,7 +284,7 @@ class Validator:
         probe read +10% where the run's own batches ran +2 to 4%, and batch 8 not slower).
         """
         rp = RunPair(scenario, tag, dict(overrides))
-        for k in range(repeats if repeats is not None else self.plan.repeats):
+        for k in range(self.plan.repeats):
             self.add_repeat(rp, k)
         return rp
 
@@ -610,11 +610,16 @@ def _agg(values, center=np.median) -> tuple[float, float]:
     return mid, spread
 
 
+def _error_pct(predicted: float, measured: float) -> float:
+    """100 (predicted - measured) / measured; nan without a measured value."""
+    return 100.0 * (predicted - measured) / measured if measured and np.isfinite(measured) else float("nan")
+
+
 def _record(workload: str, scenario: str, metric: str, measured_values, predicted_values, real_runs=None,
             sim_runs=None, **extra) -> dict:
     measured, spread = _agg(measured_values)
     predicted, sim_spread = _agg(predicted_values)
-    err = 100.0 * (predicted - measured) / measured if measured and np.isfinite(measured) else float("nan")
+    err = _error_pct(predicted, measured)
     rec = {"workload": workload, "scenario": scenario, "metric": metric, "measured": measured,
            "predicted": predicted, "error_pct": err, "measured_spread_pct": spread,
            "measured_runs": [float(x) for x in measured_values],
@@ -667,8 +672,7 @@ def make_records(label: str, pairs: list, server_pairs: list, peak: dict | None,
                       _predicted(rp, value), rp.real, _flat(rp), drift=rp.drift, batch_speed=rp.speed, **extra)
         at_speed, _ = _agg(_predicted(rp, value, rp.sim_at_speed))
         out["predicted_at_run_speed"] = at_speed
-        out["error_at_run_speed_pct"] = 100.0 * (at_speed - out["measured"]) / out["measured"] \
-            if out["measured"] and np.isfinite(out["measured"]) else float("nan")
+        out["error_at_run_speed_pct"] = _error_pct(at_speed, out["measured"])
         return out
 
     ms_ = lambda key: (lambda r: _ms(_lg(r, key)))  # noqa: E731
