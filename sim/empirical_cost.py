@@ -156,6 +156,14 @@ class EmpiricalCost:
         return EmpiricalCost({(b, c): v * float(factors.get(b, 1.0)) for (b, c), v in self.busy.items()},
                              dict(self.idle), f"{self.source}, {note}", self.idle_after_ns)
 
+    def level_against(self, other: "EmpiricalCost") -> float:
+        """How much slower this model is than ``other`` overall: the median over the busy
+        keys both measured of the ratio of their medians (1.10: 10% slower)."""
+        keys = [k for k in self.busy if k in other.busy]
+        if not keys:
+            raise InputError(f"{self.source}: no busy batch size in common with {other.source}")
+        return float(np.median([np.median(self.busy[k]) / np.median(other.busy[k]) for k in keys]))
+
     @staticmethod
     def pooled(costs: list, source: str) -> "EmpiricalCost":
         """One model from the samples of several measured at different times (each key's

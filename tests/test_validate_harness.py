@@ -152,8 +152,9 @@ def test_server_busy_times_follow_the_measured_traffic_slowdown():
 
 def test_calibrations_before_and_after_the_runs_pool_their_samples():
     """Two calibrations of one system, the second on a machine 10% slower: the pooled one
-    draws from both sets of samples (its median between them), averages LoadGen's overheads
-    and the traffic slowdowns; calibrations of other systems are refused."""
+    draws from both sets of samples, each rescaled to the median level (here halfway, 1.05x
+    the first), so it keeps one window's spread rather than two humps; LoadGen's overheads
+    and the traffic slowdowns are averaged; calibrations of other systems are refused."""
     from sim.empirical_cost import EmpiricalCost
     from sim.validate.calibrate_cpu import Calibration
     from sim.validate.harness import HarnessConfig
@@ -166,13 +167,44 @@ def test_calibrations_before_and_after_the_runs_pool_their_samples():
     cb = Calibration(HarnessConfig("w"), "sha", b, over(300.0), traffic=traffic(1.1 * 1.0))
     pooled = Calibration.pooled([ca, cb])
     assert pooled.cost.busy[(4, 1)].size == 8 and pooled.cost.idle[(1, 200_000.0)].size == 4
-    assert a.median_ns(4) < pooled.cost.median_ns(4) < b.median_ns(4)
+    assert pooled.levels() == pytest.approx([1.0, 1.1])
+    # every sample at 1.05x the first calibration's: each value twice, no second hump
+    assert sorted(pooled.cost.busy[(4, 1)]) == pytest.approx(sorted(1.05 * np.repeat(a.busy[(4, 1)], 2)))
+    assert sorted(pooled.cost.idle[(1, 200_000.0)]) == pytest.approx(sorted(1.05 * np.repeat(a.idle[(1, 200_000.0)], 2)))
     assert pooled.host_ns("Server") == (200.0, 400.0)
     # batch 1 under traffic: 1.2x busy in the first, 1.0x in the second (its busy times are 1.1x)
     assert pooled.traffic_factors(1000.0) == pytest.approx({1: 1.1, 4: 1.1})
     assert Calibration.pooled([ca]) is ca
     with pytest.raises(InputError, match="different systems"):
         Calibration.pooled([ca, Calibration(HarnessConfig("other"), "sha", b, over(1.0))])
+
+
+def test_calibrations_between_rounds_are_spread_evenly_and_never_after_the_last():
+    from sim.validate.compare import rounds_followed_by_a_calibration as after
+    assert after(3, 1) == {2}
+    assert after(3, 2) == {1, 2} and after(3, 5) == {1, 2}
+    assert after(5, 1) == {2} or after(5, 1) == {3}
+    assert after(6, 2) == {2, 4}
+    assert after(1, 1) == set() and after(3, 0) == set()
+
+
+def test_one_slow_calibration_window_of_three_does_not_set_the_level():
+    """Three calibrations, one made while the machine ran 37% slow (bert_base's case): the
+    median level is a normal window's, so the pooled medians are the normal ones."""
+    from sim.empirical_cost import EmpiricalCost
+    from sim.validate.calibrate_cpu import Calibration
+    from sim.validate.harness import HarnessConfig
+    a = _cost()
+
+    def at(f):
+        return EmpiricalCost({k: v * f for k, v in a.busy.items()}, {k: v * f for k, v in a.idle.items()}, "test")
+    over = {"Server": {"issue_overhead_ns": 100.0, "schedule_delay_ns": 200.0}}
+    parts = [Calibration(HarnessConfig("w"), "sha", at(f), over) for f in (1.37, 1.0, 1.02)]
+    pooled = Calibration.pooled(parts)
+    assert pooled.levels() == pytest.approx([1.0, 1 / 1.37, 1.02 / 1.37])
+    for b in (1, 4):
+        assert pooled.cost.median_ns(b) == pytest.approx(1.02 * a.median_ns(b))
+        assert pooled.cost.median_ns(b, idle=True) == pytest.approx(1.02 * a.median_ns(b, idle=True))
 
 
 def test_batch_speed_reads_a_runs_batch_log_against_the_calibration(tmp_path):
@@ -334,7 +366,8 @@ def test_every_run_records_its_speed_probes_against_the_calibration(quick_run):
     assert all(json.loads(c.read_text())["probe_max_ns"] > 0 for c in cals)
     # the predictions pool the calibrations before and after the runs
     assert len(res["calibration"]["parts"]) == 2
-    assert "2 calibrations pooled" in res["calibration"]["summary"][0]
+    assert "2 calibrations (levels 1.000, " in res["calibration"]["summary"][0]
+    assert res["calibration"]["levels"][0] == 1.0 and len(res["calibration"]["levels"]) == 2
 
 
 def test_replay_reproduces_the_predictions(quick_run):

@@ -396,12 +396,15 @@ class Calibration:
 
     @staticmethod
     def pooled(parts: list["Calibration"]) -> "Calibration":
-        """One calibration from several of the same system made at different times (before
-        and after the real runs): the machine's speed drifts by some percent from one window
-        of minutes to the next, and a prediction from one window carries that window's
-        speed. Every busy and idle sample of each part, LoadGen's overheads averaged, the
-        traffic slowdown averaged over the parts (each against its own busy cycles); the
-        speed probes are the first part's (runs' drift is recorded against it)."""
+        """One calibration from several of the same system made at different times (before,
+        between and after the real runs). The machine's speed drifts by some percent from one
+        window of minutes to the next, and a run sees one window's speed, not a mix: so each
+        part keeps the shape of its own samples (their spread within the window) and is
+        rescaled to the median level over the parts (``EmpiricalCost.level_against``), then
+        the samples are pooled. With three or more parts one slow or fast window cannot set
+        the level. LoadGen's overheads are averaged, the traffic slowdown (each part against
+        its own busy cycles) averaged over the parts; the speed probes are the first part's
+        (runs' drift is recorded against it)."""
         if len(parts) == 1:
             return parts[0]
         first = parts[0]
@@ -409,7 +412,12 @@ class Calibration:
             if other.config != first.config or other.workload_sha256 != first.workload_sha256:
                 raise InputError(f"calibration of {first.config.workload}: the calibrations to pool are of "
                                  f"different systems or workloads")
-        cost = EmpiricalCost.pooled([c.cost for c in parts], f"{first.cost.source}, {len(parts)} calibrations pooled")
+        levels = [c.cost.level_against(first.cost) for c in parts]
+        target = float(np.median(levels))
+        shown = ", ".join(f"{lv:.3f}" for lv in levels)
+        cost = EmpiricalCost.pooled([c.cost.scaled(target / lv) for c, lv in zip(parts, levels)],
+                                    f"{first.cost.source}, {len(parts)} calibrations (levels {shown}) pooled "
+                                    f"at their median level")
         overhead = {s: {k: float(np.mean([c.overhead[s][k] for c in parts])) for k in o
                         if all(isinstance(c.overhead.get(s, {}).get(k), (int, float)) for c in parts)}
                     for s, o in first.overhead.items() if all(s in c.overhead for c in parts)}
@@ -417,6 +425,10 @@ class Calibration:
                            {f"part{k + 1}": c.machine for k, c in enumerate(parts)},
                            float(sum(c.seconds for c in parts)), first.fingerprint, first.probe_ns, [],
                            first.probe_max_ns, list(parts))
+
+    def levels(self) -> list[float]:
+        """Pooled: each part's speed against the first part's (1.10: 10% slower); else [1.0]."""
+        return [c.cost.level_against(self.parts[0].cost) for c in self.parts] if self.parts else [1.0]
 
     def traffic_ratios(self) -> list[tuple[float, dict]]:
         """``(rate_qps, {batch: cycle under traffic / busy cycle})`` per measured rate, for
@@ -504,7 +516,8 @@ class Calibration:
 
     def summary_lines(self) -> list[str]:
         c = self.cost
-        pooled = f", {len(self.parts)} calibrations pooled" if self.parts else ""
+        pooled = (f", {len(self.parts)} calibrations (levels " + ", ".join(f"{lv:.3f}" for lv in self.levels())
+                  + ") pooled at their median level") if self.parts else ""
         lines = [f"calibration of {self.config.workload} ({self.config.describe()}), {self.seconds:.0f} s{pooled}"]
         for b in c.batch_sizes:
             lines.append(f"  batch {b}: busy median {c.median_ns(b) / 1e6:.3f} ms"

@@ -39,8 +39,11 @@ def add_parser(sub) -> None:
     p.add_argument("--replay", action="store_true",
                    help="no real runs: re-simulate from the real runs and calibration kept under --out")
     p.add_argument("--calibrate-after", action=argparse.BooleanOptionalAction, default=None,
-                   help="calibrate again after the real runs and predict from both calibrations pooled "
-                        "(default: on, off with --quick)")
+                   help="calibrate again after the real runs and predict from the calibrations pooled at their "
+                        "median level (default: on, off with --quick)")
+    p.add_argument("--calibrate-between", type=int, default=None, metavar="N",
+                   help="calibrations between the rounds of real runs, pooled too (default: 1 with "
+                        "--calibrate-after, else 0)")
     p.add_argument("--drift-probe", action="store_true",
                    help="rescale each prediction by the run's one-second speed probe (off by default)")
     p.add_argument("--json", metavar="FILE", help="write the fingerprint and records as JSON")
@@ -59,6 +62,7 @@ def run(args) -> int:
                                      mlperf_model=args.mlperf_model, quiet_wait_s=args.quiet_wait_s,
                                      nice=args.nice, drift_probe=args.drift_probe, replay=args.replay,
                                      calibrate_after=args.calibrate_after,
+                                     calibrate_between=args.calibrate_between,
                                      log=lambda *a: print(*a, flush=True))
     print()
     print(report.format_table(report.all_records(results)))

@@ -8,9 +8,10 @@
    (its samples/s is the *measured capacity*), then SingleStream, MultiStream and Server
    at ``loads`` (fractions of the measured capacity) in ``repeats`` rounds of one run of
    each, then a search for the peak VALID Server QPS;
-4. with ``calibrate_after``, calibrate again: the machine's speed drifts by some percent
-   between windows of minutes, so the prediction pools the calibrations made before and
-   after the runs (``Calibration.pooled``) rather than carry one window's speed;
+4. with ``calibrate_between`` and ``calibrate_after``, calibrate again between the rounds and
+   after the runs: the machine's speed drifts by some percent between windows of minutes, so
+   the prediction pools the calibrations at their median level (``Calibration.pooled``)
+   rather than carry one window's speed;
 5. simulate every one of those runs with the same LoadGen settings (the traffic is LoadGen's
    own, query for query), the calibrated cost and host overheads, and ``sim_seeds`` seeds
    of the resampled service times;
@@ -91,7 +92,8 @@ class Plan:
     log: object = print
     drift_probe: bool = False                   # rescale each prediction by the run's speed probe
     replay: bool = False                        # re-simulate from the kept real runs and calibration
-    calibrate_after: bool = False               # calibrate again after the real runs and pool the two
+    calibrate_after: bool = False               # calibrate again after the real runs and pool them all
+    calibrate_between: int = 0                  # calibrations between the rounds (spread evenly), pooled too
 
 
 # ---------------------------------------------------------------------------------------
@@ -319,11 +321,12 @@ class Validator:
                                     for seed in seeds] if speed else [])
         return rp
 
-    def _calibration_after(self) -> Calibration | None:
-        """The calibration after the real runs (``calibrate_after``): made now, or on replay
-        read back where the kept validation made one (None where it did not)."""
+    def _calibration_again(self, name: str) -> Calibration | None:
+        """Another calibration of the system (``calibration_between*``, ``calibration_after``):
+        made now, or on replay read back where the kept validation made one (None where it
+        did not)."""
         p = self.plan
-        folder = self.root / "calibration_after"
+        folder = self.root / name
         if p.replay:
             path = folder / "calibration.json"
             return Calibration.from_dict(json.loads(path.read_text()), str(path)) if path.is_file() else None
@@ -398,18 +401,26 @@ class Validator:
         # the repeats in rounds (each setting once per round): a slow spell of the machine that
         # lasts minutes then spoils one repeat of several settings, which the median over the
         # repeats sets aside, not every repeat of the settings that happened to run during it
+        between, more = rounds_followed_by_a_calibration(p.repeats, p.calibrate_between), []
         for k in range(p.repeats):
             for rp in pairs[1:]:
                 what = f"Server at {rp.load:.0%} of capacity ({rp.qps:.2f} QPS)" if rp.scenario == "Server" \
                     else rp.scenario
                 self.log(f"  round {k + 1}/{p.repeats}: {what}")
                 self.add_repeat(rp, k)
+            if k + 1 in between or p.replay:
+                name = f"calibration_between{k + 1}"
+                again = self._calibration_again(name)
+                if again is not None:
+                    self.log(f"  calibrated again after round {k + 1} ({name})")
+                    more.append(again)
         peak = self.peak_search(server_pairs, capacity) if p.peak else None
-        after = self._calibration_after() if p.calibrate_after or p.replay else None
-        self.pred_cal = Calibration.pooled([self.cal, after]) if after is not None else self.cal
-        if after is not None:
-            self.log("  calibrated again after the real runs; the predictions pool both calibrations")
-            for line in after.summary_lines():
+        after = self._calibration_again("calibration_after") if p.calibrate_after or p.replay else None
+        more += [after] if after is not None else []
+        self.pred_cal = Calibration.pooled([self.cal] + more)
+        if more:
+            self.log(f"  the predictions pool {1 + len(more)} calibrations at their median level")
+            for line in self.pred_cal.summary_lines():
                 self.log("  " + line)
         for rp in pairs:
             self.predict(rp)
@@ -423,7 +434,7 @@ class Validator:
                 "harness_config": self.cfg.to_dict(),
                 "calibration": {"summary": used.summary_lines(), "seconds": used.seconds,
                                 "overhead": used.overhead, "machine": used.machine,
-                                "parts": [c.summary_lines() for c in used.parts],
+                                "parts": [c.summary_lines() for c in used.parts], "levels": used.levels(),
                                 "expected_capacity_before_qps": self.expected_capacity},
                 "capacity_qps": capacity,
                 "expected_capacity_qps": offline_capacity_qps(used.system_for("Offline", p.system), used.cost),
@@ -489,6 +500,13 @@ class Validator:
                                             min(0.005, self.plan.durations.peak_rel_tol)))
             peak["sim"].append(float(np.mean(per_seed)))
         return peak
+
+
+def rounds_followed_by_a_calibration(repeats: int, calibrations: int) -> set[int]:
+    """The rounds (from 1) after which the ``calibrate_between`` calibrations run: spread
+    evenly, never after the last round (``calibrate_after`` comes then), at most one a round."""
+    n = max(0, min(calibrations, repeats - 1))
+    return {int(round((j + 1) * repeats / (n + 1))) for j in range(n)}
 
 
 def batch_speed(folder: Path, cost) -> float | None:
@@ -733,11 +751,12 @@ def run_validation(workloads: list[str], system=None, outdir="out/validate", *, 
                    server_bound_ms: float | None = None, peak: bool = True, mlperf_model: str | None = None,
                    quiet_wait_s: float | None = None, durations: Durations | None = None, nice: int = 0,
                    log=print, drift_probe: bool = False, replay: bool = False,
-                   calibrate_after: bool | None = None) -> list[dict]:
+                   calibrate_after: bool | None = None, calibrate_between: int | None = None) -> list[dict]:
     """``validate_workload`` for each workload in turn (one system); the list of results.
 
-    ``calibrate_after`` (default: unless ``quick``): calibrate again after the real runs and
-    predict from both calibrations pooled.
+    ``calibrate_after`` (default: unless ``quick``): calibrate again after the real runs;
+    ``calibrate_between`` (default: 1 with ``calibrate_after``, else 0): calibrations between
+    the rounds of real runs. The predictions pool all the calibrations at their median level.
 
     ``replay``: no real runs and no calibration: both are read back from ``outdir`` (a
     finished validation with the same options) and only the simulated side runs again.
@@ -747,6 +766,7 @@ def run_validation(workloads: list[str], system=None, outdir="out/validate", *, 
         require_loadgen()
     system = system or SystemSpec()
     results = []
+    after = not quick if calibrate_after is None else calibrate_after
     for w in workloads:
         slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in w + ("-small" if small else ""))
         plan = Plan(workload=w, system=system, outdir=Path(outdir).resolve() / slug, small=small, mlperf_model=mlperf_model,
@@ -754,7 +774,8 @@ def run_validation(workloads: list[str], system=None, outdir="out/validate", *, 
                     durations=durations or (QUICK if quick else Durations()), server_bound_ms=server_bound_ms,
                     peak=peak, quick=quick, quiet_wait_s=(0.0 if quick else 120.0) if quiet_wait_s is None
                     else quiet_wait_s, retries=0 if quick else 2, nice=nice, log=log, drift_probe=drift_probe,
-                    replay=replay, calibrate_after=not quick if calibrate_after is None else calibrate_after)
+                    replay=replay, calibrate_after=after,
+                    calibrate_between=(1 if after else 0) if calibrate_between is None else calibrate_between)
         results.append(validate_workload(plan))
     return results
 
