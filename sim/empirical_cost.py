@@ -166,14 +166,24 @@ class EmpiricalCost:
 
     @staticmethod
     def pooled(costs: list, source: str) -> "EmpiricalCost":
-        """One model from the samples of several measured at different times (each key's
-        samples together); every model must have measured the same keys."""
+        """One model from several measured at different times, each key's samples together.
+        Each model's samples of a key are first rescaled so that their median is the median
+        over the models of that key's medians: a model keeps the spread it saw within its
+        own window, and one window of three that ran slow (the machine's speed drifts between
+        windows of minutes, and a calibration measures its keys one after another) cannot
+        set a key's level, nor give it a second hump. Every model must have measured the
+        same keys."""
         first = costs[0]
         for other in costs[1:]:
             if set(other.busy) != set(first.busy) or set(other.idle) != set(first.idle):
                 raise InputError(f"{source}: the calibrations to pool measured different batch sizes or gaps")
-        return EmpiricalCost({k: np.concatenate([c.busy[k] for c in costs]) for k in first.busy},
-                             {k: np.concatenate([c.idle[k] for c in costs]) for k in first.idle},
+
+        def at_median(samples: list) -> np.ndarray:
+            medians = [float(np.median(v)) for v in samples]
+            target = float(np.median(medians))
+            return np.concatenate([v * (target / m) for v, m in zip(samples, medians)])
+        return EmpiricalCost({k: at_median([c.busy[k] for c in costs]) for k in first.busy},
+                             {k: at_median([c.idle[k] for c in costs]) for k in first.idle},
                              source, first.idle_after_ns)
 
     # ---- JSON -------------------------------------------------------------------------

@@ -189,22 +189,27 @@ def test_calibrations_between_rounds_are_spread_evenly_and_never_after_the_last(
 
 
 def test_one_slow_calibration_window_of_three_does_not_set_the_level():
-    """Three calibrations, one made while the machine ran 37% slow (bert_base's case): the
-    median level is a normal window's, so the pooled medians are the normal ones."""
+    """Three calibrations: one made while the machine ran 37% slow (bert_base's case), one
+    slow only while it measured batch 4 (a calibration measures its batch sizes one after
+    another): each batch size's pooled median is the middle window's, so the 37% slow one
+    sets nothing."""
     from sim.empirical_cost import EmpiricalCost
     from sim.validate.calibrate_cpu import Calibration
     from sim.validate.harness import HarnessConfig
     a = _cost()
 
-    def at(f):
-        return EmpiricalCost({k: v * f for k, v in a.busy.items()}, {k: v * f for k, v in a.idle.items()}, "test")
+    def at(f, f4=None):
+        busy = {k: v * (f4 if f4 and k == (4, 1) else f) for k, v in a.busy.items()}
+        return EmpiricalCost(busy, {k: v * f for k, v in a.idle.items()}, "test")
     over = {"Server": {"issue_overhead_ns": 100.0, "schedule_delay_ns": 200.0}}
-    parts = [Calibration(HarnessConfig("w"), "sha", at(f), over) for f in (1.37, 1.0, 1.02)]
+    parts = [Calibration(HarnessConfig("w"), "sha", c, over) for c in (at(1.37), at(1.0), at(1.02, f4=1.2))]
     pooled = Calibration.pooled(parts)
-    assert pooled.levels() == pytest.approx([1.0, 1 / 1.37, 1.02 / 1.37])
-    for b in (1, 4):
-        assert pooled.cost.median_ns(b) == pytest.approx(1.02 * a.median_ns(b))
-        assert pooled.cost.median_ns(b, idle=True) == pytest.approx(1.02 * a.median_ns(b, idle=True))
+    assert pooled.levels() == pytest.approx([1.0, 1 / 1.37, (1.02 / 1.37 + 1.2 / 1.37) / 2])
+    assert pooled.cost.median_ns(1) == pytest.approx(1.02 * a.median_ns(1))
+    assert pooled.cost.median_ns(4) == pytest.approx(1.2 * a.median_ns(4))
+    assert pooled.cost.median_ns(1, idle=True) == pytest.approx(1.02 * a.median_ns(1, idle=True))
+    # each window's spread is kept: batch 1's samples, three times over at the median level
+    assert sorted(pooled.cost.busy[(1, 1)]) == pytest.approx(sorted(1.02 * np.tile(a.busy[(1, 1)], 3)))
 
 
 def test_batch_speed_reads_a_runs_batch_log_against_the_calibration(tmp_path):

@@ -399,12 +399,12 @@ class Calibration:
         """One calibration from several of the same system made at different times (before,
         between and after the real runs). The machine's speed drifts by some percent from one
         window of minutes to the next, and a run sees one window's speed, not a mix: so each
-        part keeps the shape of its own samples (their spread within the window) and is
-        rescaled to the median level over the parts (``EmpiricalCost.level_against``), then
-        the samples are pooled. With three or more parts one slow or fast window cannot set
-        the level. LoadGen's overheads are averaged, the traffic slowdown (each part against
-        its own busy cycles) averaged over the parts; the speed probes are the first part's
-        (runs' drift is recorded against it)."""
+        part keeps the shape of its own samples and is rescaled, batch size by batch size, to
+        the median over the parts (``EmpiricalCost.pooled``); with three or more parts one
+        slow or fast window cannot set the level. LoadGen's overheads are averaged, the
+        traffic slowdown (each part against its own busy cycles) averaged over the parts;
+        the speed probes are the first part's (runs' drift is recorded against it).
+        ``levels`` reports each part's overall speed."""
         if len(parts) == 1:
             return parts[0]
         first = parts[0]
@@ -412,12 +412,8 @@ class Calibration:
             if other.config != first.config or other.workload_sha256 != first.workload_sha256:
                 raise InputError(f"calibration of {first.config.workload}: the calibrations to pool are of "
                                  f"different systems or workloads")
-        levels = [c.cost.level_against(first.cost) for c in parts]
-        target = float(np.median(levels))
-        shown = ", ".join(f"{lv:.3f}" for lv in levels)
-        cost = EmpiricalCost.pooled([c.cost.scaled(target / lv) for c, lv in zip(parts, levels)],
-                                    f"{first.cost.source}, {len(parts)} calibrations (levels {shown}) pooled "
-                                    f"at their median level")
+        cost = EmpiricalCost.pooled([c.cost for c in parts],
+                                    f"{first.cost.source}, {len(parts)} calibrations pooled at their median")
         overhead = {s: {k: float(np.mean([c.overhead[s][k] for c in parts])) for k in o
                         if all(isinstance(c.overhead.get(s, {}).get(k), (int, float)) for c in parts)}
                     for s, o in first.overhead.items() if all(s in c.overhead for c in parts)}
@@ -516,8 +512,8 @@ class Calibration:
 
     def summary_lines(self) -> list[str]:
         c = self.cost
-        pooled = (f", {len(self.parts)} calibrations (levels " + ", ".join(f"{lv:.3f}" for lv in self.levels())
-                  + ") pooled at their median level") if self.parts else ""
+        pooled = (f", {len(self.parts)} calibrations (overall speed " + ", ".join(f"{lv:.3f}" for lv in self.levels())
+                  + ") pooled at their median per batch size") if self.parts else ""
         lines = [f"calibration of {self.config.workload} ({self.config.describe()}), {self.seconds:.0f} s{pooled}"]
         for b in c.batch_sizes:
             lines.append(f"  batch {b}: busy median {c.median_ns(b) / 1e6:.3f} ms"

@@ -40,7 +40,7 @@ def add_parser(sub) -> None:
                    help="no real runs: re-simulate from the real runs and calibration kept under --out")
     p.add_argument("--calibrate-after", action=argparse.BooleanOptionalAction, default=None,
                    help="calibrate again after the real runs and predict from the calibrations pooled at their "
-                        "median level (default: on, off with --quick)")
+                        "median per batch size (default: on, off with --quick)")
     p.add_argument("--calibrate-between", type=int, default=None, metavar="N",
                    help="calibrations between the rounds of real runs, pooled too (default: 1 with "
                         "--calibrate-after, else 0)")

@@ -10,7 +10,7 @@
    each, then a search for the peak VALID Server QPS;
 4. with ``calibrate_between`` and ``calibrate_after``, calibrate again between the rounds and
    after the runs: the machine's speed drifts by some percent between windows of minutes, so
-   the prediction pools the calibrations at their median level (``Calibration.pooled``)
+   the prediction pools the calibrations at their median per batch size (``Calibration.pooled``)
    rather than carry one window's speed;
 5. simulate every one of those runs with the same LoadGen settings (the traffic is LoadGen's
    own, query for query), the calibrated cost and host overheads, and ``sim_seeds`` seeds
@@ -419,7 +419,7 @@ class Validator:
         more += [after] if after is not None else []
         self.pred_cal = Calibration.pooled([self.cal] + more)
         if more:
-            self.log(f"  the predictions pool {1 + len(more)} calibrations at their median level")
+            self.log(f"  the predictions pool {1 + len(more)} calibrations at their median per batch size")
             for line in self.pred_cal.summary_lines():
                 self.log("  " + line)
         for rp in pairs:
@@ -756,7 +756,7 @@ def run_validation(workloads: list[str], system=None, outdir="out/validate", *, 
 
     ``calibrate_after`` (default: unless ``quick``): calibrate again after the real runs;
     ``calibrate_between`` (default: 1 with ``calibrate_after``, else 0): calibrations between
-    the rounds of real runs. The predictions pool all the calibrations at their median level.
+    the rounds of real runs. The predictions pool all the calibrations at their median per batch size.
 
     ``replay``: no real runs and no calibration: both are read back from ``outdir`` (a
     finished validation with the same options) and only the simulated side runs again.
