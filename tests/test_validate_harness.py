@@ -368,10 +368,14 @@ def test_every_run_records_its_speed_probes_against_the_calibration(quick_run):
         assert harness["probe_max"]["batch"] == 4 and harness["probe_max"]["runs"] >= 5
     cals = sorted((root / "out").rglob("calibration.json"))
     assert [c.parent.name for c in cals] == ["calibration", "calibration_after"]
+    # busy times in passes over the batch sizes: one entry per size, every pass's cycles in it
+    service = json.loads((cals[0].parent / "service" / "service.json").read_text())
+    assert sorted(e["batch"] for e in service["busy"]) == [1, 2, 3, 4]
+    assert all(len(e["ns"]) >= 3 * 4 for e in service["busy"])
     assert all(json.loads(c.read_text())["probe_max_ns"] > 0 for c in cals)
     # the predictions pool the calibrations before and after the runs
     assert len(res["calibration"]["parts"]) == 2
-    assert "2 calibrations (levels 1.000, " in res["calibration"]["summary"][0]
+    assert "2 calibrations (overall speed 1.000, " in res["calibration"]["summary"][0]
     assert res["calibration"]["levels"][0] == 1.0 and len(res["calibration"]["levels"]) == 2
 
 

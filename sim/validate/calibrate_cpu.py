@@ -10,7 +10,9 @@ Service times (``measure_service``, no LoadGen)
     - *busy*: many batches of exactly ``b`` samples queued at once; the time between one
       batch's results and the next's on the same worker is a busy service time (the cycle
       of a worker that never waits). Measured for every batch size up to ``max_batch``
-      with one worker, and with all ``instances`` workers at once when there are several.
+      with one worker, and with all ``instances`` workers at once when there are several,
+      in three passes over the batch sizes, so each size is timed in three spells of the
+      machine rather than one.
     - *idle*: after waiting a gap (0.03, 0.2, 2, 20, 60 and 200 ms), hand over one batch and
       time from the hand-over to its results: waking the worker, a cold thread pool, cold
       caches. Batch 1 at every gap, and the MultiStream batch (8 samples, capped at
@@ -66,6 +68,7 @@ from sim.validate.harness import HarnessConfig, WorkerSUT, _current_niceness, ma
 GAPS_NS = (30_000.0, 200_000.0, 2_000_000.0, 20_000_000.0, 60_000_000.0, 200_000_000.0)
 SPIN_BELOW_NS = 1_000_000.0     # shorter gaps are waited out on the clock, not slept
 MS_BATCH = 8
+BUSY_PASSES = 3                    # busy times: passes over the batch sizes (see measure_service)
 TRAFFIC_LOADS = (0.25, 0.5, 0.75)  # issue rates, as fractions of the max-batch capacity
 TRAFFIC_MIN_CYCLES = 20            # fewer back-to-back cycles of a batch size: no ratio for it
 TRAFFIC_REFERENCE_MAX = 4          # busy cycles of batches 1..this bracket each traffic segment
@@ -271,9 +274,18 @@ def measure_service(spec: dict) -> dict:
     levels = sorted({1, len(executors)})
     busy, idle = [], []
     for c in levels:
-        for b in sizes:
-            ns, foreign = segment(lambda: _busy(cfg, executors[:c], b, 1.2 * scale, 12, 400, respond))
-            busy.append({"batch": b, "concurrency": c, "ns": ns, "foreign_cores": foreign})
+        got = {b: ([], []) for b in sizes}
+        # in passes over the batch sizes: the machine's speed moves in spells of seconds, so
+        # each size is measured at BUSY_PASSES times spread over the whole measurement rather
+        # than in one spell that may be a slow one
+        for _ in range(BUSY_PASSES):
+            for b in sizes:
+                ns, foreign = segment(lambda: _busy(cfg, executors[:c], b, 1.2 * scale / BUSY_PASSES,
+                                                    max(1, 12 // BUSY_PASSES), 400, respond))
+                got[b][0].extend(ns)
+                got[b][1].append(foreign)
+        busy += [{"batch": b, "concurrency": c, "ns": ns, "foreign_cores": max(foreign)}
+                 for b, (ns, foreign) in got.items()]
     ms_batch = min(MS_BATCH, cfg.max_batch)
     for gap in GAPS_NS:
         batches = [1] + ([ms_batch] if gap in GAPS_NS[:2] and ms_batch > 1 else [])
