@@ -156,7 +156,7 @@ class EmpiricalCost:
         return EmpiricalCost({(b, c): v * float(factors.get(b, 1.0)) for (b, c), v in self.busy.items()},
                              dict(self.idle), f"{self.source}, {note}", self.idle_after_ns)
 
-    def level_against(self, other: "EmpiricalCost") -> float:
+    def slowdown_against(self, other: "EmpiricalCost") -> float:
         """How much slower this model is than ``other`` overall: the median over the busy
         keys both measured of the ratio of their medians (1.10: 10% slower)."""
         keys = [k for k in self.busy if k in other.busy]
@@ -171,7 +171,8 @@ class EmpiricalCost:
         over the models of that key's medians: a model keeps the spread it saw within its
         own window, and one window of three that ran slow (the machine's speed drifts between
         windows of minutes, and a calibration measures its keys one after another) cannot
-        set a key's level, nor give it a second hump. Every model must have measured the
+        set a key's level, nor give it a second hump. With two models the median is their
+        mean: a slow window still sets half the level. Every model must have measured the
         same keys."""
         first = costs[0]
         for other in costs[1:]:

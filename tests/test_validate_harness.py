@@ -167,7 +167,7 @@ def test_calibrations_before_and_after_the_runs_pool_their_samples():
     cb = Calibration(HarnessConfig("w"), "sha", b, over(300.0), traffic=traffic(1.1 * 1.0))
     pooled = Calibration.pooled([ca, cb])
     assert pooled.cost.busy[(4, 1)].size == 8 and pooled.cost.idle[(1, 200_000.0)].size == 4
-    assert pooled.levels() == pytest.approx([1.0, 1.1])
+    assert pooled.slowdowns() == pytest.approx([1.0, 1.1])
     # every sample at 1.05x the first calibration's: each value twice, no second hump
     assert sorted(pooled.cost.busy[(4, 1)]) == pytest.approx(sorted(1.05 * np.repeat(a.busy[(4, 1)], 2)))
     assert sorted(pooled.cost.idle[(1, 200_000.0)]) == pytest.approx(sorted(1.05 * np.repeat(a.idle[(1, 200_000.0)], 2)))
@@ -183,7 +183,7 @@ def test_calibrations_between_rounds_are_spread_evenly_and_never_after_the_last(
     from sim.validate.compare import rounds_followed_by_a_calibration as after
     assert after(3, 1) == {2}
     assert after(3, 2) == {1, 2} and after(3, 5) == {1, 2}
-    assert after(5, 1) == {2} or after(5, 1) == {3}
+    assert after(5, 1) == {2}
     assert after(6, 2) == {2, 4}
     assert after(1, 1) == set() and after(3, 0) == set()
 
@@ -204,7 +204,7 @@ def test_one_slow_calibration_window_of_three_does_not_set_the_level():
     over = {"Server": {"issue_overhead_ns": 100.0, "schedule_delay_ns": 200.0}}
     parts = [Calibration(HarnessConfig("w"), "sha", c, over) for c in (at(1.37), at(1.0), at(1.02, f4=1.2))]
     pooled = Calibration.pooled(parts)
-    assert pooled.levels() == pytest.approx([1.0, 1 / 1.37, (1.02 / 1.37 + 1.2 / 1.37) / 2])
+    assert pooled.slowdowns() == pytest.approx([1.0, 1 / 1.37, (1.02 / 1.37 + 1.2 / 1.37) / 2])
     assert pooled.cost.median_ns(1) == pytest.approx(1.02 * a.median_ns(1))
     assert pooled.cost.median_ns(4) == pytest.approx(1.2 * a.median_ns(4))
     assert pooled.cost.median_ns(1, idle=True) == pytest.approx(1.02 * a.median_ns(1, idle=True))
@@ -369,14 +369,17 @@ def test_every_run_records_its_speed_probes_against_the_calibration(quick_run):
     cals = sorted((root / "out").rglob("calibration.json"))
     assert [c.parent.name for c in cals] == ["calibration", "calibration_after"]
     # busy times in passes over the batch sizes: one entry per size, every pass's cycles in it
+    # (the tiny model's batches take well under a millisecond, so every pass reaches its cap
+    # of 400 // BUSY_PASSES cycles and only a merged entry can hold more)
+    from sim.validate.calibrate_cpu import BUSY_PASSES
     service = json.loads((cals[0].parent / "service" / "service.json").read_text())
     assert sorted(e["batch"] for e in service["busy"]) == [1, 2, 3, 4]
-    assert all(len(e["ns"]) >= 3 * 4 for e in service["busy"])
+    assert all(len(e["ns"]) > 400 // BUSY_PASSES for e in service["busy"]), [len(e["ns"]) for e in service["busy"]]
     assert all(json.loads(c.read_text())["probe_max_ns"] > 0 for c in cals)
     # the predictions pool the calibrations before and after the runs
     assert len(res["calibration"]["parts"]) == 2
-    assert "2 calibrations (overall speed 1.000, " in res["calibration"]["summary"][0]
-    assert res["calibration"]["levels"][0] == 1.0 and len(res["calibration"]["levels"]) == 2
+    assert "2 calibrations (service times 1.000, " in res["calibration"]["summary"][0]
+    assert res["calibration"]["slowdowns"][0] == 1.0 and len(res["calibration"]["slowdowns"]) == 2
 
 
 def test_replay_reproduces_the_predictions(quick_run):
@@ -393,6 +396,30 @@ def test_replay_reproduces_the_predictions(quick_run):
     with pytest.raises(InputError, match="no calibration to replay"):
         run_validation([str(root / "tiny_model.onnx")], system, root / "elsewhere", quick=True, replay=True,
                        log=lambda *a: None)
+
+
+def test_replay_pools_a_calibration_made_between_the_rounds(quick_run, tmp_path):
+    """A kept validation with a calibration between the rounds: the replay reads it back
+    after its round and pools all three (here a copy of the one after the runs, 10% slower)."""
+    import json
+    import shutil
+    from sim.validate.compare import run_validation
+    root, (res,) = quick_run
+    kept = tmp_path / "out"
+    shutil.copytree(root / "out", kept)
+    (folder,) = [p.parent for p in kept.rglob("calibration_after")]
+    between = json.loads((folder / "calibration_after" / "calibration.json").read_text())
+    for e in between["cost"]["busy"] + between["cost"]["idle"]:
+        e["ns"] = [int(1.1 * x) for x in e["ns"]]
+    (folder / "calibration_between1").mkdir()
+    (folder / "calibration_between1" / "calibration.json").write_text(json.dumps(between))
+    system = parse_system({"batching": {"policy": "dynamic", "max_batch": 4},
+                           "accelerators": {"cost": {"kind": "cpu_profile", "threads": 1}}})
+    (again,) = run_validation([str(root / "tiny_model.onnx")], system, kept, quick=True, replay=True,
+                              log=lambda *a: None)
+    cal = again["calibration"]
+    assert len(cal["parts"]) == 3 and "3 calibrations" in cal["summary"][0]
+    assert cal["slowdowns"][1] == pytest.approx(1.1 * cal["slowdowns"][2], rel=0.01)
 
 
 def test_invalid_runs_are_reported_not_hidden(quick_run):

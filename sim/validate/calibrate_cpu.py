@@ -12,7 +12,7 @@ Service times (``measure_service``, no LoadGen)
       of a worker that never waits). Measured for every batch size up to ``max_batch``
       with one worker, and with all ``instances`` workers at once when there are several,
       in three passes over the batch sizes, so each size is timed in three spells of the
-      machine rather than one.
+      machine rather than one (``foreign_cores`` of a busy entry: the most over its passes).
     - *idle*: after waiting a gap (0.03, 0.2, 2, 20, 60 and 200 ms), hand over one batch and
       time from the hand-over to its results: waking the worker, a cold thread pool, cold
       caches. Batch 1 at every gap, and the MultiStream batch (8 samples, capped at
@@ -281,7 +281,7 @@ def measure_service(spec: dict) -> dict:
         for _ in range(BUSY_PASSES):
             for b in sizes:
                 ns, foreign = segment(lambda: _busy(cfg, executors[:c], b, 1.2 * scale / BUSY_PASSES,
-                                                    max(1, 12 // BUSY_PASSES), 400, respond))
+                                                    -(-12 // BUSY_PASSES), 400 // BUSY_PASSES, respond))
                 got[b][0].extend(ns)
                 got[b][1].append(foreign)
         busy += [{"batch": b, "concurrency": c, "ns": ns, "foreign_cores": max(foreign)}
@@ -413,10 +413,10 @@ class Calibration:
         window of minutes to the next, and a run sees one window's speed, not a mix: so each
         part keeps the shape of its own samples and is rescaled, batch size by batch size, to
         the median over the parts (``EmpiricalCost.pooled``); with three or more parts one
-        slow or fast window cannot set the level. LoadGen's overheads are averaged, the
+        slow or fast window cannot set the level (with two, the median is their mean). LoadGen's overheads are averaged, the
         traffic slowdown (each part against its own busy cycles) averaged over the parts;
         the speed probes are the first part's (runs' drift is recorded against it).
-        ``levels`` reports each part's overall speed."""
+        ``slowdowns`` reports each part's overall service time against the first's."""
         if len(parts) == 1:
             return parts[0]
         first = parts[0]
@@ -434,9 +434,10 @@ class Calibration:
                            float(sum(c.seconds for c in parts)), first.fingerprint, first.probe_ns, [],
                            first.probe_max_ns, list(parts))
 
-    def levels(self) -> list[float]:
-        """Pooled: each part's speed against the first part's (1.10: 10% slower); else [1.0]."""
-        return [c.cost.level_against(self.parts[0].cost) for c in self.parts] if self.parts else [1.0]
+    def slowdowns(self) -> list[float]:
+        """Pooled: each part's service times against the first part's (1.10: 10% slower);
+        else [1.0]."""
+        return [c.cost.slowdown_against(self.parts[0].cost) for c in self.parts] if self.parts else [1.0]
 
     def traffic_ratios(self) -> list[tuple[float, dict]]:
         """``(rate_qps, {batch: cycle under traffic / busy cycle})`` per measured rate, for
@@ -524,8 +525,8 @@ class Calibration:
 
     def summary_lines(self) -> list[str]:
         c = self.cost
-        pooled = (f", {len(self.parts)} calibrations (overall speed " + ", ".join(f"{lv:.3f}" for lv in self.levels())
-                  + ") pooled at their median per batch size") if self.parts else ""
+        pooled = (f", {len(self.parts)} calibrations (service times " + ", ".join(f"{x:.3f}" for x in self.slowdowns())
+                  + " times the first's) pooled at their median per batch size") if self.parts else ""
         lines = [f"calibration of {self.config.workload} ({self.config.describe()}), {self.seconds:.0f} s{pooled}"]
         for b in c.batch_sizes:
             lines.append(f"  batch {b}: busy median {c.median_ns(b) / 1e6:.3f} ms"

@@ -8,8 +8,8 @@
    (its samples/s is the *measured capacity*), then SingleStream, MultiStream and Server
    at ``loads`` (fractions of the measured capacity) in ``repeats`` rounds of one run of
    each, then a search for the peak VALID Server QPS;
-4. with ``calibrate_between`` and ``calibrate_after``, calibrate again between the rounds and
-   after the runs: the machine's speed drifts by some percent between windows of minutes, so
+4. with ``calibrate_between`` and/or ``calibrate_after``, calibrate again between the rounds
+   and/or after the runs: the machine's speed drifts by some percent between windows of minutes, so
    the prediction pools the calibrations at their median per batch size (``Calibration.pooled``)
    rather than carry one window's speed;
 5. simulate every one of those runs with the same LoadGen settings (the traffic is LoadGen's
@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,7 +146,7 @@ class Validator:
         self.total = total_samples(self.model)
         self.root = Path(plan.outdir)
         self.cal: Calibration | None = None     # the calibration before the runs (their settings)
-        self.pred_cal: Calibration | None = None  # what the predictions use (``calibrate_after``: pooled)
+        self.pred_cal: Calibration | None = None  # what the predictions use (pooled with the later ones)
         self.runs: list[dict] = []              # every real run (for the report's run table)
         self.disturbed_retries = 0
         self._costs: dict = {}                  # (drift, Server QPS, traffic) -> cost model
@@ -369,6 +370,12 @@ class Validator:
             if not path.is_file():
                 raise InputError(f"{path}: no calibration to replay; run the validation first")
             self.cal = Calibration.from_dict(json.loads(path.read_text()), str(path))
+        if not p.replay:
+            # a replay pools every later calibration it finds: none may be left from an
+            # earlier validation with other options
+            for old in [*self.root.glob("calibration_between*"), self.root / "calibration_after"]:
+                if old.is_dir():
+                    shutil.rmtree(old)
         if p.quiet_wait_s > 0 and not p.replay:
             wait_quiet(p.quiet_cores, p.quiet_wait_s)
         if not p.replay:
@@ -413,6 +420,8 @@ class Validator:
                 again = self._calibration_again(name)
                 if again is not None:
                     self.log(f"  calibrated again after round {k + 1} ({name})")
+                    for line in again.summary_lines():
+                        self.log("  " + line)
                     more.append(again)
         peak = self.peak_search(server_pairs, capacity) if p.peak else None
         after = self._calibration_again("calibration_after") if p.calibrate_after or p.replay else None
@@ -434,7 +443,7 @@ class Validator:
                 "harness_config": self.cfg.to_dict(),
                 "calibration": {"summary": used.summary_lines(), "seconds": used.seconds,
                                 "overhead": used.overhead, "machine": used.machine,
-                                "parts": [c.summary_lines() for c in used.parts], "levels": used.levels(),
+                                "parts": [c.summary_lines() for c in used.parts], "slowdowns": used.slowdowns(),
                                 "expected_capacity_before_qps": self.expected_capacity},
                 "capacity_qps": capacity,
                 "expected_capacity_qps": offline_capacity_qps(used.system_for("Offline", p.system), used.cost),

@@ -246,7 +246,7 @@ def markdown(results: list[dict], fingerprint: dict, command: str, plot_paths: l
              "test (onnxruntime on this CPU behind worker threads and a batching queue, "
              "`sim/validate/harness.py`) driven by the real MLPerf LoadGen, and is simulated with the same "
              "LoadGen settings and seeds: the simulated run issues the same queries at the same times. The "
-             "simulator's inputs come only from microbenchmarks run before and after the validation runs "
+             "simulator's inputs come only from microbenchmarks run before, between and after the validation runs "
              "(`sim/validate/calibrate_cpu.py`): busy and idle service times per batch size, LoadGen's issue "
              "overhead and scheduler delay. Nothing is fitted to the runs compared here.", "",
              "## Command", "", "```", command, "```", "",
