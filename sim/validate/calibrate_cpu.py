@@ -284,7 +284,7 @@ def measure_service(spec: dict) -> dict:
                                                     -(-12 // BUSY_PASSES), 400 // BUSY_PASSES, respond))
                 got[b][0].extend(ns)
                 got[b][1].append(foreign)
-        busy += [{"batch": b, "concurrency": c, "ns": ns, "foreign_cores": max(foreign)}
+        busy += [{"batch": b, "concurrency": c, "ns": ns, "foreign_cores": max(foreign), "passes": len(foreign)}
                  for b, (ns, foreign) in got.items()]
     ms_batch = min(MS_BATCH, cfg.max_batch)
     for gap in GAPS_NS:
