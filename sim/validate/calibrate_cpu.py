@@ -413,9 +413,10 @@ class Calibration:
         window of minutes to the next, and a run sees one window's speed, not a mix: so each
         part keeps the shape of its own samples and is rescaled, batch size by batch size, to
         the median over the parts (``EmpiricalCost.pooled``); with three or more parts one
-        slow or fast window cannot set the level (with two, the median is their mean). LoadGen's overheads are averaged, the
-        traffic slowdown (each part against its own busy cycles) averaged over the parts;
-        the speed probes are the first part's (runs' drift is recorded against it).
+        slow or fast window cannot set the level (with two, the median is their mean).
+        LoadGen's overheads are averaged, the traffic slowdown (each part against its own
+        busy cycles) averaged over the parts; the speed probes are the first part's (runs'
+        drift is recorded against it).
         ``slowdowns`` reports each part's overall service time against the first's."""
         if len(parts) == 1:
             return parts[0]

@@ -370,15 +370,14 @@ class Validator:
             if not path.is_file():
                 raise InputError(f"{path}: no calibration to replay; run the validation first")
             self.cal = Calibration.from_dict(json.loads(path.read_text()), str(path))
-        if not p.replay:
+        else:
             # a replay pools every later calibration it finds: none may be left from an
             # earlier validation with other options
             for old in [*self.root.glob("calibration_between*"), self.root / "calibration_after"]:
                 if old.is_dir():
                     shutil.rmtree(old)
-        if p.quiet_wait_s > 0 and not p.replay:
-            wait_quiet(p.quiet_cores, p.quiet_wait_s)
-        if not p.replay:
+            if p.quiet_wait_s > 0:
+                wait_quiet(p.quiet_cores, p.quiet_wait_s)
             self.cal = calibrate(self.cfg, self.root / "calibration", self.model, quick=p.quick,
                                  disturbed_cores=p.disturbed_cores, quiet_wait_s=p.quiet_wait_s,
                                  retries=2 * p.retries, nice=p.nice)
