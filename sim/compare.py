@@ -106,29 +106,19 @@ def compare(workload: str, devices: list[str], count: int = 1, calib=None) -> li
         r = DeviceRow(d, count, prof.kind, price_usd=prof.price_usd, tdp_w=prof.tdp_w)
         version = software_round(prof, calib)
         rows = [_row(prof, count, model, sc, metric, units, version) for sc, metric, units, _ in SCENARIOS]
-        for (value, status), (_, _, _, key) in zip(published.predict_rows(rows, calib), SCENARIOS):
+        uncapped: dict = {}
+        for (value, status), (_, _, _, key) in zip(published.predict_rows(rows, calib, uncapped), SCENARIOS):
             r.values[key], r.status[key] = value, status
         info = published.explain_row(rows[0], calib)
         r.source, r.precision = info.get("parameters", info.get("status", "")), info.get("precision", "")
         if version != ROUND:
             r.source += f"; software as of {version}, its latest published round"
-        r.source += _cap_server(r)
+        server_row = next(k for k, sc in enumerate(SCENARIOS) if sc[0] == "Server")
+        if server_row in uncapped:
+            r.server_uncapped = uncapped[server_row]
+            r.source += f"; Server capped at the Offline prediction (its own correction gave {r.server_uncapped:,.0f})"
         out.append(r)
     return out
-
-
-def _cap_server(r: DeviceRow) -> str:
-    """Server capped at Offline where the residual corrections disagree enough to predict
-    more (``system_model.server_within_offline``); the source says so."""
-    from sim.hw.system_model import server_within_offline
-    srv, off = r.values.get("server_samples_per_s"), r.values.get("offline_samples_per_s")
-    if not (srv and off):
-        return ""
-    value, capped = server_within_offline(srv, off)
-    if not capped:
-        return ""
-    r.server_uncapped, r.values["server_samples_per_s"] = srv, value
-    return f"; Server capped at the Offline prediction (its own correction gave {srv:,.0f})"
 
 
 COLUMNS = ("device", "count", "kind", "precision", "offline_samples_per_s", "server_samples_per_s",

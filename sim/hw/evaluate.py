@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.hw import calibrate as cal
-from sim.hw import names, system_model as sm
+from sim.hw import names, published
 from sim.hw.rows import Case, read_case, unit_of
 
 FIVE_MODELS = ("resnet50", "ssd-mobilenet", "ssd-resnet34", "retinanet", "bert-99")
@@ -45,13 +45,8 @@ def load(path) -> Data:
     return Data(rows, cases, values)
 
 
-def predict_case(case: Case, calib: cal.Calibration, correct: bool = True) -> float:
-    p, _ = calib.params_for(case)
-    value = sm.simulate_case(case, p)
-    if correct:
-        corr, _ = calib.correction(case)
-        value *= math.exp(-corr)
-    return value
+def predict_case(case: Case, calib: cal.Calibration) -> float:
+    return published.predict_case(case, calib)
 
 
 # ---------------------------------------------------------------------------

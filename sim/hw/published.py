@@ -18,13 +18,14 @@ import hashlib
 import io
 import math
 import pickle
+from dataclasses import replace
 from pathlib import Path
 
 from sim import atomic
 from sim.errors import InputError
 from sim.hw import calibrate as cal
 from sim.hw import system_model as sm
-from sim.hw.rows import INPUT_COLUMNS, REQUIRED_COLUMNS, read_case
+from sim.hw.rows import INPUT_COLUMNS, REQUIRED_COLUMNS, Case, read_case
 
 MODEL_VERSION = "hw-model/3"      # bump when the model or its fitting changes: invalidates caches
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
@@ -64,18 +65,49 @@ def calibration_from(results: str | Path | None = None, use_cache: bool = True) 
     return calib
 
 
-def predict_rows(rows: list[dict], calib: cal.Calibration) -> list[tuple[float | None, str]]:
-    """(predicted value or None, status) for each row, in order (see the module docstring)."""
+def _corrected(case: Case, calib: cal.Calibration) -> float:
+    params, _ = calib.params_for(case)
+    corr, _ = calib.correction(case)
+    return sm.simulate_case(case, params) * math.exp(-corr)
+
+
+def offline_twin(case: Case) -> Case:
+    """The same system's Offline test (a Server row's throughput ceiling)."""
+    return replace(case, scenario="Offline", target="offline", units="samples/s", latency_bound_ns=None)
+
+
+def predict_case(case: Case, calib: cal.Calibration, uncapped: list | None = None) -> float:
+    """The simulated metric of a supported row, with its product's residual correction. A
+    Server prediction is capped at the same system's Offline prediction
+    (``system_model.server_within_offline``): the two corrections come from different rows
+    and can disagree, but a Server run does not sustain more than the Offline throughput of
+    its system. Where the cap applies, the value before it is appended to ``uncapped``."""
+    value = _corrected(case, calib)
+    if case.target == "server" and value > 0:
+        offline = _corrected(offline_twin(case), calib)
+        if offline > 0:
+            capped_value, capped = sm.server_within_offline(value, offline)
+            if capped and uncapped is not None:
+                uncapped.append(value)
+            value = capped_value
+    return value
+
+
+def predict_rows(rows: list[dict], calib: cal.Calibration,
+                 uncapped: dict | None = None) -> list[tuple[float | None, str]]:
+    """(predicted value or None, status) for each row, in order (see the module docstring).
+    ``uncapped``, if given, receives {row index: Server prediction before the Offline cap}
+    for the rows ``predict_case`` capped."""
     out = []
     for i, row in enumerate(rows):
         case = read_case({k: row.get(k, "") for k in INPUT_COLUMNS}, i)
         if not case.ok:
             out.append((None, f"unsupported: {case.unsupported}"))
             continue
-        params, _ = calib.params_for(case)
-        value = sm.simulate_case(case, params)
-        corr, _ = calib.correction(case)
-        value *= math.exp(-corr)
+        before: list = []
+        value = predict_case(case, calib, before)
+        if before and uncapped is not None:
+            uncapped[i] = before[0]
         if not value > 0:
             out.append((None, "unsupported: the model finds no setting that meets the row's latency bound"))
             continue
