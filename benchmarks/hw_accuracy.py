@@ -1,6 +1,6 @@
 """Accuracy of the calibrated hardware models on published MLPerf Inference results.
 
-    python benchmarks/hw_accuracy.py [--results PATH] [--workers N] [--quick] [--json OUT]
+    python benchmarks/hw_accuracy.py [--results PATH] [--workers N] [--quick] [--json OUT] [--heldout CSV]
 
 Prints, for the rows of the five models (resnet50, ssd-mobilenet, ssd-resnet34,
 retinanet, bert-99) in the shared results file:
@@ -20,7 +20,11 @@ retinanet, bert-99) in the shared results file:
    (``sim.hw.local_cpu``; needs cached profiles: ``python -m sim profile resnet50
    --batch-sizes 1,2,4,8``, likewise ssd_mobilenet_v1 and bert_base).
 
-Every prediction goes through the simulator. ``--quick`` runs only (1) and (2).
+6. with ``--heldout CSV``: published rows that are not in the results file (whole devices
+   the file leaves out, say), each predicted from the calibration fitted on all of it; the
+   sign of the median error says fast (+ on throughput, - on latency) or slow.
+
+Every prediction goes through the simulator. ``--quick`` runs only (1) and (2) (and 6).
 """
 
 from __future__ import annotations
@@ -61,12 +65,48 @@ def median(errs: dict, rows) -> float:
     return float(np.median(vals)) if vals else float("nan")
 
 
+def held_out(path: str, full) -> dict:
+    """Rows published but absent from the calibration's results file, each predicted by the
+    calibration fitted on all of that file (``predict-published``): median |error| per
+    device, per device and scenario, per model, and overall."""
+    from sim.hw import calibrate as cal, published
+    from sim.hw.rows import read_case
+
+    rows = cal.read_results(path)
+    preds = published.predict_rows(rows, full)
+    errs, groups, unsupported = [], {}, 0
+    for i, (row, (value, status)) in enumerate(zip(rows, preds)):
+        truth = cal.observed(row)
+        if status != "ok" or truth is None:
+            unsupported += status != "ok"
+            continue
+        e = value / truth - 1.0
+        case = read_case(row, i)
+        errs.append(e)
+        for key in (f"device={case.profile}", f"device={case.profile} {case.scenario}", f"model={case.model}",
+                    f"scenario={case.scenario}"):
+            groups.setdefault(key, []).append(e)
+    print(f"\n6. held-out rows ({path}): {len(rows)} rows, {len(errs)} ok, {unsupported} unsupported; "
+          f"every row predicted from the calibration fitted on --results")
+    print(f"  {'group':40s} {'rows':>5s} {'median |err|':>13s} {'median err':>11s}")
+    out = {"rows": len(rows), "ok": len(errs)}
+    for key, e in [("overall", errs)] + sorted(groups.items()):
+        a = np.asarray(e)
+        out[key] = {"rows": len(a), "median_abs_error": float(np.median(np.abs(a))),
+                    "median_error": float(np.median(a))}
+        print(f"  {key:40s} {len(a):5d} {np.median(np.abs(a)):13.1%} {np.median(a):+11.1%}")
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--results", default=str(DEFAULT_RESULTS))
     ap.add_argument("--workers", type=int, default=0, help="processes (default: up to 2)")
     ap.add_argument("--quick", action="store_true", help="leave-one-system-out and the baseline only")
     ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    ap.add_argument("--heldout", default=None, metavar="CSV",
+                    help="published rows that are not in --results (same columns, with value): predicted by "
+                         "the calibration fitted on --results, errors per device, model and scenario")
     args = ap.parse_args(argv)
 
     t0 = time.time()
@@ -131,6 +171,8 @@ def main(argv=None) -> int:
         local = local_cpu.compare()
         print("\n5. " + local_cpu.report(local))
         figures["local_cpu"] = {k: v for k, v in local.items() if k != "class_rows"}
+    if args.heldout:
+        figures["held_out"] = held_out(args.heldout, full)
     print(f"\ntotal time {time.time() - t0:.0f} s")
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2, default=float) + "\n")
