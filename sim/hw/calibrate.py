@@ -288,12 +288,12 @@ class UnitModel:
         srv = self._server_idx
         if len(srv):
             # the simulator's sustainable capacity at its Server batch (system_model.server_batch):
-            # the best throughput among the powers of two up to MAX_BATCH whose time is within a
-            # third of the bound (batch 1 always counts)
+            # the best throughput among the powers of two up to MAX_BATCH whose time is within
+            # SERVER_BATCH_SHARE of the bound (batch 1 always counts)
             ts = times[self._flat[srv][:, None] + np.arange(n)[None, :]] * (scale[srv] / keep[srv])[:, None]
             kmax = int(np.log2(sm.MAX_BATCH[self.kind]))
             ts = ts[:, :kmax + 1]
-            fits = ts <= (self.bound[srv] / 3)[:, None]
+            fits = ts <= (self.bound[srv] * sm.SERVER_BATCH_SHARE)[:, None]
             fits[:, 0] = True
             # batches past the first one over the bound do not count (server_batch stops there)
             fits &= np.cumprod(fits, axis=1).astype(bool)
