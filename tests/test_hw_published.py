@@ -109,3 +109,15 @@ def test_a_server_prediction_never_exceeds_its_systems_offline():
     assert list(uncapped) == [0] and uncapped[0] > offline
     truth = float(pair["Server"]["value"])
     assert abs(server / truth - 1) < abs(uncapped[0] / truth - 1)
+
+
+def test_explain_shows_the_server_value_before_the_offline_cap(tmp_path):
+    pair = [r for r in _results() if r["system"] == "L40x8_Custom_X640_G40_TRT" and r["model"] == "resnet50"]
+    src, out = tmp_path / "l40.csv", tmp_path / "l40-pred.csv"
+    _write(src, pair, list(INPUT_COLUMNS))
+    assert main(["predict-published", "--in", str(src), "--out", str(out), "--explain"]) == 0
+    with out.open(newline="") as fh:
+        got = {r["scenario"]: r for r in csv.DictReader(fh)}
+    assert got["Offline"]["server_uncapped"] == ""
+    assert float(got["Server"]["server_uncapped"]) > float(got["Server"]["predicted_value"])
+    assert got["Server"]["predicted_value"] == got["Offline"]["predicted_value"]

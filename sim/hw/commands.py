@@ -48,7 +48,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--in", dest="input", required=True, help="CSV of systems and tests (results.csv's columns)")
     p.add_argument("--out", required=True, help="output CSV: the same rows plus predicted_value and status")
     p.add_argument("--results", default=None, help="published results to calibrate on (default: the shared file)")
-    p.add_argument("--explain", action="store_true", help="add columns: precision and why, parameter source")
+    p.add_argument("--explain", action="store_true", help="add columns: precision and why, parameter source, correction, and "
+                        "server_uncapped (a Server prediction capped at its system's Offline one: the value before)")
     p.set_defaults(func=cmd_predict_published)
 
 
@@ -190,8 +191,14 @@ def cmd_calibrate(args) -> int:
 def cmd_predict_published(args) -> int:
     header, rows = published.read_rows(args.input)
     calib = published.calibration_from(args.results)
-    preds = published.predict_rows(rows, calib)
-    extra = [published.explain_row(r, calib) for r in rows] if args.explain else None
+    uncapped: dict = {}
+    preds = published.predict_rows(rows, calib, uncapped)
+    extra = None
+    if args.explain:
+        extra = [published.explain_row(r, calib) for r in rows]
+        for k, e in enumerate(extra):
+            # a Server row capped at its system's Offline prediction: what its own correction gave
+            e["server_uncapped"] = f"{uncapped[k]:.6g}" if k in uncapped else ""
     out = published.write_predictions(args.out, header, rows, preds, extra)
     ok = sum(1 for _, s in preds if s == "ok")
     print(f"wrote {out}: {len(rows)} rows, {ok} ok, {len(rows) - ok} unsupported")
