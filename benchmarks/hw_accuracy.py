@@ -65,36 +65,49 @@ def median(errs: dict, rows) -> float:
     return float(np.median(vals)) if vals else float("nan")
 
 
-def held_out(path: str, full) -> dict:
+def held_out(path: str, full, results: str) -> dict:
     """Rows published but absent from the calibration's results file, each predicted by the
     calibration fitted on all of that file (``predict-published``): median |error| per
-    device, per device and scenario, per model, and overall."""
+    device, per device and scenario, per model, and overall. A row that is in ``results``
+    too (same round, submitter, system, model and scenario) would be scored in sample: it
+    is left out and counted."""
     from sim.hw import calibrate as cal, published
     from sim.hw.rows import read_case
 
-    rows = cal.read_results(path)
+    def key(r: dict) -> tuple:
+        return tuple(r.get(k, "").strip().lower() for k in ("version", "submitter", "system", "model", "scenario"))
+
+    known = {key(r) for r in cal.read_results(results)}
+    given = cal.read_results(path)
+    rows = [r for r in given if key(r) not in known]
     preds = published.predict_rows(rows, full)
-    errs, groups, unsupported = [], {}, 0
+    errs, groups, unsupported, no_value = [], {}, 0, 0
     for i, (row, (value, status)) in enumerate(zip(rows, preds)):
         truth = cal.observed(row)
-        if status != "ok" or truth is None:
-            unsupported += status != "ok"
+        if status != "ok":
+            unsupported += 1
+            continue
+        if truth is None:
+            no_value += 1
             continue
         e = value / truth - 1.0
         case = read_case(row, i)
+        label = ev.scenario_label(case)
         errs.append(e)
-        for key in (f"device={case.profile}", f"device={case.profile} {case.scenario}", f"model={case.model}",
-                    f"scenario={case.scenario}"):
-            groups.setdefault(key, []).append(e)
-    print(f"\n6. held-out rows ({path}): {len(rows)} rows, {len(errs)} ok, {unsupported} unsupported; "
-          f"every row predicted from the calibration fitted on --results")
+        for k in (f"device={case.profile}", f"device={case.profile} {label}", f"model={case.model}",
+                  f"scenario={label}"):
+            groups.setdefault(k, []).append(e)
+    print(f"\n6. held-out rows ({path}): {len(given)} rows, {len(given) - len(rows)} also in --results (left out), "
+          f"{len(errs)} ok, {unsupported} unsupported, {no_value} without a value; every row predicted from the "
+          f"calibration fitted on --results")
     print(f"  {'group':40s} {'rows':>5s} {'median |err|':>13s} {'median err':>11s}")
-    out = {"rows": len(rows), "ok": len(errs)}
-    for key, e in [("overall", errs)] + sorted(groups.items()):
+    out = {"rows": len(given), "in_results": len(given) - len(rows), "ok": len(errs), "unsupported": unsupported,
+           "without_value": no_value}
+    for k, e in [("overall", errs)] + sorted(groups.items()):
         a = np.asarray(e)
-        out[key] = {"rows": len(a), "median_abs_error": float(np.median(np.abs(a))),
-                    "median_error": float(np.median(a))}
-        print(f"  {key:40s} {len(a):5d} {np.median(np.abs(a)):13.1%} {np.median(a):+11.1%}")
+        out[k] = {"rows": len(a), "median_abs_error": float(np.median(np.abs(a))),
+                  "median_error": float(np.median(a))}
+        print(f"  {k:40s} {len(a):5d} {np.median(np.abs(a)):13.1%} {np.median(a):+11.1%}")
     return out
 
 
@@ -172,7 +185,7 @@ def main(argv=None) -> int:
         print("\n5. " + local_cpu.report(local))
         figures["local_cpu"] = {k: v for k, v in local.items() if k != "class_rows"}
     if args.heldout:
-        figures["held_out"] = held_out(args.heldout, full)
+        figures["held_out"] = held_out(args.heldout, full, args.results)
     print(f"\ntotal time {time.time() - t0:.0f} s")
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2, default=float) + "\n")

@@ -15,22 +15,26 @@ This script runs, in alternation, ``--pairs`` pairs of:
 - a real LoadGen Server run at ``--qps`` through the validation harness
   (``sim.validate.harness``, the same code and settings as the validation's runs);
 - the stand-in at the same rate for the same time (``calibrate_cpu.traffic_arrays``), in
-  a fresh process, followed by busy runs of batches 1 to 4 (the reference speed);
+  a fresh process, followed by busy batch-1 runs (the pair's reference: the median
+  completion-to-completion cycle of batches queued back to back);
 
-the LoadGen run first in odd pairs, the stand-in first in even ones.
+the LoadGen run first in odd pairs, the stand-in first in even ones. The LoadGen runs'
+latency bound (``--bound-ms``, default 1 s) only decides VALID: with no queue delay it
+does not change what the SUT does.
 
 Both write the harness's batch log; per run it prints the median inference time of batch-1
 batches and the median back-to-back cycle of batch-1 batches, each over the pair's busy
-batch-1 reference. The machine's speed moves by 10% or more between windows of seconds, so
-what tells LoadGen from the stand-in is whether the LoadGen run of each pair is
-consistently slower than its stand-in, not one pair's ratio.
+cycle (the inference time leaves out the worker's own overhead, which the cycle holds, so
+only the cycle ratio is like for like; the LoadGen-over-stand-in ratios of either cancel the
+reference). The machine's speed moves by 10% or more between windows of seconds, so what
+tells LoadGen from the stand-in is whether the LoadGen run of each pair is consistently
+slower than its stand-in, not one pair's ratio. One worker only (``instances: 1``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -68,8 +72,7 @@ def child(spec_path: str) -> int:
         ex.warm_up()
     respond = cc._respond_factory()
     arrays = cc.traffic_arrays(cfg, executors, spec["qps"], spec["seconds"], spec["seed"], respond)
-    reference = {b: float(np.median(cc._busy(cfg, executors, b, 0.6, 8, 200, respond)))
-                 for b in range(1, min(4, cfg.max_batch) + 1)}
+    reference = {1: float(np.median(cc._busy(cfg, executors, 1, 0.6, 8, 200, respond)))}
     np.savez_compressed(Path(spec["out"]) / "samples.npz", **arrays)
     Path(spec["out"], "reference.json").write_text(json.dumps(reference) + "\n")
     return 0
@@ -94,14 +97,18 @@ def main(argv=None) -> int:
     from sim.mlperf_conf import canonical_model
     from sim.validate import require_loadgen
     from sim.validate.compare import total_samples
-    from sim.validate.harness import child_env, load_workload, realise, run_in_subprocess
+    from sim.validate.harness import _niceness, child_env, load_workload, realise, run_in_subprocess
     require_loadgen()
     cfg = realise(system_mod.load_system(args.system), args.workload, False)
+    if cfg.instances != 1:
+        raise SystemExit(f"{args.system}: instances = {cfg.instances}: this benchmark compares one worker's "
+                         f"batches; expected a system with instances: 1")
     model = canonical_model(load_workload(args.workload).mlperf_model, allow_unknown_model=True)
     out = Path(args.out).resolve()
     rows = []
     print(f"{args.workload}: {cfg.describe()}; {args.pairs} pairs at {args.qps:g} QPS, {args.seconds:g} s each")
-    print(f"{'pair':>4s} {'side':9s} {'batches':>7s} {'b2b b=1':>7s} {'inference/ref':>13s} {'cycle/ref':>9s}")
+    print(f"{'pair':>4s} {'side':9s} {'batches':>7s} {'b2b b=1':>7s} {'inference/busy cycle':>20s} "
+          f"{'b2b cycle/busy cycle':>20s}")
     for k in range(args.pairs):
         lg_dir, si_dir = out / f"pair{k + 1}" / "loadgen", out / f"pair{k + 1}" / "standin"
         spec = {"config": cfg.to_dict(), "scenario": "Server", "mlperf_model": model,
@@ -116,7 +123,7 @@ def main(argv=None) -> int:
         def standin():
             proc = subprocess.run([sys.executable, __file__, "--child", str(si_dir / "spec.json")],
                                   env=child_env(), capture_output=True, text=True,
-                                  preexec_fn=lambda: os.nice(args.nice))
+                                  timeout=600.0 + 20 * args.seconds, preexec_fn=_niceness(args.nice))
             if proc.returncode:
                 raise SystemExit(f"stand-in run failed in {si_dir}:\n{proc.stderr[-2000:]}")
 
@@ -131,8 +138,8 @@ def main(argv=None) -> int:
             with np.load(folder / "samples.npz") as z:
                 r = ratios({name: z[name] for name in z.files}, reference)
             pair[side] = r
-            print(f"{k + 1:4d} {side:9s} {r['batches']:7d} {r['back_to_back1']:7d} {r['inference']:13.3f} "
-                  f"{r['cycle']:9.3f}")
+            print(f"{k + 1:4d} {side:9s} {r['batches']:7d} {r['back_to_back1']:7d} {r['inference']:20.3f} "
+                  f"{r['cycle']:20.3f}")
         rows.append(pair)
     for key, label in (("inference", "batch-1 inference"), ("cycle", "back-to-back batch-1 cycle")):
         each = [p["loadgen"][key] / p["stand-in"][key] for p in rows]

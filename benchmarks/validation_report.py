@@ -147,13 +147,14 @@ NOTES = [
     "calibration's.",
     "Is it LoadGen? The calibration times batches under Server traffic with a Python thread standing in "
     "for LoadGen. `python benchmarks/standin_vs_loadgen.py` runs real LoadGen Server runs (the validation "
-    "harness, same settings) and that stand-in alternately at the same rate, each pair measured against "
-    "busy batch-1 runs made right after it. Batch-1 inference time under LoadGen over the stand-in's: dlrm "
-    "at 48 QPS (3 pairs) 1.026, 1.070 and 1.002; mobilenet_v1 at 30 QPS (4 pairs) 0.993, 1.000, 0.985 and "
-    "0.981. Between pairs a few seconds apart, the stand-in's own ratio to the busy reference ranged 1.004 "
-    "to 1.052 (dlrm) and 0.986 to 1.027 (mobilenet_v1). So LoadGen's threads do not slow the model more "
-    "than the stand-in does: the Server misses above are windows of a slower machine, not a mechanism the "
-    "calibration leaves out.",
+    "harness and system, 12-second runs) and that stand-in alternately at the same rate, each pair measured "
+    "against busy batch-1 runs made right after its stand-in run. Batch-1 inference time under LoadGen over "
+    "the stand-in's: dlrm at 48 QPS 1.026, 1.070 and 1.002 (3 pairs, LoadGen first in each), then 0.988, "
+    "0.996 and 0.974 (3 pairs, the order alternating); mobilenet_v1 at 30 QPS (`--workload mobilenet_v1 "
+    "--qps 30 --pairs 4`) 0.993, 1.000, 0.985 and 0.981. Meanwhile the stand-in's own back-to-back batch-1 "
+    "cycles ran at 0.98 to 1.06 of the busy cycle measured right after them. So LoadGen's threads do not "
+    "slow the model more than the stand-in does: the Server misses above are windows of a slower machine, "
+    "not a mechanism the calibration leaves out.",
     "Method. Each real run is its own process (LoadGen reads its mlperf.conf once per process) with LoadGen's "
     "seeds; the simulated run replays LoadGen's exact traffic (same queries, same sample indices, same Server "
     "arrival times) through the calibrated system model, with 3 seeds of the resampled service times per "

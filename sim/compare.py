@@ -101,6 +101,7 @@ def compare(workload: str, devices: list[str], count: int = 1, calib=None) -> li
     calib = calib or published.calibration_from()
     model = MODELS[workload]
     out = []
+    server_row = next(k for k, sc in enumerate(SCENARIOS) if sc[0] == "Server")
     for d in devices:
         prof = profiles.get(d)
         r = DeviceRow(d, count, prof.kind, price_usd=prof.price_usd, tdp_w=prof.tdp_w)
@@ -113,7 +114,6 @@ def compare(workload: str, devices: list[str], count: int = 1, calib=None) -> li
         r.source, r.precision = info.get("parameters", info.get("status", "")), info.get("precision", "")
         if version != ROUND:
             r.source += f"; software as of {version}, its latest published round"
-        server_row = next(k for k, sc in enumerate(SCENARIOS) if sc[0] == "Server")
         if server_row in uncapped:
             r.server_uncapped = uncapped[server_row]
             r.source += f"; Server capped at the Offline prediction (its own correction gave {r.server_uncapped:,.0f})"

@@ -376,7 +376,7 @@ class HwDevice(_Simulated):
     def _server_capacity(self, count: int, batch: int) -> tuple[float, str]:
         """Sustained Server QPS of one engine at ``batch``, and where it comes from: the
         calibrated Server utilisation of the batched capacity, at most the engine's Offline
-        capacity (as ``sim.compare`` caps it)."""
+        capacity (as ``sim.hw.published.predict_case`` caps a Server prediction)."""
         from sim.hw import system_model as sm
 
         case, s, p, c = self._parts(count, "Server")

@@ -121,3 +121,46 @@ def test_explain_shows_the_server_value_before_the_offline_cap(tmp_path):
     assert got["Offline"]["server_uncapped"] == ""
     assert float(got["Server"]["server_uncapped"]) > float(got["Server"]["predicted_value"])
     assert got["Server"]["predicted_value"] == got["Offline"]["predicted_value"]
+
+
+def test_the_offline_twin_of_a_server_row_is_that_systems_offline_row():
+    """The cap compares a Server row with its system's Offline test, built from the Server
+    row alone: for every closed-division system with both rows in the shared results, the
+    twin must be the Offline row's own case (every field but the row index)."""
+    from dataclasses import asdict
+
+    from sim.hw.published import offline_twin
+    from sim.hw.rows import read_case
+
+    rows = _results()
+    offline = {(r["version"], r["submitter"], r["system"], r["model"]): (i, r) for i, r in enumerate(rows)
+               if r["scenario"] == "Offline" and r["division"] == "closed"}
+    checked = 0
+    for i, r in enumerate(rows):
+        key = (r["version"], r["submitter"], r["system"], r["model"])
+        if r["scenario"] != "Server" or r["division"] != "closed" or key not in offline:
+            continue
+        twin = asdict(offline_twin(read_case(r, i)))
+        j, o = offline[key]
+        own = asdict(read_case(o, j))
+        twin.pop("index"), own.pop("index")
+        if not own["unsupported"]:
+            assert twin == own, (r["system"], r["model"])
+            checked += 1
+    assert checked > 500
+
+
+def test_explain_keeps_one_status_column_with_unsupported_rows(tmp_path, small_calibration):
+    rows = _pick()
+    src, out = tmp_path / "mixed.csv", tmp_path / "mixed-pred.csv"
+    _write(src, rows, list(INPUT_COLUMNS))
+    assert main(["predict-published", "--in", str(src), "--out", str(out), "--results", str(small_calibration),
+                 "--explain"]) == 0
+    with out.open(newline="") as fh:
+        header = next(csv.reader(fh))
+        fh.seek(0)
+        pred = list(csv.DictReader(fh))
+    assert header.count("status") == 1
+    k = len(rows) - 3
+    assert all(p["status"] == "ok" for p in pred[:k])
+    assert all(p["status"].startswith("unsupported: ") for p in pred[k:])

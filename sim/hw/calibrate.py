@@ -295,7 +295,7 @@ class UnitModel:
             ts = ts[:, :kmax + 1]
             fits = ts <= (self.bound[srv] * sm.SERVER_BATCH_SHARE)[:, None]
             fits[:, 0] = True
-            # batches past the first one over the bound do not count (server_batch stops there)
+            # batches past the first one over the limit do not count (server_batch stops there)
             fits &= np.cumprod(fits, axis=1).astype(bool)
             best = self._chosen(ts, fits)
             util = p.server_util * np.where(self.triton[srv], p.triton_util, 1.0)

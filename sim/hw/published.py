@@ -4,7 +4,8 @@
 columns of ``sim.hw.rows.INPUT_COLUMNS``; any other column is ignored, result columns
 included) and returns, for each row in order, the predicted metric in the row's units and
 a status: ``ok`` or ``unsupported: <reason>`` (a device, model, scenario or metric no
-profile covers; never a guess).
+profile covers; never a guess). A Server prediction never exceeds the same system's Offline
+prediction (``predict_case``).
 
 The calibration comes from published results (``calibration_from``): the shared results
 file by default. Fitting it takes under a minute; the result is cached under
@@ -27,7 +28,7 @@ from sim.hw import calibrate as cal
 from sim.hw import system_model as sm
 from sim.hw.rows import INPUT_COLUMNS, REQUIRED_COLUMNS, Case, read_case
 
-MODEL_VERSION = "hw-model/3"      # bump when the model or its fitting changes: invalidates caches
+MODEL_VERSION = "hw-model/4"      # bump when the model or its fitting changes: invalidates caches
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 DEFAULT_RESULTS = REPO_ROOT.parent / "shared" / "data" / "mlperf_results" / "results.csv"
 
@@ -144,7 +145,8 @@ def read_rows(path: str | Path) -> tuple[list[str], list[dict]]:
 def write_predictions(path: str | Path, header: list[str], rows: list[dict],
                       predictions: list[tuple[float | None, str]], extra: list[dict] | None = None) -> Path:
     """The input rows in order, plus ``predicted_value`` and ``status`` (and ``extra`` columns)."""
-    extra_cols = sorted({k for e in (extra or []) for k in e}) if extra else []
+    # an unsupported row's explanation repeats its status, which has its own column
+    extra_cols = sorted({k for e in (extra or []) for k in e} - {"status", "predicted_value"}) if extra else []
     cols = header + [c for c in ("predicted_value", "status") + tuple(extra_cols) if c not in header]
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
