@@ -47,18 +47,13 @@ sys.path.insert(0, str(ROOT))
 
 def ratios(arrays: dict, reference_ns: float) -> dict:
     """Median batch-1 inference time and back-to-back batch-1 cycle over ``reference_ns``."""
-    first, count = arrays["batch_first"], arrays["batch_count"]
-    order = np.argsort(arrays["batch_start_ns"])
-    first, count = first[order], count[order]
-    start, end, done = (arrays[k][order] for k in ("batch_start_ns", "batch_end_ns", "batch_done_ns"))
-    arrived = arrays["cb_ns"][first]
-    back_to_back = np.r_[False, arrived[1:] < done[:-1]]
-    cycle = np.r_[np.nan, np.diff(done)]
-    one = count == 1
-    return {"batches": int(len(count)), "batch1": int(one.sum()), "back_to_back1": int((one & back_to_back).sum()),
-            "inference": float(np.median((end - start)[one]) / reference_ns) if one.any() else float("nan"),
-            "cycle": float(np.median(cycle[one & back_to_back]) / reference_ns)
-            if (one & back_to_back).any() else float("nan")}
+    from sim.validate.calibrate_cpu import back_to_back_cycles
+    one = arrays["batch_count"] == 1
+    took = (arrays["batch_end_ns"] - arrays["batch_start_ns"])[one]
+    cycles = back_to_back_cycles(arrays).get(1, [])
+    return {"batches": int(len(one)), "batch1": int(one.sum()), "back_to_back1": len(cycles),
+            "inference": float(np.median(took) / reference_ns) if len(took) else float("nan"),
+            "cycle": float(np.median(cycles) / reference_ns) if cycles else float("nan")}
 
 
 def child(spec_path: str) -> int:

@@ -45,10 +45,6 @@ def load(path) -> Data:
     return Data(rows, cases, values)
 
 
-def predict_case(case: Case, calib: cal.Calibration) -> float:
-    return published.predict_case(case, calib)
-
-
 # ---------------------------------------------------------------------------
 # leave one system out
 # ---------------------------------------------------------------------------
@@ -67,7 +63,7 @@ def _fold(key: str) -> list[tuple[int, float]]:
     for i in idx:
         c = data.cases[i]
         if c.ok and _G["filter"](c):
-            out.append((i, predict_case(c, fold)))
+            out.append((i, published.predict_case(c, fold)))
     return out
 
 
@@ -111,7 +107,7 @@ def _cross_fold(unit: str) -> list[tuple[int, float]]:
     values = {i: v for i, v in data.values.items()
               if not (i in set(mine) and data.cases[i].target not in ("offline", "singlestream"))}
     fold = cal.fit_all(data.cases, values, stage1=full.stage1, only_units={unit}, warm=full.units)
-    return [(i, predict_case(data.cases[i], fold)) for i in mine if data.cases[i].target in CROSS_TARGETS]
+    return [(i, published.predict_case(data.cases[i], fold)) for i in mine if data.cases[i].target in CROSS_TARGETS]
 
 
 def cross_scenario(data: Data, full: cal.Calibration | None = None, workers: int = 0,
@@ -141,7 +137,7 @@ def cross_scenario(data: Data, full: cal.Calibration | None = None, workers: int
 
 
 def _predict_one(i: int) -> float:
-    return predict_case(_G["data"].cases[i], _G["calib"])
+    return published.predict_case(_G["data"].cases[i], _G["calib"])
 
 
 def _map(fn, items, workers: int):
@@ -163,7 +159,7 @@ def _product_fold(profile: str) -> list[tuple[int, float]]:
     units = {unit_of(data.cases[i]) for i in mine}
     stage1 = {u: f for u, f in full.stage1.items() if u not in units}   # the product's rows leave every stage
     fold = cal.fit_all(data.cases, values, stage1=stage1, only_units=units, warm=full.units)
-    return [(i, predict_case(data.cases[i], fold)) for i in mine]
+    return [(i, published.predict_case(data.cases[i], fold)) for i in mine]
 
 
 def leave_one_product_out(data: Data, full: cal.Calibration | None = None, workers: int = 0) -> dict[int, float]:

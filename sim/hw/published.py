@@ -77,38 +77,41 @@ def offline_twin(case: Case) -> Case:
     return replace(case, scenario="Offline", target="offline", units="samples/s", latency_bound_ns=None)
 
 
-def predict_case(case: Case, calib: cal.Calibration, uncapped: list | None = None) -> float:
-    """The simulated metric of a supported row, with its product's residual correction. A
-    Server prediction is capped at the same system's Offline prediction
-    (``system_model.server_within_offline``): the two corrections come from different rows
-    and can disagree, but a Server run does not sustain more than the Offline throughput of
-    its system. Where the cap applies, the value before it is appended to ``uncapped``."""
+def predict_capped(case: Case, calib: cal.Calibration) -> tuple[float, float | None]:
+    """(the simulated metric of a supported row with its product's residual correction, the
+    value before the Offline cap or None). A Server prediction is capped at the same
+    system's Offline prediction (``system_model.server_within_offline``): the two corrections
+    come from different rows and can disagree, but a Server run does not sustain more than
+    the Offline throughput of its system."""
     value = _corrected(case, calib)
     if case.target == "server" and value > 0:
         offline = _corrected(offline_twin(case), calib)
         if offline > 0:
             capped_value, capped = sm.server_within_offline(value, offline)
-            if capped and uncapped is not None:
-                uncapped.append(value)
-            value = capped_value
-    return value
+            if capped:
+                return capped_value, value
+    return value, None
+
+
+def predict_case(case: Case, calib: cal.Calibration) -> float:
+    """The prediction of a supported row (``predict_capped``)."""
+    return predict_capped(case, calib)[0]
 
 
 def predict_rows(rows: list[dict], calib: cal.Calibration,
                  uncapped: dict | None = None) -> list[tuple[float | None, str]]:
     """(predicted value or None, status) for each row, in order (see the module docstring).
     ``uncapped``, if given, receives {row index: Server prediction before the Offline cap}
-    for the rows ``predict_case`` capped."""
+    for the rows ``predict_capped`` capped."""
     out = []
     for i, row in enumerate(rows):
         case = read_case({k: row.get(k, "") for k in INPUT_COLUMNS}, i)
         if not case.ok:
             out.append((None, f"unsupported: {case.unsupported}"))
             continue
-        before: list = []
-        value = predict_case(case, calib, before)
-        if before and uncapped is not None:
-            uncapped[i] = before[0]
+        value, before = predict_capped(case, calib)
+        if before is not None and uncapped is not None:
+            uncapped[i] = before
         if not value > 0:
             out.append((None, "unsupported: the model finds no setting that meets the row's latency bound"))
             continue
