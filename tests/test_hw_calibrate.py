@@ -159,6 +159,44 @@ def test_server_correction_follows_offline_by_the_paired_difference():
     assert 0.85 <= srv / off <= 0.95, (srv, off)
 
 
+def test_server_correction_borrows_a_sibling_products_paired_difference():
+    """A product with Offline rows only (an H100 PCIe) takes its Server correction from its
+    Offline one plus the Server / Offline difference of its chip's other products (H100 SXM
+    systems), network by network.
+
+    Synthetic gh100 rows: three H100 SXM systems publish Offline and Server, at Server /
+    Offline 0.90 on ResNet-50 and 0.72 on BERT; two H100 PCIe systems publish Offline only.
+    One ``server_util`` per chip cannot give both ratios; the borrowed paired difference
+    must bring each network's corrected H100 PCIe Server / Offline near its SXM ratio."""
+    ratio = {"resnet50": 0.90, "bert-99": 0.72}
+    bound = {"resnet50": "15000000", "bert-99": "130000000"}
+    rows = []
+    for k in range(3):
+        for model in ratio:
+            rows.append(_row(k, "Offline", "Samples per second", "samples/s", model, accelerator="NVIDIA H100-SXM-80GB"))
+            rows.append(_row(k, "Server", "Scheduled samples per second", "samples/s", model,
+                             accelerator="NVIDIA H100-SXM-80GB", bound=bound[model]))
+    for k in (5, 6):
+        for model in ratio:
+            rows.append(_row(k, "Offline", "Samples per second", "samples/s", model, accelerator="NVIDIA H100-PCIe-80GB"))
+    cases = [read_case(r, i) for i, r in enumerate(rows)]
+    offline_of = {(c.system_key, c.model): sm.closed_form(c, TRUE) for c in cases if c.target == "offline"}
+    values = {c.index: offline_of[(c.system_key, c.model)] * (ratio[c.model] if c.target == "server" else 1.0)
+              for c in cases}
+    calib = cal.fit_all(cases, values)
+    for model in ratio:
+        off_case = read_case(_row(7, "Offline", "Samples per second", "samples/s", model,
+                                  accelerator="NVIDIA H100-PCIe-80GB"), 100)
+        srv_case = read_case(_row(7, "Server", "Scheduled samples per second", "samples/s", model,
+                                  accelerator="NVIDIA H100-PCIe-80GB", bound=bound[model]), 101)
+        p, _ = calib.params_for(off_case)
+        c_off, _ = calib.correction(off_case)
+        c_srv, why = calib.correction(srv_case)
+        assert "other products of gh100" in why, why
+        got = sm.closed_form(srv_case, p) * np.exp(-c_srv) / (sm.closed_form(off_case, p) * np.exp(-c_off))
+        assert abs(got / ratio[model] - 1) < 0.04, (model, got)
+
+
 def test_fitting_problem_agrees_with_the_closed_form():
     """The vectorised evaluation inside the fit (tuned Offline and Server batches over blocks
     of powers of two) gives the same values as system_model.closed_form, row by row."""

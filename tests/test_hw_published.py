@@ -164,3 +164,21 @@ def test_explain_keeps_one_status_column_with_unsupported_rows(tmp_path, small_c
     k = len(rows) - 3
     assert all(p["status"] == "ok" for p in pred[:k])
     assert all(p["status"].startswith("unsupported: ") for p in pred[k:])
+
+
+@pytest.mark.parametrize("given, used", [("56", 56), ("112", None), ("224", None), ("28", 28), ("8", None)])
+def test_a_cpu_rows_core_count_above_its_datasheet_is_not_taken_per_socket(given, used):
+    """``host_processor_core_count`` is per socket; a Xeon 8480+ has 56 cores (Intel ARK).
+    Submitters of one 2-socket 8480+ system published 56, 112 (both sockets) and 224
+    (threads): only a count within the part's datasheet (down to a quarter of it, a
+    part with cores disabled) scales the socket; otherwise the profile's 56 stand."""
+    from sim.hw.rows import read_case
+
+    row = {"version": "v3.0", "division": "closed", "submitter": "s", "system": "cpu-sys",
+           "accelerator": "Intel(R) Xeon(R) Platinum 8480+", "accelerator_kind": "cpu", "accelerators_per_node": "0",
+           "framework": "PyTorch", "model": "resnet50", "scenario": "Offline", "metric": "Samples per second",
+           "units": "samples/s", "target_latency_ns": "0", "number_of_nodes": "1", "host_processors_per_node": "2",
+           "host_processor_core_count": given}
+    case = read_case(row)
+    assert case.ok and case.profile == "xeon-8480" and case.devices == 2
+    assert case.cores == used

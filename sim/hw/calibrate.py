@@ -491,11 +491,15 @@ class Calibration:
         base = PAIRED_BASE.get(case.target)
         if base:
             b = _shrunk_residual(f, case, base)
-            d = _paired_difference(f, case, case.target, base)
-            if b is not None and d is not None:
-                corr = b[0] + d[0]
-                return corr, (f"residual correction {-corr:+.3f} (log): {-b[0]:+.3f} from {b[1]} {base} rows of "
-                              f"{case.profile}, {-d[0]:+.3f} {case.target} against {base} on {d[1]} systems with both")
+            if b is not None:
+                for scope in ("product", "chip"):
+                    d = _paired_difference(f, case, case.target, base, scope)
+                    if d is not None:
+                        corr = b[0] + d[0]
+                        where = case.profile if scope == "product" else f"other products of {f.unit}"
+                        return corr, (f"residual correction {-corr:+.3f} (log): {-b[0]:+.3f} from {b[1]} {base} rows "
+                                      f"of {case.profile}, {-d[0]:+.3f} {case.target} against {base} on {d[1]} "
+                                      f"systems with both ({where})")
         for target in CORRECTION_SOURCES.get(case.target, ()):
             got = _shrunk_residual(f, case, target)
             if got is not None:
@@ -532,14 +536,25 @@ def _shrunk_median(rows: list[tuple[float, float]], year: float) -> tuple[float,
     return _weighted_median(values, w) * n / (n + SHRINK_ROWS), len(values)
 
 
-def _paired_difference(f: "UnitFit", case: Case, target: str, base: str) -> tuple[float, int] | None:
+def _paired_difference(f: "UnitFit", case: Case, target: str, base: str,
+                       scope: str = "product") -> tuple[float, int] | None:
     """Median of residual(target) - residual(base) over the systems (one submission: system,
-    round, power mode) of ``case``'s product and network that published both, round-weighted
-    and shrunk like ``_shrunk_residual``; None without such a system."""
+    round, power mode) that published both, round-weighted and shrunk like
+    ``_shrunk_residual``; None without such a system. ``scope``: "product", the systems of
+    ``case``'s product and network; "chip", those of the unit's *other* products with the
+    same network and MIG configuration: how a network's Server run compares with its
+    Offline run is the harness's batching on that chip, which its sibling products share
+    (an H100 PCIe from H100 SXM systems)."""
     prod = _product_key(case)
+
+    def match(k: tuple) -> bool:
+        if scope == "product":
+            return k[:4] == prod
+        return k[0] != prod[0] and k[1:4] == prod[1:]
+
     by: dict = {}
     for k, e in zip(f.row_keys, f.in_sample_log_err):
-        if k[:4] == prod and k[4] in (target, base):
+        if match(k) and k[4] in (target, base):
             by.setdefault((k[7], k[6], k[5]), {}).setdefault(k[4], []).append(e)
     pairs = [(y, float(np.mean(v[target])) - float(np.mean(v[base])), pc == case.power_capped)
              for (_, y, pc), v in by.items() if target in v and base in v]

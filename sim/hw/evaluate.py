@@ -101,25 +101,33 @@ def leave_one_system_out(data: Data, workers: int = 0, case_filter=None) -> tupl
 CROSS_TARGETS = ("server", "multistream", "ms_streams")
 
 
-def _cross_fold(unit: str) -> list[tuple[int, float]]:
+def _cross_fold(key: tuple[str, str]) -> list[tuple[int, float]]:
+    """``key``: ("unit", a calibration unit) or ("product", a profile): its Server and
+    MultiStream rows leave the fit of its unit (which keeps every other row) and are predicted."""
     data, full = _G["data"], _G["full"]
-    mine = [c.index for c in data.cases if c.ok and unit_of(c) == unit]
-    values = {i: v for i, v in data.values.items()
-              if not (i in set(mine) and data.cases[i].target not in ("offline", "singlestream"))}
-    fold = cal.fit_all(data.cases, values, stage1=full.stage1, only_units={unit}, warm=full.units)
+    level, name = key
+    mine = [c.index for c in data.cases if c.ok and (unit_of(c) if level == "unit" else c.profile) == name]
+    held = {i for i in mine if data.cases[i].target not in ("offline", "singlestream")}
+    values = {i: v for i, v in data.values.items() if i not in held}
+    units = {unit_of(data.cases[i]) for i in mine}
+    fold = cal.fit_all(data.cases, values, stage1=full.stage1, only_units=units, warm=full.units)
     return [(i, published.predict_case(data.cases[i], fold)) for i in mine if data.cases[i].target in CROSS_TARGETS]
 
 
 def cross_scenario(data: Data, full: cal.Calibration | None = None, workers: int = 0,
-                   strict: bool = False) -> dict[int, float]:
+                   strict: bool = False, per: str = "unit") -> dict[int, float]:
     """Server and MultiStream rows predicted from Offline and SingleStream rows of the same device.
 
-    Default: each calibration unit in turn is refitted on its own Offline and SingleStream
-    rows only, with priors learned from the other units (which keep all their rows), as for
-    a device whose Server and MultiStream results are not published. ``strict``: no Server
-    or MultiStream row in any fit (every unit and every prior from Offline and
-    SingleStream alone).
+    Default (``per="unit"``): each calibration unit (chip) in turn is refitted on its own
+    Offline and SingleStream rows only, with priors learned from the other units (which keep
+    all their rows), as for a chip none of whose products has published Server or
+    MultiStream results. ``per="product"``: each product in turn loses its Server and
+    MultiStream rows, while the other products of its chip keep theirs (an H100 PCIe whose
+    H100 SXM sibling published Server). ``strict``: no Server or MultiStream row in any fit
+    (every unit and every prior from Offline and SingleStream alone).
     """
+    if per not in ("unit", "product"):
+        raise ValueError(f"per must be 'unit' or 'product', not {per!r}")
     workers = workers or min(2, os.cpu_count() or 1)
     if strict:
         values = {i: v for i, v in data.values.items() if data.cases[i].target in ("offline", "singlestream")}
@@ -129,9 +137,10 @@ def cross_scenario(data: Data, full: cal.Calibration | None = None, workers: int
         return dict(zip(idx, _map(_predict_one, idx, workers)))
     full = full or cal.fit_all(data.cases, data.values)
     _G.update(data=data, full=full)
-    units = sorted({unit_of(c) for c in data.cases if c.ok and c.target in CROSS_TARGETS})
+    keys = sorted({(per, unit_of(c) if per == "unit" else c.profile) for c in data.cases
+                   if c.ok and c.target in CROSS_TARGETS})
     out: dict[int, float] = {}
-    for res in _map(_cross_fold, units, workers):
+    for res in _map(_cross_fold, keys, workers):
         out.update(res)
     return out
 

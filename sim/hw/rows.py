@@ -153,8 +153,11 @@ def read_case(row: dict, index: int = 0) -> Case:
                                workload=workload, profile=dev.profile)
         count = sockets * nodes
         cores = _int(g["host_processor_core_count"])
-        if cores is not None and prof.compute_units and not (prof.compute_units / 4 <= cores <= prof.compute_units * 4):
-            cores = None      # a total over sockets or a thread count: keep the profile's cores
+        if cores is not None and prof.compute_units and not (prof.compute_units / 4 <= cores <= prof.compute_units):
+            # a named part has no more cores than its datasheet: more is a total over sockets
+            # or a thread count (one 2-socket Xeon 8480+ system is published with 56, 112 and
+            # 224 by its submitters): keep the profile's cores
+            cores = None
     else:
         per_node = _int(g["accelerators_per_node"])
         if not per_node:
