@@ -20,9 +20,11 @@ retinanet, bert-99) in the shared results file:
    (``sim.hw.local_cpu``; needs cached profiles: ``python -m sim profile resnet50
    --batch-sizes 1,2,4,8``, likewise ssd_mobilenet_v1 and bert_base).
 
-6. with ``--heldout CSV``: published rows that are not in the results file (whole devices
-   the file leaves out, say), each predicted from the calibration fitted on all of it; the
-   sign of the median error says fast (+ on throughput, - on latency) or slow.
+6. with ``--heldout CSV``: published rows that are not in the results file, each predicted
+   from the calibration fitted on all of it, in three sets: devices the file does not
+   have, a model and scenario the file has no row of for that device (its Server results
+   where it has Offline ones, say), and other systems of a device, model and scenario the
+   file has; the sign of the median error says fast (+ on throughput, - on latency) or slow.
 
 Every prediction goes through the simulator. ``--quick`` runs only (1) and (2) (and 6).
 """
@@ -77,7 +79,12 @@ def held_out(path: str, full, results: str) -> dict:
     def key(r: dict) -> tuple:
         return tuple(r.get(k, "").strip().lower() for k in ("version", "submitter", "system", "model", "scenario"))
 
-    known = {key(r) for r in cal.read_results(results)}
+    calibration_rows = cal.read_results(results)
+    known = {key(r) for r in calibration_rows}
+    # what the results file has of each product: decides which of the three sets a row is in
+    covered = {(c.profile, c.model, c.target) for c in (read_case(r, i) for i, r in enumerate(calibration_rows))
+               if c.ok and cal.observed(r) is not None}
+    products = {p for p, _, _ in covered}
     given = cal.read_results(path)
     rows = [r for r in given if key(r) not in known]
     preds = published.predict_rows(rows, full)
@@ -94,7 +101,13 @@ def held_out(path: str, full, results: str) -> dict:
         case = read_case(row, i)
         label = ev.scenario_label(case)
         errs.append(e)
-        for k in (f"device={case.profile}", f"device={case.profile} {label}", f"model={case.model}",
+        if case.profile not in products:
+            held = "set=device not in the results file"
+        elif (case.profile, case.model, case.target) not in covered:
+            held = "set=model and scenario new for the device"
+        else:
+            held = "set=another system of a device and test in the file"
+        for k in (held, f"device={case.profile}", f"device={case.profile} {label}", f"model={case.model}",
                   f"scenario={label}"):
             groups.setdefault(k, []).append(e)
     print(f"\n6. held-out rows ({path}): {len(given)} rows, {len(given) - len(rows)} also in --results (left out), "
