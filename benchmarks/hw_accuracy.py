@@ -82,8 +82,8 @@ def held_out(path: str, full, results: str) -> dict:
     calibration_rows = cal.read_results(results)
     known = {key(r) for r in calibration_rows}
     # what the results file has of each product: decides which of the three sets a row is in
-    covered = {(c.profile, c.model, c.target) for c in (read_case(r, i) for i, r in enumerate(calibration_rows))
-               if c.ok and cal.observed(r) is not None}
+    covered = {(c.profile, c.model, c.target) for c, r in
+               ((read_case(r, i), r) for i, r in enumerate(calibration_rows)) if c.ok and cal.observed(r) is not None}
     products = {p for p, _, _ in covered}
     given = cal.read_results(path)
     rows = [r for r in given if key(r) not in known]
@@ -107,8 +107,8 @@ def held_out(path: str, full, results: str) -> dict:
             held = "set=model and scenario new for the device"
         else:
             held = "set=another system of a device and test in the file"
-        for k in (held, f"device={case.profile}", f"device={case.profile} {label}", f"model={case.model}",
-                  f"scenario={label}"):
+        for k in (held, f"{held}: {label}", f"device={case.profile}", f"device={case.profile} {label}",
+                  f"model={case.model}", f"scenario={label}"):
             groups.setdefault(k, []).append(e)
     print(f"\n6. held-out rows ({path}): {len(given)} rows, {len(given) - len(rows)} also in --results (left out), "
           f"{len(errs)} ok, {unsupported} unsupported, {no_value} without a value; every row predicted from the "
