@@ -21,10 +21,12 @@ retinanet, bert-99) in the shared results file:
    --batch-sizes 1,2,4,8``, likewise ssd_mobilenet_v1 and bert_base).
 
 6. with ``--heldout CSV``: published rows that are not in the results file, each predicted
-   from the calibration fitted on all of it, in three sets: devices the file does not
-   have, a model and scenario the file has no row of for that device (its Server results
-   where it has Offline ones, say), and other systems of a device, model and scenario the
-   file has; the sign of the median error says fast (+ on throughput, - on latency) or slow.
+   from the calibration fitted on all of it, in four sets: devices the file does not
+   have; a model and scenario the file has no row of for that device (its Server results
+   where it has Offline ones, say); systems the file does not have of a device, model and
+   scenario it has; and systems the file has (submitter and system name), in another
+   round or test. The sign of the median error says fast (+ on throughput, - on latency)
+   or slow.
 
 Every prediction goes through the simulator. ``--quick`` runs only (1) and (2) (and 6).
 """
@@ -82,9 +84,11 @@ def held_out(path: str, full, results: str) -> dict:
     calibration_rows = cal.read_results(results)
     known = {key(r) for r in calibration_rows}
     # what the results file has of each product: decides which of the three sets a row is in
-    covered = {(c.profile, c.model, c.target) for c, r in
-               ((read_case(r, i), r) for i, r in enumerate(calibration_rows)) if c.ok and cal.observed(r) is not None}
-    products = {p for p, _, _ in covered}
+    fitted = [c for c, r in ((read_case(r, i), r) for i, r in enumerate(calibration_rows))
+              if c.ok and cal.observed(r) is not None]
+    covered = {(c.profile, c.mig_slices, c.mig_instances, c.model, c.target) for c in fitted}
+    products = {c.profile for c in fitted}
+    systems = {c.system_key for c in fitted}
     given = cal.read_results(path)
     rows = [r for r in given if key(r) not in known]
     preds = published.predict_rows(rows, full)
@@ -103,12 +107,17 @@ def held_out(path: str, full, results: str) -> dict:
         errs.append(e)
         if case.profile not in products:
             held = "set=device not in the results file"
-        elif (case.profile, case.model, case.target) not in covered:
+        elif (case.profile, case.mig_slices, case.mig_instances, case.model, case.target) not in covered:
             held = "set=model and scenario new for the device"
+        elif case.system_key in systems:
+            held = "set=system in the file (another round or test)"
         else:
-            held = "set=another system of a device and test in the file"
-        for k in (held, f"{held}: {label}", f"device={case.profile}", f"device={case.profile} {label}",
-                  f"model={case.model}", f"scenario={label}"):
+            held = "set=system not in the file, device and test in it"
+        keys = [held, f"{held}: {label}", f"device={case.profile}", f"device={case.profile} {label}",
+                f"model={case.model}", f"scenario={label}"]
+        if case.target in ev.CROSS_TARGETS:
+            keys.append(f"{held}: Server and MultiStream")
+        for k in keys:
             groups.setdefault(k, []).append(e)
     print(f"\n6. held-out rows ({path}): {len(given)} rows, {len(given) - len(rows)} also in --results (left out), "
           f"{len(errs)} ok, {unsupported} unsupported, {no_value} without a value; every row predicted from the "

@@ -159,42 +159,74 @@ def test_server_correction_follows_offline_by_the_paired_difference():
     assert 0.85 <= srv / off <= 0.95, (srv, off)
 
 
+SIBLING_RATIO = {"resnet50": 0.90, "bert-99": 0.72}
+SIBLING_BOUND = {"resnet50": "15000000", "bert-99": "130000000"}
+SXM, PCIE, SXM_MIG = "NVIDIA H100-SXM-80GB", "NVIDIA H100-PCIe-80GB", "NVIDIA H100-SXM-80GB (7x1g.10gb MIG)"
+
+
+def _sibling_calibration(extra_server_only: tuple = ()):
+    """Synthetic gh100 rows: three H100 SXM systems publish Offline and Server (Server /
+    Offline 0.90 on ResNet-50, 0.72 on BERT); two MIG-partitioned H100 SXM systems publish
+    both at 0.6 (another configuration, not to be borrowed); two H100 PCIe systems publish
+    Offline only, plus Server-only PCIe systems for the networks in ``extra_server_only``
+    (at 0.5 of the PCIe Offline level)."""
+    rows, srv_ratio = [], {}
+    for k, acc, ratio in [(0, SXM, None), (1, SXM, None), (2, SXM, None), (10, SXM_MIG, 0.6), (11, SXM_MIG, 0.6)]:
+        for model in SIBLING_RATIO:
+            rows.append(_row(k, "Offline", "Samples per second", "samples/s", model, accelerator=acc))
+            rows.append(_row(k, "Server", "Scheduled samples per second", "samples/s", model, accelerator=acc,
+                             bound=SIBLING_BOUND[model]))
+            srv_ratio[(f"synthetic/sys{k}", model)] = ratio or SIBLING_RATIO[model]
+    for k in (5, 6):
+        for model in SIBLING_RATIO:
+            rows.append(_row(k, "Offline", "Samples per second", "samples/s", model, accelerator=PCIE))
+    for model in extra_server_only:
+        rows.append(_row(8, "Server", "Scheduled samples per second", "samples/s", model, accelerator=PCIE,
+                         bound=SIBLING_BOUND[model]))
+    cases = [read_case(r, i) for i, r in enumerate(rows)]
+    values = {}
+    for c in cases:
+        off = sm.closed_form(read_case(_row(0, "Offline", "Samples per second", "samples/s", c.model,
+                                            accelerator=rows[c.index]["accelerator"]), c.index), TRUE)
+        if c.target == "server":
+            values[c.index] = off * srv_ratio.get((c.system_key, c.model), 0.5)   # 0.5: Server-only PCIe
+        else:
+            values[c.index] = off
+    return cal.fit_all(cases, values)
+
+
+def _pcie_ratio(calib, model: str) -> tuple[float, str]:
+    off_case = read_case(_row(7, "Offline", "Samples per second", "samples/s", model, accelerator=PCIE), 100)
+    srv_case = read_case(_row(7, "Server", "Scheduled samples per second", "samples/s", model, accelerator=PCIE,
+                              bound=SIBLING_BOUND[model]), 101)
+    p, _ = calib.params_for(off_case)
+    c_off, _ = calib.correction(off_case)
+    c_srv, why = calib.correction(srv_case)
+    return sm.closed_form(srv_case, p) * np.exp(-c_srv) / (sm.closed_form(off_case, p) * np.exp(-c_off)), why
+
+
 def test_server_correction_borrows_a_sibling_products_paired_difference():
     """A product with Offline rows only (an H100 PCIe) takes its Server correction from its
     Offline one plus the Server / Offline difference of its chip's other products (H100 SXM
-    systems), network by network.
+    systems), network by network, and not from MIG-partitioned systems of the chip. One
+    ``server_util`` per chip cannot give both networks' ratios; the borrowed paired
+    difference must bring each network's corrected H100 PCIe Server / Offline near the
+    whole-GPU SXM ratio."""
+    calib = _sibling_calibration()
+    for model, want in SIBLING_RATIO.items():
+        got, why = _pcie_ratio(calib, model)
+        assert "on 3 systems with both (other products of gh100)" in why, why    # not the 2 MIG systems
+        assert abs(got / want - 1) < 0.04, (model, got)
 
-    Synthetic gh100 rows: three H100 SXM systems publish Offline and Server, at Server /
-    Offline 0.90 on ResNet-50 and 0.72 on BERT; two H100 PCIe systems publish Offline only.
-    One ``server_util`` per chip cannot give both ratios; the borrowed paired difference
-    must bring each network's corrected H100 PCIe Server / Offline near its SXM ratio."""
-    ratio = {"resnet50": 0.90, "bert-99": 0.72}
-    bound = {"resnet50": "15000000", "bert-99": "130000000"}
-    rows = []
-    for k in range(3):
-        for model in ratio:
-            rows.append(_row(k, "Offline", "Samples per second", "samples/s", model, accelerator="NVIDIA H100-SXM-80GB"))
-            rows.append(_row(k, "Server", "Scheduled samples per second", "samples/s", model,
-                             accelerator="NVIDIA H100-SXM-80GB", bound=bound[model]))
-    for k in (5, 6):
-        for model in ratio:
-            rows.append(_row(k, "Offline", "Samples per second", "samples/s", model, accelerator="NVIDIA H100-PCIe-80GB"))
-    cases = [read_case(r, i) for i, r in enumerate(rows)]
-    offline_of = {(c.system_key, c.model): sm.closed_form(c, TRUE) for c in cases if c.target == "offline"}
-    values = {c.index: offline_of[(c.system_key, c.model)] * (ratio[c.model] if c.target == "server" else 1.0)
-              for c in cases}
-    calib = cal.fit_all(cases, values)
-    for model in ratio:
-        off_case = read_case(_row(7, "Offline", "Samples per second", "samples/s", model,
-                                  accelerator="NVIDIA H100-PCIe-80GB"), 100)
-        srv_case = read_case(_row(7, "Server", "Scheduled samples per second", "samples/s", model,
-                                  accelerator="NVIDIA H100-PCIe-80GB", bound=bound[model]), 101)
-        p, _ = calib.params_for(off_case)
-        c_off, _ = calib.correction(off_case)
-        c_srv, why = calib.correction(srv_case)
-        assert "other products of gh100" in why, why
-        got = sm.closed_form(srv_case, p) * np.exp(-c_srv) / (sm.closed_form(off_case, p) * np.exp(-c_off))
-        assert abs(got / ratio[model] - 1) < 0.04, (model, got)
+
+def test_a_products_own_server_rows_outrank_its_siblings_pairs():
+    """An H100 PCIe system that published BERT Server without Offline: the product's own
+    Server rows decide its BERT correction (its siblings' pairs are not borrowed)."""
+    calib = _sibling_calibration(extra_server_only=("bert-99",))
+    _, why = _pcie_ratio(calib, "bert-99")
+    assert "server rows of h100-pcie" in why, why
+    _, why = _pcie_ratio(calib, "resnet50")
+    assert "other products of gh100" in why, why
 
 
 def test_fitting_problem_agrees_with_the_closed_form():

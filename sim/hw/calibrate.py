@@ -47,7 +47,10 @@ the latency bound. Predictions go through the simulator.
 
 After the fit, ``Calibration.correction`` adds one more level: the shrunk, round-weighted
 median residual of the unit's own rows of the same product, network and scenario (a
-scenario efficiency of that network on that product, fitted on other systems' rows).
+scenario efficiency of that network on that product, fitted on other systems' rows). A
+Server correction is the Offline one plus the Server-minus-Offline difference of systems
+that published both: the product's own, else, for a product with no Server row of that
+network, its chip's other products' (same network and MIG configuration).
 
 User measurements (``read_measurements``): a CSV with columns ``device`` (a profile
 name), ``model`` (``resnet50``, ``ssd-mobilenet``, ``ssd-resnet34``, ``retinanet``,
@@ -342,7 +345,7 @@ class UnitFit:
     informed: np.ndarray            # which parameters the data determine
     in_sample_log_err: np.ndarray   # log(pred/obs) per row
     source: str = ""
-    row_keys: list = field(default_factory=list)   # (product, MIG, network, target) per row
+    row_keys: list = field(default_factory=list)   # residual_key per row
 
     def describe(self) -> str:
         if not self.fitted:
@@ -484,7 +487,9 @@ class Calibration:
         has such pairs, the Server correction is the Offline one plus the median paired
         difference (``PAIRED_BASE``). Rows of different rounds then cannot pull the two
         apart: a Server correction from older rows and an Offline one from this year's had
-        predicted an L4 Server above its Offline."""
+        predicted an L4 Server above its Offline. A product with no Server row of its own
+        for the network takes the difference of its chip's other products (``_paired_difference``,
+        scope "chip")."""
         f = self.units.get(unit_of(case))
         if f is None or not f.fitted or not f.row_keys:
             return 0.0, "no residual correction (unit not fitted)"
@@ -492,7 +497,9 @@ class Calibration:
         if base:
             b = _shrunk_residual(f, case, base)
             if b is not None:
-                for scope in ("product", "chip"):
+                # a product's own unpaired Server rows outrank its siblings' pairs
+                own = _shrunk_residual(f, case, case.target) is not None
+                for scope in ("product",) if own else ("product", "chip"):
                     d = _paired_difference(f, case, case.target, base, scope)
                     if d is not None:
                         corr = b[0] + d[0]

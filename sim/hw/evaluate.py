@@ -4,8 +4,9 @@
   predicted from parameters fitted without any of its rows. Only the calibration units
   the system touches are refitted (a unit's stage-1 fit sees only its own rows and its
   stage-2 prior only other units' stage-1 fits, so this is the exact refit);
-- ``cross_scenario``: units fitted on Offline and SingleStream rows only; their Server
-  and MultiStream rows predicted;
+- ``cross_scenario``: Server and MultiStream rows predicted from fits without them: per
+  unit (chip), per product (the chip's other products keep theirs), or strictly (none in
+  any fit);
 - ``twin_lookup``: the baseline: the median per-device value of the same accelerator's
   other systems in the same model and scenario;
 - ``summarise``: median absolute error overall and per accelerator kind, model and
@@ -128,6 +129,8 @@ def cross_scenario(data: Data, full: cal.Calibration | None = None, workers: int
     """
     if per not in ("unit", "product"):
         raise ValueError(f"per must be 'unit' or 'product', not {per!r}")
+    if strict and per != "unit":
+        raise ValueError("strict leaves every Server and MultiStream row out of every fit: per does not apply")
     workers = workers or min(2, os.cpu_count() or 1)
     if strict:
         values = {i: v for i, v in data.values.items() if data.cases[i].target in ("offline", "singlestream")}
