@@ -77,7 +77,7 @@ def _row(prof, count: int, model: str, scenario: str, metric: str, units: str, v
             "accelerator": prof.name, "accelerator_kind": prof.kind,
             "accelerators_per_node": str(count) if prof.kind != "cpu" else "0",
             "host_processors_per_node": str(count) if prof.kind == "cpu" else "",
-            "number_of_nodes": "1", "framework": "", "host_cpu": "", "model": model, "scenario": scenario,
+            "number_of_nodes": "1", "framework": prof.software, "host_cpu": "", "model": model, "scenario": scenario,
             "metric": metric, "units": units, "power_measured": "no",
             "target_latency_ns": str(SERVER_BOUND_NS[model]) if scenario == "Server" else "0"}
 

@@ -22,6 +22,20 @@ def test_compare_rows_and_outputs(tmp_path):
     assert "| t4 |" in paths[1].read_text()
 
 
+def test_a_profile_of_a_software_stack_is_compared_on_that_stack():
+    """This machine's profile describes onnxruntime running the FP32 reference models
+    (``software`` in hw_profiles/local-cpu.yaml): its what-if rows say so, so the rules
+    of sim.hw.precision give FP32 and its calibration unit is the onnxruntime stack's,
+    not an INT8 submission's (its INT8 peak stays for other stacks)."""
+    from sim.hw import profiles
+
+    prof = profiles.get("local-cpu")
+    assert "onnxruntime" in prof.software and "int8" in prof.peak_tops
+    (row,) = compare.compare("resnet50", ["local-cpu"])
+    assert row.precision == "fp32"
+    assert "/onnxruntime" in row.source
+
+
 def test_compare_bad_input():
     with pytest.raises(InputError, match="unknown device 'no-such-gpu'"):
         compare.compare("resnet50", ["no-such-gpu"])

@@ -44,6 +44,7 @@ def _write(tmp_path, data, name="t4"):
      "required"),
     (lambda d: d["peak_tops"].update(int3={"value": 1, "source": "x"}), "peak_tops.int3", "a precision from"),
     (lambda d: d.update(bandwidth=3), "bandwidth", "one of"),
+    (lambda d: d.update(software=3), "software", "a text naming a software stack"),
 ])
 def test_bad_field_names_file_field_value_and_expectation(tmp_path, mutate, field, expected):
     data = copy.deepcopy(_good())

@@ -26,6 +26,8 @@ Fields (units in the names)::
     tdp_w: {value: 400, source: ...}                    # may be null (phone SoCs)
     idle_w: {value: null, source: ...}
     price_usd: {value: null, source: ...}
+    software: onnxruntime       # optional: the software stack the profile describes (a CPU
+                                # measured with onnxruntime); what-if rows run it
     notes: free text                                    # optional
 """
 
@@ -46,7 +48,8 @@ REQUIRED_NUMBERS = ("release_year", "memory_bandwidth_gbps")
 OPTIONAL_NUMBERS = ("memory_capacity_gb", "onchip_memory_mb", "compute_units", "tdp_w", "idle_w", "price_usd",
                     "chips_per_device")
 STRINGS = ("name", "kind", "vendor", "chip", "family", "description")
-ALLOWED = set(STRINGS) | set(REQUIRED_NUMBERS) | set(OPTIONAL_NUMBERS) | {"peak_tops", "host_link", "notes"}
+ALLOWED = set(STRINGS) | set(REQUIRED_NUMBERS) | set(OPTIONAL_NUMBERS) | {"peak_tops", "host_link", "notes",
+                                                                          "software"}
 
 
 def profiles_dir() -> Path:
@@ -74,6 +77,7 @@ class Profile:
     tdp_w: float | None
     idle_w: float | None
     price_usd: float | None
+    software: str = ""                   # the software stack the profile describes, if one
     path: str = ""
     sources: dict = field(default_factory=dict, compare=False, repr=False)
 
@@ -148,13 +152,17 @@ def parse_profile(data, src: str, expected_name: str | None = None) -> Profile:
     if chips is not None and (chips < 1 or chips != int(chips)):
         raise field_error(src, "chips_per_device.value", chips, "an integer >= 1")
     units = nums["compute_units"]
+    software = data.get("software", "")
+    if not isinstance(software, str):
+        raise field_error(src, "software", software, "a text naming a software stack (e.g. onnxruntime)")
     return Profile(
         name=data["name"], kind=data["kind"], vendor=data["vendor"], chip=data["chip"], family=data["family"],
         description=data["description"], release_year=nums["release_year"], peak_tops=peaks,
         memory_bandwidth_gbps=nums["memory_bandwidth_gbps"], memory_capacity_gb=nums["memory_capacity_gb"],
         onchip_memory_mb=nums["onchip_memory_mb"], compute_units=int(units) if units else None,
         chips_per_device=int(chips) if chips else 1, host_link_gbps=link_gbps, host_link_name=link_name,
-        tdp_w=nums["tdp_w"], idle_w=nums["idle_w"], price_usd=nums["price_usd"], path=src, sources=sources)
+        tdp_w=nums["tdp_w"], idle_w=nums["idle_w"], price_usd=nums["price_usd"], software=software.strip(),
+        path=src, sources=sources)
 
 
 def load_profile(path: str | Path) -> Profile:
