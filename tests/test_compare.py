@@ -36,6 +36,26 @@ def test_a_profile_of_a_software_stack_is_compared_on_that_stack():
     assert "/onnxruntime" in row.source
 
 
+def test_the_local_cpu_row_is_fitted_on_its_shipped_measurements():
+    """hw_profiles/measured/local-cpu.csv (this machine's onnxruntime latencies, written by
+    benchmarks/local_cpu_measurements.py) is calibration data: the local-cpu unit is fitted
+    on it, and the comparison's SingleStream p90 and Offline throughput land near what was
+    measured (batch-1 latency; batch-8 back-to-back throughput, a lower bound on Offline's
+    larger batches)."""
+    import csv
+
+    from sim.hw import profiles, published
+
+    path = profiles.profiles_dir() / "measured" / "local-cpu.csv"
+    measured = {(r["model"], int(r["batch"])): float(r["latency_ms"]) for r in csv.DictReader(path.open())}
+    (row,) = compare.compare("resnet50", ["local-cpu"])
+    assert f"fitted on {len(measured)} rows" in row.source, row.source
+    assert row.values["singlestream_p90_ns"] / 1e6 == pytest.approx(measured[("resnet50", 1)], rel=0.10)
+    b8_per_s = 8 / (measured[("resnet50", 8)] / 1e3)
+    assert b8_per_s * 0.95 <= row.values["offline_samples_per_s"] <= b8_per_s * 1.3
+    assert published.measured_files() == [path]
+
+
 def test_compare_bad_input():
     with pytest.raises(InputError, match="unknown device 'no-such-gpu'"):
         compare.compare("resnet50", ["no-such-gpu"])

@@ -115,6 +115,38 @@ def test_calibrate_command_fits_measurements(tmp_path, capsys):
     assert "in-sample median |error|" in out and "leave-one-system-out" in out
 
 
+def test_a_measurement_files_framework_names_the_cpu_stack(tmp_path):
+    """On a CPU, a ``framework`` column puts the measurements in that stack's calibration
+    unit (``<chip>/onnxruntime``); without one they form ``<chip>/user``."""
+    path = tmp_path / "m.csv"
+    path.write_text("device,model,batch,latency_ms,framework,source\n"
+                    "local-cpu,resnet50,1,38.4,onnxruntime 1.32.0,measured here\n"
+                    "local-cpu,resnet50,2,75.2,,measured here\n")
+    cases, values = cal.read_measurements(path)
+    assert [unit_of(c) for c in cases] == ["local-epyc-zen4/onnxruntime", "local-epyc-zen4/user"]
+    assert values == {0: 38.4e6, 1: 75.2e6}
+
+
+def test_units_fitted_on_measurements_feed_no_other_units_prior():
+    """``own_data_only`` units (one machine's measurements) stay out of every learned prior,
+    so predictions of published results are fitted on published results alone; such a unit
+    itself is fitted with ``latency_eff`` held at 1."""
+    rows = [_row(i, "Offline", "Samples per second", "samples/s", m, accelerator=acc)
+            for i, acc in enumerate(("NVIDIA T4", "NVIDIA A2", "NVIDIA L4")) for m in ("resnet50", "bert-99", "retinanet")]
+    cases = [read_case(r, i) for i, r in enumerate(rows)]
+    values = {c.index: sm.closed_form(c, TRUE) * (3.0 if c.profile == "l4" else 1.0) for c in cases}
+    with_l4 = cal.fit_all(cases, values)
+    mine = unit_of(next(c for c in cases if c.profile == "l4"))
+    without = cal.fit_all(cases, values, own_data_only=frozenset({mine}))
+    t4 = unit_of(cases[0])
+    # the T4's conv prior: the median of the A2's and the L4's fits, then of the A2's alone
+    # (one unit is not a group: the data-free default stands)
+    assert "conv<-vendor:nvidia:gpu(2)" in with_l4.units[t4].prior.source
+    assert without.units[t4].prior.source.endswith("none; data-free defaults")
+    assert without.units[mine].params.eff.latency_eff == pytest.approx(1.0, abs=0.01)
+    assert "latency efficiency held at 1" in without.units[mine].prior.source
+
+
 def test_bad_measurement_file_names_line_and_field(tmp_path):
     path = tmp_path / "m.csv"
     path.write_text("device,model,batch,latency_ms,throughput\nt4,resnet50,0,1.0,\n")

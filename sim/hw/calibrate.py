@@ -55,9 +55,11 @@ network, its chip's other products' (same network and MIG configuration).
 User measurements (``read_measurements``): a CSV with columns ``device`` (a profile
 name), ``model`` (``resnet50``, ``ssd-mobilenet``, ``ssd-resnet34``, ``retinanet``,
 ``bert-99``), ``batch`` (samples per batch), and ``latency_ms`` (time of one batch) or
-``throughput`` (samples/s at that batch, one device); optional ``devices`` (default 1)
-and ``precision``. Each row becomes an Offline-like (throughput) or SingleStream-like
-(latency) case at that batch.
+``throughput`` (samples/s at that batch, one device); optional ``devices`` (default 1),
+``precision`` and ``framework`` (on a CPU, the software stack: its calibration unit is the
+chip and that stack, else ``<chip>/user``); other columns (a ``source``, say) are
+ignored. Each row becomes an Offline-like (throughput) or SingleStream-like (latency) case at
+that batch.
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ from sim.errors import InputError
 from sim.hw import analytic, profiles
 from sim.hw import system_model as sm
 from sim.hw.analytic import Efficiency
-from sim.hw.rows import Case, read_case, unit_of
+from sim.hw.rows import Case, read_case, stack_of, unit_of
 from sim.hw.system_model import Params
 
 MIN_ROWS = 3            # fewer rows than this: a unit is not fitted (refused by the CLI)
@@ -432,6 +434,7 @@ class Calibration:
     units: dict[str, UnitFit]
     stage1: dict[str, UnitFit]
     unit_meta: dict[str, tuple]                # unit -> (kind, family, vendor)
+    own_data_only: frozenset = frozenset()     # units fitted on measurements: no other unit's prior uses them
 
     def learned_prior(self, unit: str, kind: str, family: str, vendor: str, exclude: set[str] = frozenset()) -> Prior:
         """Stage-2 prior for ``unit``: medians of other units' informed stage-1 estimates."""
@@ -440,7 +443,8 @@ class Calibration:
         used = []
         groups = groups_of(unit, kind, family, vendor)
         others = [(to_vector(f.params), f.informed, set(groups_of(u, *self.unit_meta[u])))
-                  for u, f in self.stage1.items() if u != unit and u not in exclude and f.fitted]
+                  for u, f in self.stage1.items()
+                  if u != unit and u not in exclude and u not in self.own_data_only and f.fitted]
         for j, name in enumerate(NAMES):
             def informed_values(group):
                 return np.array([x[j] for x, informed, member in others if informed[j] and group in member])
@@ -569,17 +573,31 @@ def _paired_difference(f: "UnitFit", case: Case, target: str, base: str,
     return _shrunk_median(pairs, case.year)
 
 
+def latency_eff_held(p: Prior) -> Prior:
+    """``p`` with ``latency_eff`` held at 1: for measurements of one program (onnxruntime
+    runs the same kernels at every batch size and in every scenario), where every point is
+    a latency point and a free ``latency_eff`` would only trade against the kernel-class
+    efficiencies (left free on this machine's profile it ran to its bound, 1.5)."""
+    mean, sd = p.mean.copy(), p.sd.copy()
+    j = NAMES.index("latency_eff")
+    mean[j], sd[j] = 0.0, 1e-3
+    return Prior(mean, sd, p.source + ", latency efficiency held at 1")
+
+
 def unit_meta_of(case: Case) -> tuple:
     prof = profiles.get(case.profile)
     return prof.kind, prof.family, prof.vendor
 
 
 def fit_all(cases: list[Case], values: dict[int, float], stage1: dict[str, UnitFit] | None = None,
-            only_units: set[str] | None = None, warm: dict[str, UnitFit] | None = None) -> Calibration:
+            only_units: set[str] | None = None, warm: dict[str, UnitFit] | None = None,
+            own_data_only: frozenset = frozenset()) -> Calibration:
     """Fit every unit with enough rows (see the module docstring).
 
     ``stage1``: reuse stage-1 fits (leave-one-out: only the units in ``only_units`` are
     refitted at stage 1 and stage 2). ``warm``: previous fits to start from.
+    ``own_data_only``: units (measurements of one machine) whose fits no other unit's
+    learned prior uses, so predictions of published results stay fitted on published results.
     """
     by_unit: dict[str, list[Case]] = {}
     meta: dict[str, tuple] = {}
@@ -600,12 +618,14 @@ def fit_all(cases: list[Case], values: dict[int, float], stage1: dict[str, UnitF
     for u in list(s1):
         if u not in by_unit:
             del s1[u]
-    cal = Calibration(units={}, stage1=s1, unit_meta=meta)
+    cal = Calibration(units={}, stage1=s1, unit_meta=meta, own_data_only=frozenset(own_data_only))
     for u, cs in by_unit.items():
         if only_units is not None and u not in only_units and warm and u in warm:
             cal.units[u] = warm[u]
             continue
         prior = cal.learned_prior(u, *meta[u])
+        if u in own_data_only:
+            prior = latency_eff_held(prior)
         vals = np.array([values[c.index] for c in cs])
         w = (warm or {}).get(u) or s1.get(u)
         cal.units[u] = fit_unit(u, cs, vals, prior, warm=w.params if w and w.fitted else None)
@@ -677,7 +697,9 @@ def read_measurements(path: str | Path) -> tuple[list[Case], dict[int, float]]:
         chosen, why = (prec, "given in the measurements") if prec else precision_rules.choose(prof, model)
         case = replace(case, profile=prof.name, unsupported=None, precision=chosen, precision_reason=why,
                        devices=devices, year=prof.release_year, system_key=f"user/{prof.name}/{line}",
-                       batch=batch, stack="user" if prof.kind == "cpu" else case.stack)
+                       batch=batch, stack=(stack_of(prof.kind, "", r.get("framework") or "") if
+                                           (r.get("framework") or "").strip() else "user")
+                       if prof.kind == "cpu" else case.stack)
         cases.append(case)
         values[i] = value * 1e6 if lat else value
     return cases, values

@@ -169,6 +169,8 @@ def cmd_calibrate(args) -> int:
             calib_prior = cal.fit_all(cases, values)
         prior = (calib_prior.learned_prior(unit, *meta[unit]) if calib_prior is not None
                  else cal.default_prior(meta[unit][0]))
+        if args.measurements:
+            prior = cal.latency_eff_held(prior)     # one program's latencies, as in the main calibration
         vals = np.array([values[c.index] for c in mine])
         fit = cal.fit_unit(unit, mine, vals, prior)
         loo = None if args.no_loo else unit_loo(mine, values, prior, fit)

@@ -66,14 +66,8 @@ def fit(profiles_: dict[str, dict]) -> tuple[cal.UnitFit, list[Case], dict[int, 
 
 
 def _prior() -> cal.Prior:
-    """The CPU kind's data-free prior with ``latency_eff`` held at 1: a measured profile runs
-    the same onnxruntime kernels at every batch size, and with every point a latency point a
-    free ``latency_eff`` only trades against the kernel-class efficiencies."""
-    p = cal.default_prior("cpu")
-    mean, sd = p.mean.copy(), p.sd.copy()
-    j = cal.NAMES.index("latency_eff")
-    mean[j], sd[j] = 0.0, 1e-3
-    return cal.Prior(mean, sd, p.source + ", latency efficiency held at 1")
+    """The CPU kind's data-free prior with ``latency_eff`` held at 1 (``cal.latency_eff_held``)."""
+    return cal.latency_eff_held(cal.default_prior("cpu"))
 
 
 def _node_classes(workload: str) -> tuple[dict[str, str], list[str]]:

@@ -8,8 +8,11 @@ profile covers; never a guess). A Server prediction never exceeds the same syste
 prediction (``predict_case``).
 
 The calibration comes from published results (``calibration_from``): the shared results
-file by default. Fitting it takes under a minute; the result is cached under
-``sim.workloads.cache_dir()/hw`` keyed by the file's content, the profiles and the code.
+file by default, plus the measurements shipped as calibration data in
+``hw_profiles/measured/*.csv`` (``read_measurements`` format, e.g. this machine's
+onnxruntime latencies for the ``local-cpu`` profile; units fitted on them feed no other
+unit's prior). Fitting it takes under a minute; the result is cached under
+``sim.workloads.cache_dir()/hw`` keyed by the files' content, the profiles and the code.
 """
 
 from __future__ import annotations
@@ -26,11 +29,17 @@ from sim import atomic
 from sim.errors import InputError
 from sim.hw import calibrate as cal
 from sim.hw import system_model as sm
-from sim.hw.rows import INPUT_COLUMNS, REQUIRED_COLUMNS, Case, read_case
+from sim.hw import profiles
+from sim.hw.rows import INPUT_COLUMNS, REQUIRED_COLUMNS, Case, read_case, unit_of
 
 MODEL_VERSION = "hw-model/5"      # bump when the model or its fitting changes: invalidates caches
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 DEFAULT_RESULTS = REPO_ROOT.parent / "shared" / "data" / "mlperf_results" / "results.csv"
+
+
+def measured_files() -> list[Path]:
+    """Measurements shipped as calibration data (``<profiles dir>/measured/*.csv``)."""
+    return sorted((profiles.profiles_dir() / "measured").glob("*.csv"))
 
 
 def _fingerprint(path: Path) -> str:
@@ -38,7 +47,8 @@ def _fingerprint(path: Path) -> str:
     h.update(MODEL_VERSION.encode())
     h.update(path.read_bytes())
     # the profiles and the model's code: a change to either refits
-    for p in sorted((REPO_ROOT / "hw_profiles").glob("*.yaml")) + sorted(Path(__file__).parent.glob("*.py")):
+    for p in (sorted(profiles.profiles_dir().glob("*.yaml")) + measured_files()
+              + sorted(Path(__file__).parent.glob("*.py"))):
         h.update(p.name.encode())
         h.update(p.read_bytes())
     return h.hexdigest()[:16]
@@ -57,13 +67,29 @@ def calibration_from(results: str | Path | None = None, use_cache: bool = True) 
             return pickle.loads(cache.read_bytes())
         except Exception:   # a damaged cache entry is refitted
             pass
-    rows = cal.read_results(path)
-    cases = [read_case(r, i) for i, r in enumerate(rows)]
-    values = {i: v for i, r in enumerate(rows) if (v := cal.observed(r)) is not None}
-    calib = cal.fit_all(cases, values)
+    cases, values, measured = calibration_data(path)
+    calib = cal.fit_all(cases, values, own_data_only=measured)
     if use_cache:
         atomic.write_bytes(cache, pickle.dumps(calib))
     return calib
+
+
+def calibration_data(results: Path) -> tuple[list[Case], dict[int, float], frozenset]:
+    """The cases and values a calibration is fitted on: the results file's rows, then every
+    measured file's (indices after them), and the units the measurements alone make."""
+    rows = cal.read_results(results)
+    cases = [read_case(r, i) for i, r in enumerate(rows)]
+    values = {i: v for i, r in enumerate(rows) if (v := cal.observed(r)) is not None}
+    measured_units = set()
+    for path in measured_files():
+        extra, vals = cal.read_measurements(path)
+        base = len(cases)
+        for c in extra:
+            cases.append(replace(c, index=base + c.index, system_key=f"measured/{path.name}/{c.system_key}"))
+            values[base + c.index] = vals[c.index]
+            measured_units.add(unit_of(cases[-1]))
+    published_units = {unit_of(c) for c in cases[:len(rows)] if c.ok}
+    return cases, values, frozenset(measured_units - published_units)
 
 
 def _corrected(case: Case, calib: cal.Calibration) -> float:
