@@ -28,7 +28,12 @@ retinanet, bert-99) in the shared results file:
    round or test. The sign of the median error says fast (+ on throughput, - on latency)
    or slow.
 
-Every prediction goes through the simulator. ``--quick`` runs only (1) and (2) (and 6).
+7. one network to the others: each unit refitted on one network's rows predicts its other
+   networks in closed form (the fixed cost per kernel held at its prior, as for a unit of
+   one network, and free).
+
+Every prediction goes through the simulator, except in (7). ``--quick`` runs only (1) and
+(2) (and 6).
 """
 
 from __future__ import annotations
@@ -210,6 +215,13 @@ def main(argv=None) -> int:
         local = local_cpu.compare()
         print("\n5. " + local_cpu.report(local))
         figures["local_cpu"] = {k: v for k, v in local.items() if k != "class_rows"}
+        one = ev.one_network_to_others(data, full)
+        print("\n7. one network to the others: each unit refitted on one network's rows, its other networks "
+              "predicted (closed form, no Server rows)")
+        for k in sorted(one):
+            print(f"  {k:12s} {len(one[k]):6d} rows  median |error| {np.median(one[k]):6.1%}")
+        figures["one_network_to_others"] = {k: {"rows": len(v), "median_abs_error": float(np.median(v))}
+                                            for k, v in one.items()}
     if args.heldout:
         figures["held_out"] = held_out(args.heldout, full, args.results)
     print(f"\ntotal time {time.time() - t0:.0f} s")

@@ -252,3 +252,43 @@ def summarise(errors: dict[int, float], data: Data, rows_of: list[int]) -> dict:
         for g, members in sorted(groups.items()):
             add(f"{attr}={g}", members)
     return out
+
+
+# ---------------------------------------------------------------------------
+# one network to the others
+# ---------------------------------------------------------------------------
+
+def one_network_to_others(data: Data, full: cal.Calibration, min_rows: int = 3) -> dict[str, list[float]]:
+    """How a unit fitted on one network predicts its other networks: for every unit with
+    rows of two or more networks and every network with at least ``min_rows`` non-Server
+    rows, the unit is refitted on that network's rows alone (its stage-2 prior from the
+    full calibration) and its other networks' non-Server rows are predicted in closed form,
+    with the fixed cost per kernel held at the prior (as the calibration does for a unit of
+    one network) and free. Returns {"held"|"free": |errors|, "<kind> held"|...}."""
+    from sim.hw import system_model as sm
+
+    by: dict[str, list[Case]] = defaultdict(list)
+    for c in data.cases:
+        if c.ok and c.index in data.values and c.target in cal.FIT_TARGETS and c.target != "server":
+            by[unit_of(c)].append(c)
+    out: dict[str, list[float]] = defaultdict(list)
+    for u, cs in sorted(by.items()):
+        nets = defaultdict(list)
+        for c in cs:
+            nets[c.workload].append(c)
+        if len(nets) < 2:
+            continue
+        prior = full.learned_prior(u, *full.unit_meta[u])
+        kind = full.unit_meta[u][0]
+        for net, train in sorted(nets.items()):
+            if len(train) < min_rows:
+                continue
+            test = [c for c in cs if c.workload != net]
+            vals = np.array([data.values[c.index] for c in train])
+            for mode, hold in (("held", True), ("free", False)):
+                f = cal.fit_unit(u, train, vals, prior, hold_one_network=hold)
+                errs = [abs(sm.closed_form(c, f.params) / data.values[c.index] - 1.0) for c in test]
+                out[mode] += errs
+                out[f"{kind} {mode}"] += errs
+    return dict(out)
+
