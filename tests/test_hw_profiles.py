@@ -45,6 +45,7 @@ def _write(tmp_path, data, name="t4"):
     (lambda d: d["peak_tops"].update(int3={"value": 1, "source": "x"}), "peak_tops.int3", "a precision from"),
     (lambda d: d.update(bandwidth=3), "bandwidth", "one of"),
     (lambda d: d.update(software=3), "software", "a text naming a software stack"),
+    (lambda d: d.update(mig_slices={"value": 2.5, "source": "x"}), "mig_slices.value", "an integer >= 1"),
 ])
 def test_bad_field_names_file_field_value_and_expectation(tmp_path, mutate, field, expected):
     data = copy.deepcopy(_good())
@@ -71,3 +72,26 @@ def test_power_headroom_ranks_products_of_one_chip():
     assert profiles.power_headroom(profiles.get("a100-sxm")) == pytest.approx(1.0)
     assert profiles.power_headroom(profiles.get("a100-pcie")) < profiles.power_headroom(profiles.get("a100-pcie-80gb")) < 1
     assert profiles.chip_release_year(profiles.get("h200-sxm")) == profiles.get("h100-sxm").release_year
+
+
+def test_a_mig_slice_is_the_share_of_its_own_gpu():
+    """A MIG compute slice is a seventh of an A100 but a quarter of an A30 (NVIDIA datasheets:
+    up to 7 MIG instances on A100, 4 on A30): a one-slice instance has that share of the
+    GPU's peak. A MIG row of a GPU whose profile gives no slice count is unsupported."""
+    from sim.hw import system_model as sm
+    from sim.hw.rows import read_case
+
+    def row(acc):
+        return {"version": "v2.0", "division": "closed", "submitter": "s", "system": "mig", "accelerator": acc,
+                "accelerator_kind": "gpu", "accelerators_per_node": "1", "framework": "TensorRT",
+                "model": "resnet50", "scenario": "Offline", "metric": "Samples per second", "units": "samples/s",
+                "target_latency_ns": "0", "number_of_nodes": "1"}
+
+    for acc, profile, slices in (("NVIDIA A30 (1x1g.6gb MIG)", "a30", 4),
+                                 ("NVIDIA A100-SXM-80GB (1x1g.10gb MIG)", "a100-sxm", 7)):
+        case = read_case(row(acc))
+        assert case.ok and case.profile == profile and case.mig_slices == 1
+        whole = profiles.get(profile).peak_tops["int8"] * 1e12
+        assert sm.setup(case).device.peak_ops["int8"] == pytest.approx(whole / slices)
+    t4 = read_case(row("NVIDIA T4 (1x1g.4gb MIG)"))
+    assert not t4.ok and "no mig_slices" in t4.unsupported

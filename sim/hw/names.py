@@ -18,13 +18,8 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class DeviceName:
     profile: str                 # hw_profiles/<profile>.yaml
-    mig_slices: int = 0          # compute slices of 7 per MIG instance (0 = whole GPU)
+    mig_slices: int = 0          # compute slices per MIG instance, of the profile's mig_slices (0 = whole GPU)
     mig_instances: int = 0       # MIG instances per GPU used by the system (0 = whole GPU)
-
-    @property
-    def fraction(self) -> float:
-        """Share of one GPU's compute that one instance has."""
-        return self.mig_slices / 7.0 if self.mig_slices else 1.0
 
 
 def _clean(name: str) -> str:

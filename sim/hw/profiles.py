@@ -22,6 +22,8 @@ Fields (units in the names)::
     onchip_memory_mb: {value: 40, source: ...}          # L2 / SRAM / L3; may be null
     compute_units: {value: 108, source: ...}            # SMs, cores, AI cores; may be null
     chips_per_device: {value: 4, source: ...}           # optional, default 1 (Cloud AI 100 Ultra)
+    mig_slices: {value: 7, source: ...}                 # optional: compute slices of a MIG-partitioned GPU
+                                                        # (A100/H100 7, A30 4); a MIG row needs it
     host_link: {name: PCIe Gen4 x16, bandwidth_gbps: {value: 31.5, source: ...}}   # optional
     tdp_w: {value: 400, source: ...}                    # may be null (phone SoCs)
     idle_w: {value: null, source: ...}
@@ -46,7 +48,7 @@ KINDS = ("cpu", "gpu", "dsp", "fpga", "asic")
 PRECISIONS = ("int4", "int8", "fp8", "fp16", "bf16", "fp32")
 REQUIRED_NUMBERS = ("release_year", "memory_bandwidth_gbps")
 OPTIONAL_NUMBERS = ("memory_capacity_gb", "onchip_memory_mb", "compute_units", "tdp_w", "idle_w", "price_usd",
-                    "chips_per_device")
+                    "chips_per_device", "mig_slices")
 STRINGS = ("name", "kind", "vendor", "chip", "family", "description")
 ALLOWED = set(STRINGS) | set(REQUIRED_NUMBERS) | set(OPTIONAL_NUMBERS) | {"peak_tops", "host_link", "notes",
                                                                           "software"}
@@ -78,6 +80,7 @@ class Profile:
     idle_w: float | None
     price_usd: float | None
     software: str = ""                   # the software stack the profile describes, if one
+    mig_slices: int | None = None        # compute slices of the GPU under MIG (None: no MIG)
     path: str = ""
     sources: dict = field(default_factory=dict, compare=False, repr=False)
 
@@ -152,6 +155,9 @@ def parse_profile(data, src: str, expected_name: str | None = None) -> Profile:
     if chips is not None and (chips < 1 or chips != int(chips)):
         raise field_error(src, "chips_per_device.value", chips, "an integer >= 1")
     units = nums["compute_units"]
+    mig = nums["mig_slices"]
+    if mig is not None and (mig < 1 or mig != int(mig)):
+        raise field_error(src, "mig_slices.value", mig, "an integer >= 1")
     software = data.get("software", "")
     if not isinstance(software, str):
         raise field_error(src, "software", software, "a text naming a software stack (e.g. onnxruntime)")
@@ -162,6 +168,7 @@ def parse_profile(data, src: str, expected_name: str | None = None) -> Profile:
         onchip_memory_mb=nums["onchip_memory_mb"], compute_units=int(units) if units else None,
         chips_per_device=int(chips) if chips else 1, host_link_gbps=link_gbps, host_link_name=link_name,
         tdp_w=nums["tdp_w"], idle_w=nums["idle_w"], price_usd=nums["price_usd"], software=software.strip(),
+        mig_slices=int(mig) if mig else None,
         path=src, sources=sources)
 
 

@@ -112,7 +112,7 @@ def setup(case: Case) -> Setup:
     if not case.ok:
         raise InputError(f"row {case.index}: unsupported ({case.unsupported})")
     prof = profiles.get(case.profile)
-    fraction = case.mig_slices / 7.0 if case.mig_slices else 1.0
+    fraction = case.mig_slices / prof.mig_slices if case.mig_slices else 1.0
     dev = Device.from_profile(prof, fraction=fraction, cores=case.cores)
     w = analytic.workload(case.workload)
     per_device = prof.chips_per_device * (case.mig_instances or 1)
