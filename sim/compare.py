@@ -82,6 +82,12 @@ def _row(prof, count: int, model: str, scenario: str, metric: str, units: str, v
             "target_latency_ns": str(SERVER_BOUND_NS[model]) if scenario == "Server" else "0"}
 
 
+def _units(rows: list[dict]) -> set[str]:
+    from sim.hw.rows import read_case, unit_of
+    cases = [read_case(r) for r in rows]
+    return {unit_of(c) for c in cases if c.ok}
+
+
 def check_devices(devices: list[str]) -> None:
     """At least one device, each a profile name of ``hw_profiles/`` (else an ``InputError``)."""
     from sim.hw import profiles
@@ -113,7 +119,9 @@ def compare(workload: str, devices: list[str], count: int = 1, calib=None) -> li
         info = published.explain_row(rows[0], calib)
         r.source, r.precision = info.get("parameters", info.get("status", "")), info.get("precision", "")
         if version != ROUND:
-            r.source += f"; software as of {version}, its latest published round"
+            measured = any(u in calib.own_data_only for u in _units(rows))
+            r.source += (f"; software as of {version}, the round of its measurements" if measured
+                         else f"; software as of {version}, its latest published round")
         if server_row in uncapped:
             r.server_uncapped = uncapped[server_row]
             r.source += f"; Server capped at the Offline prediction (its own correction gave {r.server_uncapped:,.0f})"
