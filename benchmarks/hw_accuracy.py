@@ -29,8 +29,8 @@ retinanet, bert-99) in the shared results file:
    or slow.
 
 7. one network to the others: each unit refitted on one network's rows predicts its other
-   networks in closed form (the fixed cost per kernel held at its prior, as for a unit of
-   one network, and free).
+   networks in closed form (the fixed cost per kernel held at its prior, a variant the
+   calibration does not use, and free).
 
 Every prediction goes through the simulator, except in (7). ``--quick`` runs only (1) and
 (2) (and 6).

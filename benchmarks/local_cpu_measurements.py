@@ -67,7 +67,7 @@ def main(argv=None) -> int:
 
     fp = fingerprint()
     prof = profiles.get("local-cpu")
-    if not args.force and (EXPECTED_CPU not in str(fp.get("cpu_model", "")) or fp.get("usable_cores") != prof.compute_units):
+    if not args.check and not args.force and (EXPECTED_CPU not in str(fp.get("cpu_model", "")) or fp.get("usable_cores") != prof.compute_units):
         print(f"this machine ({fp.get('cpu_model')}, {fp.get('usable_cores')} cores) is not the one "
               f"hw_profiles/local-cpu.yaml describes ({EXPECTED_CPU}, {prof.compute_units} cores): not written "
               f"(--force to write anyway)", file=sys.stderr)

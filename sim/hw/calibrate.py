@@ -618,7 +618,9 @@ def fit_all(cases: list[Case], values: dict[int, float], stage1: dict[str, UnitF
     ``stage1``: reuse stage-1 fits (leave-one-out: only the units in ``only_units`` are
     refitted at stage 1 and stage 2). ``warm``: previous fits to start from.
     ``own_data_only``: units (measurements of one machine) whose fits no other unit's
-    learned prior uses, so predictions of published results stay fitted on published results.
+    learned prior uses, so predictions of published results stay fitted on published
+    results; they are fitted with data-free priors and ``latency_eff`` held at 1, as
+    ``python -m sim calibrate --measurements`` fits them.
     """
     by_unit: dict[str, list[Case]] = {}
     meta: dict[str, tuple] = {}
@@ -644,9 +646,9 @@ def fit_all(cases: list[Case], values: dict[int, float], stage1: dict[str, UnitF
         if only_units is not None and u not in only_units and warm and u in warm:
             cal.units[u] = warm[u]
             continue
-        prior = cal.learned_prior(u, *meta[u])
-        if u in own_data_only:
-            prior = latency_eff_held(prior)
+        # a unit of one machine's measurements is fitted as `calibrate --measurements` fits
+        # it: data-free priors, latency_eff held (its rows are that machine's ground truth)
+        prior = latency_eff_held(default_prior(meta[u][0])) if u in own_data_only else cal.learned_prior(u, *meta[u])
         vals = np.array([values[c.index] for c in cs])
         w = (warm or {}).get(u) or s1.get(u)
         cal.units[u] = fit_unit(u, cs, vals, prior, warm=w.params if w and w.fitted else None)

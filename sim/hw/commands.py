@@ -25,7 +25,7 @@ from sim import atomic
 from sim.errors import InputError
 from sim.hw import calibrate as cal
 from sim.hw import profiles, published
-from sim.hw.rows import read_case, unit_of
+from sim.hw.rows import unit_of
 
 FITTED_DIR = profiles.REPO_ROOT / "hw_profiles" / "fitted"
 
@@ -58,14 +58,15 @@ def add_parsers(sub) -> None:
 # ---------------------------------------------------------------------------
 
 def _load(args):
+    """(cases, values, source, units of shipped measurements): the user's measurements, or
+    the published results plus the measurements shipped as calibration data, as the main
+    calibration has them (``published.calibration_data``)."""
     if args.measurements:
         cases, values = cal.read_measurements(args.measurements)
-        return cases, values, args.measurements, None
+        return cases, values, args.measurements, frozenset()
     path = Path(args.results) if args.results else published.DEFAULT_RESULTS
-    rows = cal.read_results(path)
-    cases = [read_case(r, i) for i, r in enumerate(rows)]
-    values = {i: v for i, r in enumerate(rows) if (v := cal.observed(r)) is not None}
-    return cases, values, str(path), rows
+    cases, values, measured = published.calibration_data(path)
+    return cases, values, str(path), measured
 
 
 def unit_loo(cases, values, prior: cal.Prior, fit: cal.UnitFit) -> dict[int, float]:
@@ -111,7 +112,12 @@ def _describe(unit: str, fit: cal.UnitFit, loo: dict | None, source: str, cases)
     return "\n".join(lines)
 
 
-def _fitted_yaml(unit: str, fit: cal.UnitFit, loo, source: str, rows, cases) -> dict:
+def _measured_source(cases) -> str:
+    """The shipped measurement file of a unit's cases (system keys "measured/<file>/...")."""
+    return str(profiles.profiles_dir() / "measured" / cases[0].system_key.split("/")[1])
+
+
+def _fitted_yaml(unit: str, fit: cal.UnitFit, loo, source: str, rows, cases, measured: bool = False) -> dict:
     import hashlib
 
     digest = hashlib.sha256(Path(source).read_bytes()).hexdigest()[:12]
@@ -133,13 +139,17 @@ def _fitted_yaml(unit: str, fit: cal.UnitFit, loo, source: str, rows, cases) -> 
         src = ("derived: geometric mean of the per-network batch_us_* below" if k == "batch_us"
                else f"fitted on {data} (see fit)")
         doc["parameters"][k] = {"value": float(f"{v:.6g}"), "source": src}
-    doc["rows"] = [f"{Path(source).name}:{c.index + 2} {c.version} {c.system_key} {c.model} {c.scenario}"
-                   for c in cases]
+    if measured:
+        doc["rows"] = [f"{Path(source).name}:{c.system_key.rsplit('/', 1)[1]} {c.model} batch {c.batch} "
+                       f"{'latency' if c.target == 'singlestream' else 'throughput'}" for c in cases]
+    else:
+        doc["rows"] = [f"{Path(source).name}:{c.index + 2} {c.version} {c.system_key} {c.model} {c.scenario}"
+                       for c in cases]
     return doc
 
 
 def cmd_calibrate(args) -> int:
-    cases, values, source, _ = _load(args)
+    cases, values, source, measured = _load(args)
     usable = [c for c in cases if c.ok and c.target in cal.FIT_TARGETS and c.index in values]
     if args.device:
         prof = profiles.get(args.device)
@@ -154,7 +164,7 @@ def cmd_calibrate(args) -> int:
     if args.measurements:
         calib_prior = None
     else:
-        calib_prior = cal.fit_all(cases, values) if len(units) > 1 or args.all else None
+        calib_prior = cal.fit_all(cases, values, own_data_only=measured) if len(units) > 1 or args.all else None
     written = []
     for unit in units:
         mine = [c for c in usable if unit_of(c) == unit]
@@ -165,19 +175,21 @@ def cmd_calibrate(args) -> int:
                 raise InputError(msg)
             print(msg)
             continue
-        if calib_prior is None and not args.measurements:
-            calib_prior = cal.fit_all(cases, values)
-        prior = (calib_prior.learned_prior(unit, *meta[unit]) if calib_prior is not None
-                 else cal.default_prior(meta[unit][0]))
-        if args.measurements:
-            prior = cal.latency_eff_held(prior)     # one program's latencies, as in the main calibration
+        own = args.measurements or unit in measured
+        if calib_prior is None and not own:
+            calib_prior = cal.fit_all(cases, values, own_data_only=measured)
+        # measurements alone: data-free priors and latency_eff held, as the main calibration
+        # fits the units of shipped measurements (calibrate.fit_all, own_data_only)
+        prior = (cal.latency_eff_held(cal.default_prior(meta[unit][0])) if own
+                 else calib_prior.learned_prior(unit, *meta[unit]))
         vals = np.array([values[c.index] for c in mine])
         fit = cal.fit_unit(unit, mine, vals, prior)
         loo = None if args.no_loo else unit_loo(mine, values, prior, fit)
-        print(_describe(unit, fit, loo, source, mine))
+        src = _measured_source(mine) if unit in measured else source
+        print(_describe(unit, fit, loo, src, mine))
         if args.write:
             path = FITTED_DIR / (unit.replace("/", "--") + ".yaml")
-            doc = _fitted_yaml(unit, fit, loo, source, None, mine)
+            doc = _fitted_yaml(unit, fit, loo, src, None, mine, unit in measured)
             atomic.write_text(path, "# written by: python -m sim calibrate; every value fitted (see source)\n"
                               + yaml.safe_dump(doc, sort_keys=False, width=200))
             written.append(path)

@@ -263,8 +263,8 @@ def one_network_to_others(data: Data, full: cal.Calibration, min_rows: int = 3) 
     rows of two or more networks and every network with at least ``min_rows`` non-Server
     rows, the unit is refitted on that network's rows alone (its stage-2 prior from the
     full calibration) and its other networks' non-Server rows are predicted in closed form,
-    with the fixed cost per kernel held at the prior (as the calibration does for a unit of
-    one network) and free. Returns {"held"|"free": |errors|, "<kind> held"|...}."""
+    with the fixed cost per kernel held at the prior (``calibrate.kernel_us_held``, a variant
+    the calibration does not use) and free. Returns {"held"|"free": |errors|, "<kind> held"|...}."""
     from sim.hw import system_model as sm
 
     by: dict[str, list[Case]] = defaultdict(list)

@@ -32,7 +32,7 @@ from sim.hw import system_model as sm
 from sim.hw import profiles
 from sim.hw.rows import INPUT_COLUMNS, REQUIRED_COLUMNS, Case, read_case, unit_of
 
-MODEL_VERSION = "hw-model/6"      # bump when the model or its fitting changes: invalidates caches
+MODEL_VERSION = "hw-model/7"      # bump when the model or its fitting changes: invalidates caches
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 DEFAULT_RESULTS = REPO_ROOT.parent / "shared" / "data" / "mlperf_results" / "results.csv"
 

@@ -147,9 +147,10 @@ def read_case(row: dict, index: int = 0) -> Case:
     if dev.mig_slices and not prof.mig_slices:
         return unsupported(f"a MIG partition of {dev.profile!r}, whose profile gives no mig_slices (the GPU's "
                            f"compute slices under MIG)", target=target, workload=workload, profile=dev.profile)
-    if dev.mig_slices and dev.mig_slices > prof.mig_slices:
-        return unsupported(f"a MIG instance of {dev.mig_slices} slices on {dev.profile!r}, which has "
-                           f"{prof.mig_slices}", target=target, workload=workload, profile=dev.profile)
+    if dev.mig_slices and dev.mig_slices * max(1, dev.mig_instances) > prof.mig_slices:
+        return unsupported(f"MIG instances of {max(1, dev.mig_instances)} x {dev.mig_slices} slices on "
+                           f"{dev.profile!r}, which has {prof.mig_slices}", target=target, workload=workload,
+                           profile=dev.profile)
     nodes = _int(g["number_of_nodes"]) or 1
     cores = None
     if prof.kind == "cpu":

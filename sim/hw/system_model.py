@@ -119,7 +119,7 @@ def setup(case: Case) -> Setup:
     return Setup(profile=prof, device=dev, workload=w, servers=case.devices * per_device, physical=case.devices,
                  age_years=max(0.0, case.year - profiles.chip_release_year(prof)),
                  headroom=profiles.power_headroom(prof),
-                 offline_batch=case.batch or offline_batch(prof, dev, w, case.precision),
+                 offline_batch=case.batch or offline_batch(prof, dev, w, case.precision, fraction),
                  batch_given=bool(case.batch))
 
 
@@ -165,11 +165,15 @@ def batch_of(case: Case, s: Setup) -> int:
     raise ValueError(f"no single batch size for target {case.target!r}")
 
 
-def offline_batch(prof: profiles.Profile, dev: Device, w: analytic.Workload, precision: str) -> int:
+def offline_batch(prof: profiles.Profile, dev: Device, w: analytic.Workload, precision: str,
+                  fraction: float = 1.0) -> int:
+    """The largest Offline batch: ``MAX_BATCH`` of the kind, halved while one batch's largest
+    activations (twice, in and out) exceed a quarter of the engine's memory (its chip's
+    share of the card, times ``fraction`` for a MIG instance)."""
     cap = MAX_BATCH[prof.kind]
     if prof.memory_capacity_gb:
         per_sample = float(w.a_elems.max() if len(w.a_elems) else 0.0) * analytic.BYTES[precision] * 2
-        mem = prof.memory_capacity_gb * 1e9 / prof.chips_per_device * (dev.units / max(1, dev.units))
+        mem = prof.memory_capacity_gb * 1e9 / prof.chips_per_device * fraction
         while cap > 1 and per_sample * cap > 0.25 * mem:
             cap //= 2
     return cap
