@@ -95,3 +95,7 @@ def test_a_mig_slice_is_the_share_of_its_own_gpu():
         assert sm.setup(case).device.peak_ops["int8"] == pytest.approx(whole / slices)
     t4 = read_case(row("NVIDIA T4 (1x1g.4gb MIG)"))
     assert not t4.ok and "no mig_slices" in t4.unsupported
+    # seven one-slice instances fit an A100, not an A30 (four slices)
+    assert read_case(row("NVIDIA A100-SXM-80GB (7x1g.10gb MIG)")).ok
+    too_many = read_case(row("NVIDIA A30 (7x1g.6gb MIG)"))
+    assert not too_many.ok and "which has 4" in too_many.unsupported

@@ -182,3 +182,41 @@ def test_a_cpu_rows_core_count_above_its_datasheet_is_not_taken_per_socket(given
     case = read_case(row)
     assert case.ok and case.profile == "xeon-8480" and case.devices == 2
     assert case.cores == used
+
+
+def test_shipped_measurements_join_the_calibration_after_the_results(tmp_path, monkeypatch):
+    """``<profiles>/measured/*.csv`` rows follow the results file's rows (no index shared),
+    their unit is marked as fitted on measurements alone, and changing a measured file
+    changes the calibration's cache key."""
+    import shutil
+
+    from sim.hw import published
+    from sim.hw.rows import unit_of
+
+    folder = tmp_path / "profiles"
+    shutil.copytree(Path(published.REPO_ROOT) / "hw_profiles", folder, ignore=shutil.ignore_patterns("fitted"))
+    monkeypatch.setenv("SIM_HW_PROFILES_DIR", str(folder))
+    (folder / "measured" / "local-cpu.csv").write_text(
+        "device,model,batch,latency_ms,precision,framework\n"
+        "local-cpu,resnet50,1,38.4,fp32,onnxruntime 1.32\n"
+        "local-cpu,resnet50,2,75.2,fp32,onnxruntime 1.32\n"
+        "local-cpu,resnet50,4,149.4,fp32,onnxruntime 1.32\n")
+    results = tmp_path / "results.csv"
+    with results.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(INPUT_COLUMNS + ("value",))
+        for i in range(2):
+            row = {c: "" for c in INPUT_COLUMNS}
+            row.update(version="v2.1", division="closed", submitter="s", system=f"t4-{i}", accelerator="NVIDIA T4",
+                       accelerator_kind="gpu", accelerators_per_node="1", model="resnet50", scenario="Offline",
+                       metric="Samples per second", units="samples/s", number_of_nodes="1")
+            w.writerow([row[c] for c in INPUT_COLUMNS] + ["5000"])
+    cases, values, measured = published.calibration_data(results)
+    assert [c.index for c in cases] == list(range(5)) and sorted(values) == list(range(5))
+    assert [c.profile for c in cases] == ["t4", "t4", "local-cpu", "local-cpu", "local-cpu"]
+    assert values[2] == 38.4e6 and cases[2].system_key.startswith("measured/local-cpu.csv/")
+    assert measured == frozenset({unit_of(cases[2])}) == frozenset({"local-epyc-zen4/onnxruntime"})
+    before = published._fingerprint(results)
+    with (folder / "measured" / "local-cpu.csv").open("a") as fh:
+        fh.write("local-cpu,resnet50,8,302.0,fp32,onnxruntime 1.32\n")
+    assert published._fingerprint(results) != before

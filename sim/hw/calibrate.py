@@ -584,9 +584,9 @@ def kernel_us_held(p: Prior) -> Prior:
     (a Xeon 6980P fitted on RetinaNet alone puts it at 126 us, other Xeon stacks at 9 to
     30 us, and predicts ResNet-50 at a sixth of its published rate). Measured
     (``benchmarks/hw_accuracy.py`` section 7, docs/hardware.md) and not adopted: fitted on
-    one network, a unit predicts its others better with it held on GPUs and ASICs (median
-    |error| 20.8 against 22.3%, 46.6 against 69.1%) but worse on CPUs (28.3 against 26.7%),
-    and the one-network units are mostly CPUs: in the calibration it moved
+    one network, a unit predicts its others better with it held on ASICs (median |error|
+    46.6 against 69.1%) but worse on GPUs and CPUs (21.1 against 19.1%, 28.3 against
+    26.7%), and the one-network units are mostly CPUs: in the calibration it moved
     leave-one-system-out cpu from 8.7% to 9.3% and cross-scenario per product from 6.3%
     to 6.5%."""
     mean, sd = p.mean.copy(), p.sd.copy()
