@@ -74,23 +74,21 @@ def median(errs: dict, rows) -> float:
     return float(np.median(vals)) if vals else float("nan")
 
 
-def held_out(path: str, full, results: str) -> dict:
-    """Rows published but absent from the calibration's results file, each predicted by the
-    calibration fitted on all of that file (``predict-published``): median |error| per
-    device, per device and scenario, per model, and overall. A row that is in ``results``
-    too (same round, submitter, system, model and scenario) would be scored in sample: it
-    is left out and counted."""
+def held_out(path: str, full, data: "ev.Data") -> dict:
+    """Rows published but absent from the calibration's results file (``data``), each
+    predicted by the calibration fitted on all of it (``predict-published``): median |error|
+    per set, device, device and scenario, model, and overall. A row that is in the results
+    file too (same round, submitter, system, model and scenario) would be scored in sample:
+    it is left out and counted."""
     from sim.hw import calibrate as cal, published
     from sim.hw.rows import read_case
 
     def key(r: dict) -> tuple:
         return tuple(r.get(k, "").strip().lower() for k in ("version", "submitter", "system", "model", "scenario"))
 
-    calibration_rows = cal.read_results(results)
-    known = {key(r) for r in calibration_rows}
-    # what the results file has of each product: decides which of the three sets a row is in
-    fitted = [c for c, r in ((read_case(r, i), r) for i, r in enumerate(calibration_rows))
-              if c.ok and cal.observed(r) is not None]
+    known = {key(r) for r in data.rows}
+    # what the results file has of each product: decides which set a row is in
+    fitted = [c for c in data.cases if c.ok and c.index in data.values]
     covered = {(c.profile, c.mig_slices, c.mig_instances, c.model, c.target) for c in fitted}
     products = {c.profile for c in fitted}
     systems = {c.system_key for c in fitted}
@@ -223,7 +221,7 @@ def main(argv=None) -> int:
         figures["one_network_to_others"] = {k: {"rows": len(v), "median_abs_error": float(np.median(v))}
                                             for k, v in one.items()}
     if args.heldout:
-        figures["held_out"] = held_out(args.heldout, full, args.results)
+        figures["held_out"] = held_out(args.heldout, full, data)
     print(f"\ntotal time {time.time() - t0:.0f} s")
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2, default=float) + "\n")

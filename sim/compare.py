@@ -59,10 +59,9 @@ def software_round(prof, calib) -> str:
     with published results of the device's chip when that is older. The fitted software
     trend is not extrapolated past a chip's last results: a product that stopped
     submitting (e.g. Habana Goya, last seen in v0.5) shows no later software gains."""
-    from sim.hw.rows import ROUND_YEAR, read_case, unit_of
+    from sim.hw.rows import ROUND_YEAR
 
-    case = read_case(_row(prof, 1, "resnet50", "Offline", SCENARIOS[0][1], SCENARIOS[0][2]), 0)
-    f = calib.units.get(unit_of(case)) if case.ok else None
+    f = calib.units.get(_unit(prof))
     if f is None or not f.fitted or not f.row_keys:
         return ROUND
     last = max(k[6] for k in f.row_keys)
@@ -82,10 +81,11 @@ def _row(prof, count: int, model: str, scenario: str, metric: str, units: str, v
             "target_latency_ns": str(SERVER_BOUND_NS[model]) if scenario == "Server" else "0"}
 
 
-def _units(rows: list[dict]) -> set[str]:
+def _unit(prof) -> str | None:
+    """The calibration unit a what-if row of ``prof`` is predicted by (None: unsupported)."""
     from sim.hw.rows import read_case, unit_of
-    cases = [read_case(r) for r in rows]
-    return {unit_of(c) for c in cases if c.ok}
+    case = read_case(_row(prof, 1, "resnet50", "Offline", SCENARIOS[0][1], SCENARIOS[0][2]), 0)
+    return unit_of(case) if case.ok else None
 
 
 def check_devices(devices: list[str]) -> None:
@@ -119,8 +119,8 @@ def compare(workload: str, devices: list[str], count: int = 1, calib=None) -> li
         info = published.explain_row(rows[0], calib)
         r.source, r.precision = info.get("parameters", info.get("status", "")), info.get("precision", "")
         if version != ROUND:
-            measured = any(u in calib.own_data_only for u in _units(rows))
-            r.source += (f"; software as of {version}, the round of its measurements" if measured
+            r.source += (f"; software as of {version}, the round of its measurements"
+                         if _unit(prof) in calib.own_data_only
                          else f"; software as of {version}, its latest published round")
         if server_row in uncapped:
             r.server_uncapped = uncapped[server_row]

@@ -357,18 +357,13 @@ class UnitFit:
 
 
 def fit_unit(unit: str, cases: list[Case], values: np.ndarray, prior: Prior, warm: Params | None = None,
-             max_nfev: int = 200, hold_one_network: bool = False) -> UnitFit:
-    """Fit one unit's parameters to its cases (closed-form scenarios only). With
-    ``hold_one_network``, on cases of a single network the fixed cost per kernel stays at
-    its prior (``kernel_us_held``; measured in ``evaluate.one_network_to_others``, not
-    used by the calibration)."""
+             max_nfev: int = 200) -> UnitFit:
+    """Fit one unit's parameters to its cases (closed-form scenarios only)."""
     kind = profiles.get(cases[0].profile).kind if cases else "gpu"
     idx = [c.index for c in cases]
     if len(cases) < MIN_ROWS:
         return UnitFit(unit, kind, prior.params(), False, idx, prior, np.zeros(len(NAMES), bool), np.zeros(0),
                        prior.source)
-    if hold_one_network and len({c.workload for c in cases}) == 1:
-        prior = kernel_us_held(prior)
     model = UnitModel(cases)
     logv = np.log(values)
     lo, hi = bounds()
@@ -605,6 +600,12 @@ def latency_eff_held(p: Prior) -> Prior:
     return Prior(mean, sd, p.source + ", latency efficiency held at 1")
 
 
+def measurement_prior(kind: str) -> Prior:
+    """The prior of a unit fitted on one machine's measurements alone (the user's, or those
+    shipped as calibration data): data-free defaults of its kind, ``latency_eff`` held at 1."""
+    return latency_eff_held(default_prior(kind))
+
+
 def unit_meta_of(case: Case) -> tuple:
     prof = profiles.get(case.profile)
     return prof.kind, prof.family, prof.vendor
@@ -646,9 +647,7 @@ def fit_all(cases: list[Case], values: dict[int, float], stage1: dict[str, UnitF
         if only_units is not None and u not in only_units and warm and u in warm:
             cal.units[u] = warm[u]
             continue
-        # a unit of one machine's measurements is fitted as `calibrate --measurements` fits
-        # it: data-free priors, latency_eff held (its rows are that machine's ground truth)
-        prior = latency_eff_held(default_prior(meta[u][0])) if u in own_data_only else cal.learned_prior(u, *meta[u])
+        prior = measurement_prior(meta[u][0]) if u in own_data_only else cal.learned_prior(u, *meta[u])
         vals = np.array([values[c.index] for c in cs])
         w = (warm or {}).get(u) or s1.get(u)
         cal.units[u] = fit_unit(u, cs, vals, prior, warm=w.params if w and w.fitted else None)
@@ -718,11 +717,11 @@ def read_measurements(path: str | Path) -> tuple[list[Case], dict[int, float]]:
             raise InputError(f"{path}:{line}: field 'precision' = {prec!r}: expected one of {sorted(prof.peak_tops)}")
         from sim.hw import precision as precision_rules
         chosen, why = (prec, "given in the measurements") if prec else precision_rules.choose(prof, model)
+        framework = (r.get("framework") or "").strip()
+        stack = (stack_of(prof.kind, "", framework) if framework else "user") if prof.kind == "cpu" else case.stack
         case = replace(case, profile=prof.name, unsupported=None, precision=chosen, precision_reason=why,
                        devices=devices, year=prof.release_year, system_key=f"user/{prof.name}/{line}",
-                       batch=batch, stack=(stack_of(prof.kind, "", r.get("framework") or "") if
-                                           (r.get("framework") or "").strip() else "user")
-                       if prof.kind == "cpu" else case.stack)
+                       batch=batch, stack=stack)
         cases.append(case)
         values[i] = value * 1e6 if lat else value
     return cases, values

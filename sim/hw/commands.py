@@ -178,10 +178,7 @@ def cmd_calibrate(args) -> int:
         own = args.measurements or unit in measured
         if calib_prior is None and not own:
             calib_prior = cal.fit_all(cases, values, own_data_only=measured)
-        # measurements alone: data-free priors and latency_eff held, as the main calibration
-        # fits the units of shipped measurements (calibrate.fit_all, own_data_only)
-        prior = (cal.latency_eff_held(cal.default_prior(meta[unit][0])) if own
-                 else calib_prior.learned_prior(unit, *meta[unit]))
+        prior = cal.measurement_prior(meta[unit][0]) if own else calib_prior.learned_prior(unit, *meta[unit])
         vals = np.array([values[c.index] for c in mine])
         fit = cal.fit_unit(unit, mine, vals, prior)
         loo = None if args.no_loo else unit_loo(mine, values, prior, fit)

@@ -285,10 +285,9 @@ def one_network_to_others(data: Data, full: cal.Calibration, min_rows: int = 3) 
                 continue
             test = [c for c in cs if c.workload != net]
             vals = np.array([data.values[c.index] for c in train])
-            for mode, hold in (("held", True), ("free", False)):
-                f = cal.fit_unit(u, train, vals, prior, hold_one_network=hold)
+            for mode, p in (("held", cal.kernel_us_held(prior)), ("free", prior)):
+                f = cal.fit_unit(u, train, vals, p)
                 errs = [abs(sm.closed_form(c, f.params) / data.values[c.index] - 1.0) for c in test]
                 out[mode] += errs
                 out[f"{kind} {mode}"] += errs
     return dict(out)
-

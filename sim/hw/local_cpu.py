@@ -66,8 +66,8 @@ def fit(profiles_: dict[str, dict]) -> tuple[cal.UnitFit, list[Case], dict[int, 
 
 
 def _prior() -> cal.Prior:
-    """The CPU kind's data-free prior with ``latency_eff`` held at 1 (``cal.latency_eff_held``)."""
-    return cal.latency_eff_held(cal.default_prior("cpu"))
+    """The prior of a CPU unit fitted on measurements alone (``cal.measurement_prior``)."""
+    return cal.measurement_prior("cpu")
 
 
 def _node_classes(workload: str) -> tuple[dict[str, str], list[str]]:

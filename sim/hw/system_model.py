@@ -119,7 +119,7 @@ def setup(case: Case) -> Setup:
     return Setup(profile=prof, device=dev, workload=w, servers=case.devices * per_device, physical=case.devices,
                  age_years=max(0.0, case.year - profiles.chip_release_year(prof)),
                  headroom=profiles.power_headroom(prof),
-                 offline_batch=case.batch or offline_batch(prof, dev, w, case.precision, fraction),
+                 offline_batch=case.batch or offline_batch(prof, w, case.precision, fraction),
                  batch_given=bool(case.batch))
 
 
@@ -165,8 +165,7 @@ def batch_of(case: Case, s: Setup) -> int:
     raise ValueError(f"no single batch size for target {case.target!r}")
 
 
-def offline_batch(prof: profiles.Profile, dev: Device, w: analytic.Workload, precision: str,
-                  fraction: float = 1.0) -> int:
+def offline_batch(prof: profiles.Profile, w: analytic.Workload, precision: str, fraction: float = 1.0) -> int:
     """The largest Offline batch: ``MAX_BATCH`` of the kind, halved while one batch's largest
     activations (twice, in and out) exceed a quarter of the engine's memory (its chip's
     share of the card, times ``fraction`` for a MIG instance)."""
