@@ -18,7 +18,9 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,6 +43,23 @@ PLAN = [
 def _rel(path) -> str:
     p = Path(path).resolve()
     return str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(path)
+
+
+def _utc(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def _commit() -> str:
+    """The commit the report is written from ('+changes' when sim/ or benchmarks/ differ from it)."""
+    def git(*a):
+        return subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    head = git("rev-parse", "--short", "HEAD")
+    return (head + ("+changes" if git("status", "--porcelain", "--", "sim", "benchmarks") else "")) if head else ""
+
+
+#: how the runs of a report are made, recorded with each report in the history
+METHOD = ("3 calibrations (before, between rounds 2 and 3, after) pooled at their median; 3 repeats in rounds; "
+          "Server loads of the Offline capacity")
 
 
 def slug(ref: str) -> str:
@@ -67,7 +86,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     from sim.system import load_system
-    from sim.validate import compare, report
+    from sim.validate import compare, history, report
 
     plan = [(ROOT / f, ws) for f, ws in PLAN]
     if args.system:
@@ -82,11 +101,15 @@ def main(argv=None) -> int:
             kept = out / slug(w) / "result.json"
             if args.reuse and kept.exists() and w not in args.rerun:
                 print(f"== {w} on {system.name}: reusing {kept}", flush=True)
-                results.append(json.loads(kept.read_text()))
+                res = json.loads(kept.read_text())
+                # results kept before runs recorded their end: the file was written when they ended
+                res.setdefault("finished_utc", _utc(kept.stat().st_mtime))
+                results.append(res)
                 continue
             (res,) = compare.run_validation([w], system, out, quick=args.quick, quiet_wait_s=args.quiet_wait_s,
                                             nice=args.nice, log=lambda *a: print(*a, flush=True),
                                             drift_probe=args.drift_probe, replay=args.replay)
+            res["finished_utc"], res["runs_commit"] = _utc(time.time()), _commit()
             kept.parent.mkdir(parents=True, exist_ok=True)
             kept.write_text(json.dumps(report._clean(res)) + "\n")
             results.append(res)
@@ -101,21 +124,19 @@ def main(argv=None) -> int:
     json_path = doc.with_suffix(".json")
     report.write_json(json_path, results, fp, command)
     notes = NOTES + ["System files: " + ", ".join(f"`{_rel(f)}` ({load_system(f).name})" for f, _ in plan) + "."]
-    report.write_markdown(doc, results, fp, command, plots, notes=notes, json_path=_rel(json_path))
+    now = history.entry(results, METHOD + (" (--quick)" if args.quick else ""), _commit(), command)
+    entries = history.update(doc.with_name(doc.stem + "_history.json"), now)
+    report.write_markdown(doc, results, fp, command, plots, notes=notes, json_path=_rel(json_path),
+                          history=history.markdown_lines(entries, now["key"]))
     print(f"wrote {doc}, {json_path} and {len(plots)} plots")
     return 0
 
 
 NOTES = [
-    "How the kept runs were made: every workload calibrated and run with the method below, one after another "
-    "with `--reuse --rerun W`, on 2026-11-25: bert_base 02:27-02:54 UTC, dlrm 02:54-03:14, mobilenet_v1 "
-    "03:14-03:35, resnet50 03:35-04:01, ssd_mobilenet_v1 04:01-04:24. Per workload, median / worst |error|: "
-    "resnet50 1.1% / 3.9%, bert_base 2.9% / 12.3%, ssd_mobilenet_v1 6.1% / 17.7%, mobilenet_v1 9.1% / 66.9%, "
-    "dlrm 29.8% / 49.6%. Earlier kept runs of the same five, for comparison: one calibration before the runs "
-    "and the repeats back to back (2026-11-24, a quiet period of the host; the report of commit 067e239): "
-    "median 2.3%, worst 14.2%; calibrations before and after pooled sample by sample, the repeats in rounds "
-    "(2026-11-25 00:13-01:39 UTC, a noisy period: calibrations of one workload 20 minutes apart differed by "
-    "up to 37%; commit 193cbe4): median 6.3%, worst 158.1%.",
+    "How the runs are made and kept: every workload calibrated and run with the method below, one after "
+    "another; a noisy workload can be run again alone (`--reuse --rerun W`). The table under Summary lists "
+    "every kept set of runs with its method and figures (`docs/validation_history.json`), the earlier ones "
+    "as their reports stated them then.",
     "Why three calibrations, pooled at their median per batch size: this VM's speed moves in spells of seconds "
     "to minutes. Pooling the raw samples of two windows of different speed gave a two-humped service time "
     "that no run has (a run sees one state of the machine): when bert_base's calibration before its runs ran "
@@ -128,9 +149,10 @@ NOTES = [
     "first calibration's, and 2, 4, 6 and 8 within 1.05). bert_base with this method: median 2.9%, worst "
     "12.3% (Server mean at 60% load, whose runs' batches took 0.93 to 0.97 of the calibrated times), where "
     "it had 17.5% and 158.1%.",
-    "Where the targets are missed, the runs' own batch logs show the machine slower during the runs than in "
+    "In the runs of 2026-11-25 02:27-04:24 UTC (the history's third row): where the targets were missed, "
+    "the runs' own batch logs showed the machine slower during the runs than in "
     "all three calibrations, and more so in the scenarios where LoadGen issues queries one at a time; "
-    "Server comes out too fast on three workloads of five (ssd_mobilenet_v1: Server batches at 0.99 to "
+    "Server came out too fast on three workloads of five (ssd_mobilenet_v1: Server batches at 0.99 to "
     "1.05 of the calibrated times, p99 -11 to -18%, peak VALID QPS +11.3%, while its SingleStream, "
     "MultiStream and Offline are within 2.2%). "
     "mobilenet_v1: batches at 1.01 to 1.12 times the calibrated times in SingleStream and 1.01 to 1.13 in "

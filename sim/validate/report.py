@@ -237,7 +237,7 @@ def _speed(values) -> str:
 
 
 def markdown(results: list[dict], fingerprint: dict, command: str, plot_paths: list[Path], doc_dir: Path,
-             notes: list[str] | None = None, json_path: str | None = None) -> str:
+             notes: list[str] | None = None, json_path: str | None = None, history: list[str] | None = None) -> str:
     recs = all_records(results)
     s = error_summary(recs)
     fp = fingerprint
@@ -282,6 +282,10 @@ def markdown(results: list[dict], fingerprint: dict, command: str, plot_paths: l
                      f"{res['capacity_qps']:.1f} | {res['server_bound_ms']:g} | {len(res['runs'])} "
                      f"({res.get('disturbed_retries', 0)}) | {fg} | "
                      f"{_speed([x for r in res['records'] for x in (r.get('batch_speed') or [])])} |")
+    if history:
+        lines += ["", "Every kept set of real runs this report was made from (`sim/validate/history.py`; new runs "
+                  "add a row, none is dropped): this machine's speed moves from hour to hour, and each row is "
+                  "one draw of it.", ""] + list(history)
     lines += ["", "## All compared metrics", "",
               "`measured` is the median of the real repeats, `predicted` the median over the repeats of the mean over each repeat's simulation seeds, "
               "error = (predicted - measured) / measured. Server loads are fractions of the measured Offline "
@@ -311,7 +315,8 @@ def markdown(results: list[dict], fingerprint: dict, command: str, plot_paths: l
 
 
 def write_markdown(path, results: list[dict], fingerprint: dict, command: str, plot_paths: list[Path],
-                   notes: list[str] | None = None, json_path: str | None = None) -> Path:
+                   notes: list[str] | None = None, json_path: str | None = None,
+                   history: list[str] | None = None) -> Path:
     path = Path(path)
     return atomic.write_text(path, markdown(results, fingerprint, command, plot_paths, path.parent, notes,
-                                            json_path))
+                                            json_path, history))
