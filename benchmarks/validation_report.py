@@ -80,6 +80,9 @@ def main(argv=None) -> int:
                     help="no real runs: re-simulate from the real runs and calibrations kept under --out")
     ap.add_argument("--drift-probe", action="store_true",
                     help="rescale each prediction by the run's one-second speed probe (off by default)")
+    ap.add_argument("--server-loads-of", choices=("offline", "peak"), default="offline",
+                    help="Server loads as fractions of the Offline samples/s (default) or of the real peak VALID "
+                         "Server QPS (searched first)")
     ap.add_argument("--nice", type=int, default=-10,
                     help="niceness change of the measuring processes (default -10: on a shared machine other "
                          "processes take less CPU from the runs; 0 to turn off)")
@@ -108,7 +111,8 @@ def main(argv=None) -> int:
                 continue
             (res,) = compare.run_validation([w], system, out, quick=args.quick, quiet_wait_s=args.quiet_wait_s,
                                             nice=args.nice, log=lambda *a: print(*a, flush=True),
-                                            drift_probe=args.drift_probe, replay=args.replay)
+                                            drift_probe=args.drift_probe, replay=args.replay,
+                                            load_basis=args.server_loads_of)
             res["finished_utc"], res["runs_commit"] = _utc(time.time()), _commit()
             kept.parent.mkdir(parents=True, exist_ok=True)
             kept.write_text(json.dumps(report._clean(res)) + "\n")
@@ -124,7 +128,9 @@ def main(argv=None) -> int:
     json_path = doc.with_suffix(".json")
     report.write_json(json_path, results, fp, command)
     notes = NOTES + ["System files: " + ", ".join(f"`{_rel(f)}` ({load_system(f).name})" for f, _ in plan) + "."]
-    now = history.entry(results, METHOD + (" (--quick)" if args.quick else ""), _commit(), command)
+    method = METHOD.replace("Server loads of the Offline capacity", "Server loads of the real peak VALID QPS") \
+        if args.server_loads_of == "peak" else METHOD
+    now = history.entry(results, method + (" (--quick)" if args.quick else ""), _commit(), command)
     entries = history.update(doc.with_name(doc.stem + "_history.json"), now)
     report.write_markdown(doc, results, fp, command, plots, notes=notes, json_path=_rel(json_path),
                           history=history.markdown_lines(entries, now["key"]))
@@ -198,7 +204,8 @@ NOTES = [
     "(its samples/s sets the Server loads); SingleStream, MultiStream and the three Server loads then run in "
     "three rounds of one run each, so a slow spell of the machine lasting minutes spoils one repeat of several "
     "metrics (which the median sets aside) rather than every repeat of a few; the peak VALID QPS search comes "
-    "last.",
+    "last (with `--server-loads-of peak` it comes first, and the Server loads are fractions of the real peak "
+    "VALID QPS, so that no compared load lies above what the system sustains; not used for this report).",
     "Calibration (`sim/validate/calibrate_cpu.py`), made three times per workload: right before its real "
     "runs, between rounds 2 and 3, and right after the runs; the predictions draw from all three, each batch "
     "size at the median over them (`Calibration.pooled`). Each calibration measures the service time of every "

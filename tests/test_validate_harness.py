@@ -9,6 +9,7 @@ docs/validation.md (benchmarks/validation_report.py).
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 import sys
@@ -478,3 +479,37 @@ def test_records_use_the_median_of_repeats_and_report_invalid_runs():
     assert "INVALID 1/3 (early stopping)" in report.format_table([r])
     s = report.error_summary([r, {**r, "error_pct": -8.0}])
     assert s["median_abs_error_pct"] == 4.0 and s["worst_abs_error_pct"] == 8.0
+
+
+def test_server_loads_of_the_real_peak_end_to_end(tmp_path):
+    """``load_basis="peak"``: the peak search runs before the Server loads, which are fractions
+    of the real peak (the median over the repeats), not of the Offline samples/s."""
+    pytest.importorskip("mlperf_loadgen")
+    from sim.validate.compare import run_validation
+    model = tiny_model(tmp_path / "tiny_model.onnx")
+    system = parse_system({"batching": {"policy": "dynamic", "max_batch": 4},
+                           "accelerators": {"cost": {"kind": "cpu_profile", "threads": 1}}})
+    (res,) = run_validation([str(model)], system, tmp_path / "out", quick=True, log=lambda *a: None,
+                            load_basis="peak")
+    assert res["load_basis"] == "peak"
+    by = {(r["scenario"], r["metric"]): r for r in res["records"]}
+    peak = by[("Server", "peak VALID QPS")]["measured"]
+    assert res["load_basis_qps"] == pytest.approx(peak, rel=1e-6)
+    assert res["load_basis_qps"] != pytest.approx(res["capacity_qps"], rel=1e-3)
+    folders = [Path(r["folder"]).parts for r in res["runs"]]
+    first_server = min(i for i, f in enumerate(folders) if any(x.startswith("Server_at") for x in f))
+    assert all(i < first_server for i, f in enumerate(folders) if "peak" in f)    # searched first
+    spec = json.loads((Path(res["runs"][first_server]["folder"]) / "spec.json").read_text())
+    assert spec["overrides"]["server_target_qps"] == pytest.approx(0.30 * peak, rel=1e-3)
+
+
+def test_server_load_basis_refuses_what_it_cannot_use():
+    from sim.validate.compare import run_validation, server_load_basis
+    assert server_load_basis("offline", 80.0, None) == 80.0
+    assert server_load_basis("peak", 80.0, {"real": [60.0, 66.0, 63.0]}) == 63.0
+    with pytest.raises(InputError, match="no VALID Server QPS"):
+        server_load_basis("peak", 80.0, {"real": [0.0, 0.0, 0.0]})
+    with pytest.raises(InputError, match="expected 'offline'"):
+        run_validation(["mobilenet_v1"], load_basis="capacity")
+    with pytest.raises(InputError, match="drop --no-peak"):
+        run_validation(["mobilenet_v1"], load_basis="peak", peak=False)

@@ -29,6 +29,9 @@ def add_parser(sub) -> None:
     p.add_argument("--server-bound-ms", type=float,
                    help="Server latency bound for the comparison (default: 20x the idle batch-1 time, >= 2 ms)")
     p.add_argument("--no-peak", action="store_true", help="skip the peak VALID Server QPS search")
+    p.add_argument("--server-loads-of", choices=("offline", "peak"), default="offline",
+                   help="what the Server loads are fractions of: the measured Offline samples/s (default) or the "
+                        "real peak VALID Server QPS, searched first (loads above it grow with the run's length)")
     p.add_argument("--quiet-wait-s", type=float,
                    help="wait up to this long before each real run for other processes to go quiet "
                         "(default 120; 0 with --quick)")
@@ -62,7 +65,7 @@ def run(args) -> int:
                                      mlperf_model=args.mlperf_model, quiet_wait_s=args.quiet_wait_s,
                                      nice=args.nice, drift_probe=args.drift_probe, replay=args.replay,
                                      calibrate_after=args.calibrate_after,
-                                     calibrate_between=args.calibrate_between,
+                                     calibrate_between=args.calibrate_between, load_basis=args.server_loads_of,
                                      log=lambda *a: print(*a, flush=True))
     print()
     print(report.format_table(report.all_records(results)))

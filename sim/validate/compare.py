@@ -7,7 +7,9 @@
 3. run LoadGen for real, each run in its own process, ``repeats`` times: Offline first
    (its samples/s is the *measured capacity*), then SingleStream, MultiStream and Server
    at ``loads`` (fractions of the measured capacity) in ``repeats`` rounds of one run of
-   each, then a search for the peak VALID Server QPS;
+   each, then a search for the peak VALID Server QPS; with ``load_basis="peak"`` the peak
+   search comes before the rounds and the loads are fractions of the real peak (its median
+   over the repeats): loads at or above it make a run's latency grow with its length;
 4. with ``calibrate_between`` and/or ``calibrate_after``, calibrate again between the rounds
    and/or after the runs: the machine's speed drifts by some percent between windows of minutes, so
    the prediction pools the calibrations at their median per batch size (``Calibration.pooled``)
@@ -95,6 +97,7 @@ class Plan:
     replay: bool = False                        # re-simulate from the kept real runs and calibration
     calibrate_after: bool = False               # calibrate again after the real runs and pool them all
     calibrate_between: int = 0                  # calibrations between the rounds (spread evenly), pooled too
+    load_basis: str = "offline"                 # Server loads of: "offline" (samples/s) or "peak" (VALID QPS)
 
 
 # ---------------------------------------------------------------------------------------
@@ -397,9 +400,12 @@ class Validator:
         self.log(f"  measured capacity {capacity:.2f} samples/s (expected from calibration "
                  f"{self.expected_capacity:.2f}); Server bound {bound_ms:g} ms")
         pairs += [RunPair(s, s, self.settings_for(s)) for s in ("SingleStream", "MultiStream")]
+        # Server's own capacity, where a load above it would make a run's latency grow with its length
+        peak = self.peak_search([], capacity) if p.load_basis == "peak" else None
+        basis = server_load_basis(p.load_basis, capacity, peak)
         server_pairs = []
         for load in p.loads:
-            qps = load * capacity
+            qps = load * basis
             sp = RunPair("Server", f"Server@{load:.2f}", self.settings_for("Server", qps))
             sp.load, sp.qps = load, qps
             server_pairs.append(sp)
@@ -422,7 +428,8 @@ class Validator:
                     for line in again.summary_lines():
                         self.log("  " + line)
                     more.append(again)
-        peak = self.peak_search(server_pairs, capacity) if p.peak else None
+        if peak is None and p.peak:
+            peak = self.peak_search(server_pairs, capacity)
         after = self._calibration_again("calibration_after") if p.calibrate_after or p.replay else None
         more += [after] if after is not None else []
         self.pred_cal = Calibration.pooled([self.cal] + more)
@@ -444,7 +451,7 @@ class Validator:
                                 "overhead": used.overhead, "machine": used.machine,
                                 "parts": [c.summary_lines() for c in used.parts], "slowdowns": used.slowdowns(),
                                 "expected_capacity_before_qps": self.expected_capacity},
-                "capacity_qps": capacity,
+                "capacity_qps": capacity, "load_basis": p.load_basis, "load_basis_qps": basis,
                 "expected_capacity_qps": offline_capacity_qps(used.system_for("Offline", p.system), used.cost),
                 "server_bound_ms": bound_ms, "records": records, "runs": self.runs,
                 "disturbed_retries": self.disturbed_retries,
@@ -508,6 +515,20 @@ class Validator:
                                             min(0.005, self.plan.durations.peak_rel_tol)))
             peak["sim"].append(float(np.mean(per_seed)))
         return peak
+
+
+def server_load_basis(basis: str, capacity: float, peak: dict | None) -> float:
+    """What the Server loads are fractions of: the measured Offline samples/s (``offline``) or
+    the median over the repeats of the real peak VALID Server QPS (``peak``)."""
+    if basis == "offline":
+        return capacity
+    if basis != "peak":
+        raise InputError(f"load_basis = {basis!r}: expected 'offline' or 'peak'")
+    found = float(np.median(peak["real"])) if peak and peak.get("real") else 0.0
+    if found <= 0:
+        raise InputError(f"load_basis 'peak': the real runs found no VALID Server QPS down to a tenth of the "
+                         f"Offline capacity ({capacity:.2f} samples/s); expected a peak to take loads of")
+    return found
 
 
 def rounds_followed_by_a_calibration(repeats: int, calibrations: int) -> set[int]:
@@ -759,7 +780,8 @@ def run_validation(workloads: list[str], system=None, outdir="out/validate", *, 
                    server_bound_ms: float | None = None, peak: bool = True, mlperf_model: str | None = None,
                    quiet_wait_s: float | None = None, durations: Durations | None = None, nice: int = 0,
                    log=print, drift_probe: bool = False, replay: bool = False,
-                   calibrate_after: bool | None = None, calibrate_between: int | None = None) -> list[dict]:
+                   calibrate_after: bool | None = None, calibrate_between: int | None = None,
+                   load_basis: str = "offline") -> list[dict]:
     """``validate_workload`` for each workload in turn (one system); the list of results.
 
     ``calibrate_after`` (default: unless ``quick``): calibrate again after the real runs;
@@ -770,6 +792,11 @@ def run_validation(workloads: list[str], system=None, outdir="out/validate", *, 
     finished validation with the same options) and only the simulated side runs again.
     """
     from sim.system import SystemSpec
+    if load_basis not in ("offline", "peak"):
+        raise InputError(f"Server loads of {load_basis!r}: expected 'offline' (the Offline samples/s) or 'peak' "
+                         f"(the real peak VALID Server QPS)")
+    if load_basis == "peak" and not peak:
+        raise InputError("Server loads of the peak VALID QPS need the peak search; drop --no-peak")
     if not replay:
         require_loadgen()
     system = system or SystemSpec()
@@ -783,7 +810,8 @@ def run_validation(workloads: list[str], system=None, outdir="out/validate", *, 
                     peak=peak, quick=quick, quiet_wait_s=(0.0 if quick else 120.0) if quiet_wait_s is None
                     else quiet_wait_s, retries=0 if quick else 2, nice=nice, log=log, drift_probe=drift_probe,
                     replay=replay, calibrate_after=after,
-                    calibrate_between=(1 if after else 0) if calibrate_between is None else calibrate_between)
+                    calibrate_between=(1 if after else 0) if calibrate_between is None else calibrate_between,
+                    load_basis=load_basis)
         results.append(validate_workload(plan))
     return results
 

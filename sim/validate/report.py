@@ -236,6 +236,16 @@ def _speed(values) -> str:
     return f"x{np.median(v):.2f}" + (f" ({min(v):.2f}-{max(v):.2f})" if len(v) > 1 else "")
 
 
+def _load_basis_text(results: list[dict]) -> str:
+    peak = [res["workload"] for res in results if res.get("load_basis") == "peak"]
+    if not peak:
+        return "Server loads are fractions of the measured Offline capacity."
+    if len(peak) == len(results):
+        return "Server loads are fractions of the real peak VALID Server QPS (searched before the loads)."
+    return ("Server loads are fractions of the measured Offline capacity, those of " + ", ".join(peak)
+            + " of the real peak VALID Server QPS (searched before the loads).")
+
+
 def markdown(results: list[dict], fingerprint: dict, command: str, plot_paths: list[Path], doc_dir: Path,
              notes: list[str] | None = None, json_path: str | None = None, history: list[str] | None = None) -> str:
     recs = all_records(results)
@@ -288,8 +298,7 @@ def markdown(results: list[dict], fingerprint: dict, command: str, plot_paths: l
                   "one draw of it.", ""] + list(history)
     lines += ["", "## All compared metrics", "",
               "`measured` is the median of the real repeats, `predicted` the median over the repeats of the mean over each repeat's simulation seeds, "
-              "error = (predicted - measured) / measured. Server loads are fractions of the measured Offline "
-              "capacity. `LoadGen` is the real runs' verdict (INVALID runs are kept, with LoadGen's reasons). "
+              "error = (predicted - measured) / measured. " + _load_basis_text(results) + " `LoadGen` is the real runs' verdict (INVALID runs are kept, with LoadGen's reasons). "
               "`batch time vs calibration`: how long the real repeats' batches took against the calibrated busy "
               "times of the same batch size (median over each run's batches; median and range over the "
               "repeats), read from the runs' own batch logs after the fact: never an input of a prediction, it "
