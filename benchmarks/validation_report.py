@@ -57,9 +57,11 @@ def _commit() -> str:
     return (head + ("+changes" if git("status", "--porcelain", "--", "sim", "benchmarks") else "")) if head else ""
 
 
-#: how the runs of a report are made, recorded with each report in the history
-METHOD = ("3 calibrations (before, between rounds 2 and 3, after) pooled at their median; 3 repeats in rounds; "
-          "Server loads of the Offline capacity")
+def method(load_basis: str, quick: bool) -> str:
+    """How the runs of a report are made, recorded with the report in its history."""
+    return ("3 calibrations (before, between rounds 2 and 3, after) pooled at their median; 3 repeats in rounds; "
+            + ("Server loads of the real peak VALID QPS" if load_basis == "peak"
+               else "Server loads of the Offline capacity") + (" (--quick)" if quick else ""))
 
 
 def slug(ref: str) -> str:
@@ -128,9 +130,7 @@ def main(argv=None) -> int:
     json_path = doc.with_suffix(".json")
     report.write_json(json_path, results, fp, command)
     notes = NOTES + ["System files: " + ", ".join(f"`{_rel(f)}` ({load_system(f).name})" for f, _ in plan) + "."]
-    method = METHOD.replace("Server loads of the Offline capacity", "Server loads of the real peak VALID QPS") \
-        if args.server_loads_of == "peak" else METHOD
-    now = history.entry(results, method + (" (--quick)" if args.quick else ""), _commit(), command)
+    now = history.entry(results, method(args.server_loads_of, args.quick), _commit(), command)
     entries = history.update(doc.with_name(doc.stem + "_history.json"), now)
     report.write_markdown(doc, results, fp, command, plots, notes=notes, json_path=_rel(json_path),
                           history=history.markdown_lines(entries, now["key"]))

@@ -12,21 +12,14 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from sim import atomic
 from sim.errors import InputError
-from sim.validate.report import error_summary
+from sim.validate.report import _clean, error_summary
 
 SCHEMA = "sim.validation-history/1"
-
-
-def _summary(records: list[dict]) -> dict:
-    s = error_summary(records)
-    return {"count": s["count"], "median_abs_error_pct": s["median_abs_error_pct"],
-            "worst_abs_error_pct": s["worst_abs_error_pct"], "worst": s["worst"],
-            "within_5pct": s.get("within_5pct", 0), "within_10pct": s.get("within_10pct", 0),
-            "median_spread_pct": s["median_spread_pct"]}
 
 
 def entry(results: list[dict], method: str, commit: str, command: str) -> dict:
@@ -38,7 +31,7 @@ def entry(results: list[dict], method: str, commit: str, command: str) -> dict:
                              f"its real runs ended (ISO 8601, UTC)")
     workloads = []
     for res in results:
-        s = _summary(res["records"])
+        s = error_summary(res["records"])
         workloads.append({"workload": res["workload"], "system": res.get("system", ""),
                           "finished_utc": res["finished_utc"], "seconds": float(res.get("seconds") or 0.0),
                           "runs_commit": res.get("runs_commit", ""),
@@ -47,11 +40,10 @@ def entry(results: list[dict], method: str, commit: str, command: str) -> dict:
     records = [r for res in results for r in res["records"]]
     return {"key": sorted(f"{w['workload']} | {w['system']} | {w['finished_utc']}" for w in workloads),
             "period_utc": _period(results), "method": method, "commit": commit, "command": command,
-            "source": "this report", "summary": _summary(records), "workloads": workloads}
+            "source": "this report", "summary": error_summary(records), "workloads": workloads}
 
 
 def _period(results: list[dict]) -> str:
-    from datetime import datetime, timedelta, timezone
     ends = [datetime.fromisoformat(r["finished_utc"].replace("Z", "+00:00")) for r in results]
     starts = [e - timedelta(seconds=float(r.get("seconds") or 0.0)) for e, r in zip(ends, results)]
     a, b = min(starts).astimezone(timezone.utc), max(ends).astimezone(timezone.utc)
@@ -83,18 +75,8 @@ def update(path, new: dict) -> list[dict]:
     atomically; returns the entries, oldest runs first."""
     entries = [e for e in load(path) if e["key"] != new["key"]] + [new]
     entries.sort(key=lambda e: e["period_utc"])
-    atomic.write_text(Path(path), json.dumps({"schema": SCHEMA, "entries": _finite(entries)}, indent=1) + "\n")
+    atomic.write_text(Path(path), json.dumps({"schema": SCHEMA, "entries": _clean(entries)}, indent=1) + "\n")
     return entries
-
-
-def _finite(x):
-    if isinstance(x, dict):
-        return {k: _finite(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_finite(v) for v in x]
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
 
 
 def _num(x, fmt: str = ".1f") -> str:
