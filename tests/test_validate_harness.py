@@ -376,6 +376,16 @@ def test_every_run_records_its_speed_probes_against_the_calibration(quick_run):
     assert all(e["passes"] == BUSY_PASSES == 3 and len(e["ns"]) >= 3 * 4 for e in service["busy"]), \
         [(e["passes"], len(e["ns"])) for e in service["busy"]]
     assert all(json.loads(c.read_text())["probe_max_ns"] > 0 for c in cals)
+    # idle times at the closed-loop gaps (SingleStream's p90, MultiStream's p99) measured at
+    # length: batch 1 and the MultiStream batch (4 here) span about IDLE_LONG_S x the quick
+    # scale (0.3), unless the segment hit its cap of batches
+    from sim.validate.calibrate_cpu import GAPS_NS, IDLE_LONG_S, IDLE_MAX_REPS
+    for e in service["idle"]:
+        span_s = (sum(e["ns"]) + (len(e["ns"]) - 1) * e["gap_mean_ns"]) / 1e9
+        if e["gap_ns"] in GAPS_NS[:2]:
+            assert len(e["ns"]) >= IDLE_MAX_REPS - 1 or span_s > 0.5 * IDLE_LONG_S * 0.3, (e["batch"], span_s)
+    assert sorted((e["batch"], e["gap_ns"]) for e in service["idle"] if e["gap_ns"] in GAPS_NS[:2]) == \
+        [(1, GAPS_NS[0]), (1, GAPS_NS[1]), (4, GAPS_NS[0]), (4, GAPS_NS[1])]
     # the predictions pool the calibrations before and after the runs
     assert len(res["calibration"]["parts"]) == 2
     assert "2 calibrations (service times 1.000, " in res["calibration"]["summary"][0]

@@ -16,7 +16,8 @@ Service times (``measure_service``, no LoadGen)
     - *idle*: after waiting a gap (0.03, 0.2, 2, 20, 60 and 200 ms), hand over one batch and
       time from the hand-over to its results: waking the worker, a cold thread pool, cold
       caches. Batch 1 at every gap, and the MultiStream batch (8 samples, capped at
-      max_batch) at the two shortest gaps, at length (its tail is MultiStream's p99). The
+      max_batch) at the two shortest gaps. At those two gaps both are measured at length
+      (10 s): their tails are SingleStream's p90 and MultiStream's p99. The
       shortest gap is what a closed loop sees: LoadGen issues the next query some 20-40 us
       after a response. A sleep that short overshoots by tens of us, so gaps under 1 ms
       are waited out on the clock (yielding the CPU and the interpreter lock between readings).
@@ -68,6 +69,9 @@ from sim.validate.harness import HarnessConfig, WorkerSUT, _current_niceness, ma
 GAPS_NS = (30_000.0, 200_000.0, 2_000_000.0, 20_000_000.0, 60_000_000.0, 200_000_000.0)
 SPIN_BELOW_NS = 1_000_000.0     # shorter gaps are waited out on the clock, not slept
 MS_BATCH = 8
+IDLE_LONG_S = 10.0                 # idle segments at the closed-loop gaps (batch 1 and MS_BATCH)
+IDLE_SHORT_S = 1.5                 # idle segments at the longer gaps (batch 1)
+IDLE_MAX_REPS = 2000               # most batches of one long idle segment
 BUSY_PASSES = 3                    # busy times: passes over the batch sizes (see measure_service)
 TRAFFIC_LOADS = (0.25, 0.5, 0.75)  # issue rates, as fractions of the max-batch capacity
 TRAFFIC_MIN_CYCLES = 20            # fewer back-to-back cycles of a batch size: no ratio for it
@@ -288,12 +292,16 @@ def measure_service(spec: dict) -> dict:
                  for b, (ns, foreign) in got.items()]
     ms_batch = min(MS_BATCH, cfg.max_batch)
     for gap in GAPS_NS:
-        batches = [1] + ([ms_batch] if gap in GAPS_NS[:2] and ms_batch > 1 else [])
+        at_length = gap in GAPS_NS[:2]
+        batches = [1] + ([ms_batch] if at_length and ms_batch > 1 else [])
         for b in batches:
-            # the MultiStream batch's tail sets MultiStream's p99: measure it at length
-            secs = (10.0 if b > 1 else 1.5) * scale
-            least = (20 if b == 1 else 150) if scale >= 1 else (8 if b == 1 else 40)
-            got, foreign = segment(lambda: _idle(cfg, executors[0], b, gap, secs, least, 600, respond))
+            # at the closed-loop gaps, batch 1's tail sets SingleStream's p90 and the MultiStream
+            # batch's sets MultiStream's p99: measured at length (IDLE_LONG_S), so one spell of a
+            # slow machine is a small share of the samples, as it is of a real run's
+            secs = (IDLE_LONG_S if at_length else IDLE_SHORT_S) * scale
+            least = (150 if at_length else 20) if scale >= 1 else (40 if at_length else 8)
+            got, foreign = segment(lambda: _idle(cfg, executors[0], b, gap, secs, least,
+                                                 IDLE_MAX_REPS if at_length else 600, respond))
             idle.append({"batch": b, "gap_ns": gap, **got, "foreign_cores": foreign})
     traffic = []
     level = len(executors)
