@@ -12,7 +12,9 @@ Service times (``measure_service``, no LoadGen)
       of a worker that never waits). Measured for every batch size up to ``max_batch``
       with one worker, and with all ``instances`` workers at once when there are several,
       in three passes over the batch sizes, so each size is timed in three spells of the
-      machine rather than one (``foreign_cores`` of a busy entry: the most over its passes).
+      machine rather than one (``foreign_cores`` of a busy entry: the most over its passes);
+      4.5 s and at least 30 cycles per size in all, so a slow spell of a second is a small
+      share of even the largest batch's cycles.
     - *idle*: after waiting a gap (0.03, 0.2, 2, 20, 60 and 200 ms), hand over one batch and
       time from the hand-over to its results: waking the worker, a cold thread pool, cold
       caches. Batch 1 at every gap, and the MultiStream batch (8 samples, capped at
@@ -73,6 +75,9 @@ IDLE_LONG_S = 10.0                 # idle segments at the closed-loop gaps (batc
 IDLE_SHORT_S = 1.5                 # idle segments at the longer gaps (batch 1)
 IDLE_MAX_REPS = 2000               # most batches of one long idle segment
 BUSY_PASSES = 3                    # busy times: passes over the batch sizes (see measure_service)
+BUSY_S = 4.5                       # busy times: seconds per batch size, over all passes
+BUSY_MIN_BATCHES = 30              # busy times: fewest cycles per batch size, over all passes
+BUSY_MAX_BATCHES = 1200            # busy times: most cycles per batch size, over all passes
 TRAFFIC_LOADS = (0.25, 0.5, 0.75)  # issue rates, as fractions of the max-batch capacity
 TRAFFIC_MIN_CYCLES = 20            # fewer back-to-back cycles of a batch size: no ratio for it
 TRAFFIC_REFERENCE_MAX = 4          # busy cycles of batches 1..this bracket each traffic segment
@@ -284,8 +289,9 @@ def measure_service(spec: dict) -> dict:
         # than in one spell that may be a slow one
         for _ in range(BUSY_PASSES):
             for b in sizes:
-                ns, foreign = segment(lambda: _busy(cfg, executors[:c], b, 1.2 * scale / BUSY_PASSES,
-                                                    -(-12 // BUSY_PASSES), 400 // BUSY_PASSES, respond))
+                ns, foreign = segment(lambda: _busy(cfg, executors[:c], b, BUSY_S * scale / BUSY_PASSES,
+                                                    -(-BUSY_MIN_BATCHES // BUSY_PASSES),
+                                                    BUSY_MAX_BATCHES // BUSY_PASSES, respond))
                 got[b][0].extend(ns)
                 got[b][1].append(foreign)
         busy += [{"batch": b, "concurrency": c, "ns": ns, "foreign_cores": max(foreign), "passes": len(foreign)}
