@@ -40,7 +40,7 @@ def entry(results: list[dict], method: str, commit: str, command: str) -> dict:
     records = [r for res in results for r in res["records"]]
     return {"key": sorted(f"{w['workload']} | {w['system']} | {w['finished_utc']}" for w in workloads),
             "period_utc": _period(results), "method": method, "commit": commit, "command": command,
-            "source": "this report", "summary": error_summary(records), "workloads": workloads}
+            "source": "validation report", "summary": error_summary(records), "workloads": workloads}
 
 
 def _period(results: list[dict]) -> str:
