@@ -26,6 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from sim.validate import LOAD_BASES  # noqa: E402  (after the path is set)
+
 WORKLOADS = [
     "resnet50:resolution=112",       # residual CNN (112x112 keeps MultiStream's 662 queries short)
     "mobilenet_v1",                  # depthwise-separable CNN, 224x224
@@ -82,7 +84,7 @@ def main(argv=None) -> int:
                     help="no real runs: re-simulate from the real runs and calibrations kept under --out")
     ap.add_argument("--drift-probe", action="store_true",
                     help="rescale each prediction by the run's one-second speed probe (off by default)")
-    ap.add_argument("--server-loads-of", choices=("offline", "peak"), default="offline",
+    ap.add_argument("--server-loads-of", choices=LOAD_BASES, default="offline",
                     help="Server loads as fractions of the Offline samples/s (default) or of the real peak VALID "
                          "Server QPS (searched first)")
     ap.add_argument("--nice", type=int, default=-10,
@@ -217,12 +219,12 @@ NOTES = [
     "seeds; the simulated run replays LoadGen's exact traffic (same queries, same sample indices, same Server "
     "arrival times) through the calibrated system model, with 3 seeds of the resampled service times per "
     "real repeat. `measured` is the median of 3 real repeats and the spread (max - min over the median) is "
-    "printed next to each error: an error inside the spread is noise, not model error. Offline runs first "
-    "(its samples/s sets the Server loads); SingleStream, MultiStream and the three Server loads then run in "
-    "three rounds of one run each, so a slow spell of the machine lasting minutes spoils one repeat of several "
-    "metrics (which the median sets aside) rather than every repeat of a few; the peak VALID QPS search comes "
-    "last (with `--server-loads-of peak` it comes first, and the Server loads are fractions of the real peak "
-    "VALID QPS, so that no compared load lies above what the system sustains; not used for this report).",
+    "printed next to each error: an error inside the spread is noise, not model error. Offline runs first; "
+    "with `--server-loads-of peak` the peak VALID QPS search comes next and the Server loads are fractions "
+    "of the real peak, so that no compared load lies above what the system sustains (without it they are "
+    "fractions of the Offline samples/s and the search comes last). SingleStream, MultiStream and the three "
+    "Server loads run in three rounds of one run each, so a slow spell of the machine lasting minutes spoils "
+    "one repeat of several metrics (which the median sets aside) rather than every repeat of a few.",
     "Calibration (`sim/validate/calibrate_cpu.py`), made three times per workload: right before its real "
     "runs, between rounds 2 and 3, and right after the runs; the predictions draw from all three, each batch "
     "size at the median over them (`Calibration.pooled`). Each calibration measures the service time of every "

@@ -16,6 +16,10 @@ from __future__ import annotations
 
 from sim.errors import InputError
 
+#: what the Server loads of a validation can be fractions of: the measured Offline samples/s
+#: or the real peak VALID Server QPS (``compare.run_validation``'s ``load_basis``)
+LOAD_BASES = ("offline", "peak")
+
 INSTALL_HINT = "mlcommons-loadgen is not installed: pip install -e '.[loadgen]'"
 
 

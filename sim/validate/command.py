@@ -13,6 +13,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from sim.validate import LOAD_BASES
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("validate", help="compare predictions with real onnxruntime runs driven by LoadGen")
@@ -29,7 +31,7 @@ def add_parser(sub) -> None:
     p.add_argument("--server-bound-ms", type=float,
                    help="Server latency bound for the comparison (default: 20x the idle batch-1 time, >= 2 ms)")
     p.add_argument("--no-peak", action="store_true", help="skip the peak VALID Server QPS search")
-    p.add_argument("--server-loads-of", choices=("offline", "peak"), default="offline",
+    p.add_argument("--server-loads-of", choices=LOAD_BASES, default="offline",
                    help="what the Server loads are fractions of: the measured Offline samples/s (default) or the "
                         "real peak VALID Server QPS, searched first (loads above it grow with the run's length)")
     p.add_argument("--quiet-wait-s", type=float,

@@ -47,7 +47,7 @@ import numpy as np
 
 from sim.errors import InputError
 from sim.mlperf_conf import PERFORMANCE_SAMPLE_COUNT, canonical_model
-from sim.validate import require_loadgen
+from sim.validate import LOAD_BASES, require_loadgen
 from sim.validate.calibrate_cpu import Calibration, calibrate
 from sim.validate.harness import load_workload, realise, run_in_subprocess, wait_quiet
 
@@ -522,8 +522,6 @@ def server_load_basis(basis: str, capacity: float, peak: dict | None) -> float:
     the median over the repeats of the real peak VALID Server QPS (``peak``)."""
     if basis == "offline":
         return capacity
-    if basis != "peak":
-        raise InputError(f"load_basis = {basis!r}: expected 'offline' or 'peak'")
     found = float(np.median(peak["real"])) if peak and peak.get("real") else 0.0
     if found <= 0:
         raise InputError(f"load_basis 'peak': the real runs found no VALID Server QPS down to a tenth of the "
@@ -792,7 +790,7 @@ def run_validation(workloads: list[str], system=None, outdir="out/validate", *, 
     finished validation with the same options) and only the simulated side runs again.
     """
     from sim.system import SystemSpec
-    if load_basis not in ("offline", "peak"):
+    if load_basis not in LOAD_BASES:
         raise InputError(f"Server loads of {load_basis!r}: expected 'offline' (the Offline samples/s) or 'peak' "
                          f"(the real peak VALID Server QPS)")
     if load_basis == "peak" and not peak:
