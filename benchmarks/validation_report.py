@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sim.validate import LOAD_BASES  # noqa: E402  (after the path is set)
+from sim.validate import LOAD_BASES, LOAD_BASES_HELP  # noqa: E402  (after the path is set)
 
 WORKLOADS = [
     "resnet50:resolution=112",       # residual CNN (112x112 keeps MultiStream's 662 queries short)
@@ -85,8 +85,7 @@ def main(argv=None) -> int:
     ap.add_argument("--drift-probe", action="store_true",
                     help="rescale each prediction by the run's one-second speed probe (off by default)")
     ap.add_argument("--server-loads-of", choices=LOAD_BASES, default="offline",
-                    help="Server loads as fractions of the Offline samples/s (default) or of the real peak VALID "
-                         "Server QPS (searched first)")
+                    help=LOAD_BASES_HELP)
     ap.add_argument("--nice", type=int, default=-10,
                     help="niceness change of the measuring processes (default -10: on a shared machine other "
                          "processes take less CPU from the runs; 0 to turn off)")

@@ -19,6 +19,9 @@ from sim.errors import InputError
 #: what the Server loads of a validation can be fractions of: the measured Offline samples/s
 #: or the real peak VALID Server QPS (``compare.run_validation``'s ``load_basis``)
 LOAD_BASES = ("offline", "peak")
+#: the one help text of the ``--server-loads-of`` option (``python -m sim validate`` and the report script)
+LOAD_BASES_HELP = ("what the Server loads are fractions of: the measured Offline samples/s (default) or the real "
+                   "peak VALID Server QPS, searched first (loads above it grow with the run's length)")
 
 INSTALL_HINT = "mlcommons-loadgen is not installed: pip install -e '.[loadgen]'"
 

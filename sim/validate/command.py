@@ -13,7 +13,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from sim.validate import LOAD_BASES
+from sim.validate import LOAD_BASES, LOAD_BASES_HELP
 
 
 def add_parser(sub) -> None:
@@ -32,8 +32,7 @@ def add_parser(sub) -> None:
                    help="Server latency bound for the comparison (default: 20x the idle batch-1 time, >= 2 ms)")
     p.add_argument("--no-peak", action="store_true", help="skip the peak VALID Server QPS search")
     p.add_argument("--server-loads-of", choices=LOAD_BASES, default="offline",
-                   help="what the Server loads are fractions of: the measured Offline samples/s (default) or the "
-                        "real peak VALID Server QPS, searched first (loads above it grow with the run's length)")
+                   help=LOAD_BASES_HELP)
     p.add_argument("--quiet-wait-s", type=float,
                    help="wait up to this long before each real run for other processes to go quiet "
                         "(default 120; 0 with --quick)")
