@@ -21,6 +21,7 @@ import shlex
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,7 +93,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     from sim.system import load_system
-    from sim.validate import compare, history, report
+    from sim.validate import compare, history, noise_floor, report
 
     plan = [(ROOT / f, ws) for f, ws in PLAN]
     if args.system:
@@ -133,8 +134,10 @@ def main(argv=None) -> int:
     notes = NOTES + ["System files: " + ", ".join(f"`{_rel(f)}` ({load_system(f).name})" for f, _ in plan) + "."]
     now = history.entry(results, method(args.server_loads_of, args.quick), _commit(), command)
     entries = history.update(doc.with_name(doc.stem + "_history.json"), now)
+    lengths = asdict(compare.QUICK if args.quick else compare.Durations())
     report.write_markdown(doc, results, fp, command, plots, notes=notes, json_path=_rel(json_path),
-                          history=history.markdown_lines(entries, now["key"]))
+                          history=history.markdown_lines(entries, now["key"]),
+                          repeatability=noise_floor.markdown_lines(entries, lengths, args.server_loads_of))
     print(f"wrote {doc}, {json_path} and {len(plots)} plots")
     return 0
 

@@ -40,7 +40,7 @@ import json
 import math
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -454,7 +454,7 @@ class Validator:
                 "capacity_qps": capacity, "load_basis": p.load_basis, "load_basis_qps": basis,
                 "expected_capacity_qps": offline_capacity_qps(used.system_for("Offline", p.system), used.cost),
                 "server_bound_ms": bound_ms, "records": records, "runs": self.runs,
-                "disturbed_retries": self.disturbed_retries,
+                "disturbed_retries": self.disturbed_retries, "run_lengths": asdict(p.durations),
                 "plots": plot_data(pairs, server_pairs, peak, curve), "seconds": time.perf_counter() - t0}
 
     # ---- Server: the predicted curve and the peak search -------------------------------

@@ -3,9 +3,12 @@
 The report's figures come from real runs on a shared machine whose speed moves from one hour
 to the next; a single report is one draw. ``docs/validation_history.json`` keeps one entry per
 set of real runs the report was made from: when they ran, the method, the commit that wrote
-the entry, and the error summary overall and per workload. Regenerating the report from the
-same runs (``--reuse``) replaces that entry (its key is the runs' finish times); new runs add
-one. Entries are never dropped, and the report shows them all.
+the entry, the error summary overall and per workload, each workload's run lengths and what its
+Server loads were fractions of (``load_basis``), and every
+compared metric's measured repeats and prediction (``RECORD_FIELDS``; ``sim.validate.noise_floor``
+reads them to tell how closely the machine reproduces its own runs). Regenerating the report
+from the same runs (``--reuse``) replaces that entry (its key is the runs' finish times); new
+runs add one. Entries are never dropped, and the report shows them all.
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ from sim.errors import InputError
 from sim.validate.report import _clean, error_summary
 
 SCHEMA = "sim.validation-history/1"
+#: what an entry keeps of each compared metric (``records``)
+RECORD_FIELDS = ("workload", "system", "scenario", "metric", "measured", "measured_runs", "predicted", "error_pct",
+                 "measured_spread_pct", "qps")
 
 
 def entry(results: list[dict], method: str, commit: str, command: str) -> dict:
@@ -34,13 +40,15 @@ def entry(results: list[dict], method: str, commit: str, command: str) -> dict:
         s = error_summary(res["records"])
         workloads.append({"workload": res["workload"], "system": res.get("system", ""),
                           "finished_utc": res["finished_utc"], "seconds": float(res.get("seconds") or 0.0),
-                          "runs_commit": res.get("runs_commit", ""),
+                          "runs_commit": res.get("runs_commit", ""), "run_lengths": res.get("run_lengths"),
+                          "load_basis": res.get("load_basis") or "offline",
                           "count": s["count"], "median_abs_error_pct": s["median_abs_error_pct"],
                           "worst_abs_error_pct": s["worst_abs_error_pct"]})
     records = [r for res in results for r in res["records"]]
     return {"key": sorted(f"{w['workload']} | {w['system']} | {w['finished_utc']}" for w in workloads),
             "period_utc": _period(results), "method": method, "commit": commit, "command": command,
-            "source": "validation report", "summary": error_summary(records), "workloads": workloads}
+            "source": "validation report", "summary": error_summary(records), "workloads": workloads,
+            "records": [{k: r[k] for k in RECORD_FIELDS if k in r} for r in records]}
 
 
 def _period(results: list[dict]) -> str:

@@ -247,7 +247,11 @@ def _load_basis_text(results: list[dict]) -> str:
 
 
 def markdown(results: list[dict], fingerprint: dict, command: str, plot_paths: list[Path], doc_dir: Path,
-             notes: list[str] | None = None, json_path: str | None = None, history: list[str] | None = None) -> str:
+             notes: list[str] | None = None, json_path: str | None = None, history: list[str] | None = None,
+             repeatability: list[str] | None = None) -> str:
+    """``history``: the table of every kept set of runs (``sim.validate.history.markdown_lines``);
+    ``repeatability``: the section on what the machine's own repeatability allows
+    (``sim.validate.noise_floor.markdown_lines``)."""
     recs = all_records(results)
     s = error_summary(recs)
     fp = fingerprint
@@ -296,6 +300,8 @@ def markdown(results: list[dict], fingerprint: dict, command: str, plot_paths: l
         lines += ["", "Every kept set of real runs this report was made from (`sim/validate/history.py`; new runs "
                   "add a row, none is dropped): this machine's speed moves from hour to hour, and each row is "
                   "one draw of it.", ""] + list(history)
+    if repeatability:
+        lines += [""] + list(repeatability)
     lines += ["", "## All compared metrics", "",
               "`measured` is the median of the real repeats, `predicted` the median over the repeats of the mean over each repeat's simulation seeds, "
               "error = (predicted - measured) / measured. " + _load_basis_text(results) + " `LoadGen` is the real runs' verdict (INVALID runs are kept, with LoadGen's reasons). "
@@ -325,7 +331,7 @@ def markdown(results: list[dict], fingerprint: dict, command: str, plot_paths: l
 
 def write_markdown(path, results: list[dict], fingerprint: dict, command: str, plot_paths: list[Path],
                    notes: list[str] | None = None, json_path: str | None = None,
-                   history: list[str] | None = None) -> Path:
+                   history: list[str] | None = None, repeatability: list[str] | None = None) -> Path:
     path = Path(path)
     return atomic.write_text(path, markdown(results, fingerprint, command, plot_paths, path.parent, notes,
-                                            json_path, history))
+                                            json_path, history, repeatability))
