@@ -71,6 +71,18 @@ def slug(ref: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in ref)
 
 
+def runs_machine(results: list[dict], here: dict) -> dict:
+    """The fingerprint of the machine the results' real runs ran on (kept with each result);
+    ``here``, this machine's, for results kept before they recorded it. Results from machines
+    of different fingerprints are refused: one report describes one machine."""
+    fps = {r["fingerprint"]["hash"]: r["fingerprint"] for r in results if r.get("fingerprint")}
+    if len(fps) > 1:
+        raise SystemExit("validation results from machines of different fingerprints ("
+                         + ", ".join(f"{r['workload']}: {r['fingerprint']['hash']}" for r in results
+                                     if r.get("fingerprint")) + "); expected one machine per report")
+    return next(iter(fps.values())) if fps and all(r.get("fingerprint") for r in results) else here
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="short runs, one repeat (not for the report)")
@@ -118,6 +130,7 @@ def main(argv=None) -> int:
                                             drift_probe=args.drift_probe, replay=args.replay,
                                             load_basis=args.server_loads_of)
             res["finished_utc"], res["runs_commit"] = _utc(time.time()), _commit()
+            res["fingerprint"] = compare.machine_fingerprint([res])
             kept.parent.mkdir(parents=True, exist_ok=True)
             kept.write_text(json.dumps(report._clean(res)) + "\n")
             results.append(res)
@@ -126,7 +139,7 @@ def main(argv=None) -> int:
     print()
     print(report.format_table(report.all_records(results)))
     doc = Path(args.doc)
-    fp = compare.machine_fingerprint(results)
+    fp = runs_machine(results, compare.machine_fingerprint(results))
     command = "python benchmarks/validation_report.py" + "".join(f" {shlex.quote(a)}" for a in (argv or sys.argv[1:]))
     plots = report.write_plots(results, doc.parent / doc.stem)
     json_path = doc.with_suffix(".json")
@@ -143,6 +156,20 @@ def main(argv=None) -> int:
 
 
 NOTES = [
+    "What the targets mean on this machine (the section above; `python benchmarks/validation_noise_floor.py` "
+    "prints it from `docs/validation_history.json`): with the report's 3 repeats, a perfect model's worst "
+    "|error| over the 55 metrics has a median of 36.8% over 10,000 simulated reports and is within 10% in 0.1% "
+    "of them, while its median |error| is 1.7% (within 5% in all of them); the worst is set by the Server "
+    "latencies, whose repeats spread most. On the 25 metrics every kept set ran with the same settings, another "
+    "set's measured values taken as the prediction have a median |error| of 3.3 to 6.0% and a worst of 8.3 to "
+    "52.2% (per measured set: median over the other sets, and their best to worst); the model's were 1.8 to 4.7% "
+    "and 7.9 to 36.8%. Longer runs do not close the gap (`python benchmarks/run_length_spread.py`, "
+    "dlrm:pairs_per_sample=100, Server at 78 QPS, 60% of the last report's real peak, 6 rounds of one 20-second "
+    "and one 120-second run, 2026-12-04 21:59-22:16 UTC): p99 medians 50.6 and 40.8 ms with a spread of 54.8% "
+    "and 59.9% (standard deviation of log 0.206 and 0.182), mean 12.8 and 11.3 ms with 36.5% and 39.3%. One "
+    "round ran both lengths at 7.48 ms per sample, against 5.83 to 6.17 ms in the others, while other processes "
+    "used 0.01 cores: the machine holds a slower speed for minutes, longer than either run, so the spread comes "
+    "from the host, not from how many queries a run holds.",
     "How the runs are made and kept: every workload calibrated and run with the method below, one after "
     "another; a noisy workload can be run again alone (`--reuse --rerun W`). The table under Summary lists "
     "every kept set of runs with its method and figures (`docs/validation_history.json`), the earlier ones "

@@ -62,3 +62,23 @@ def test_bad_history_files_and_results_are_refused(tmp_path):
     with pytest.raises(InputError, match="no finished_utc"):
         history.entry([_result("w", [1.0], None)], "M", "c", "cmd")
     assert history.load(tmp_path / "absent.json") == []
+
+
+def _report_script():
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "validation_report.py"
+    spec = importlib.util.spec_from_file_location("validation_report", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_a_report_from_kept_results_names_the_machine_they_ran_on():
+    runs_machine = _report_script().runs_machine
+    there, here = {"hash": "aaa", "os": "Linux 1"}, {"hash": "bbb", "os": "Linux 2"}
+    assert runs_machine([{"workload": "a", "fingerprint": there}, {"workload": "b", "fingerprint": there}],
+                        here) == there
+    assert runs_machine([{"workload": "a", "fingerprint": there}, {"workload": "b"}], here) == here
+    with pytest.raises(SystemExit, match="a: aaa, b: bbb"):
+        runs_machine([{"workload": "a", "fingerprint": there}, {"workload": "b", "fingerprint": here}], here)

@@ -46,7 +46,17 @@ LoadGen's overhead (``measure_loadgen_overhead``, LoadGen with no model)
     LoadGen's share: ``issue_overhead_ns`` (issue stamp -> callback, plus completion call
     -> completion stamp) and ``schedule_delay_ns`` (Server only).
 
-``calibrate`` runs both and returns a ``Calibration``: an ``EmpiricalCost`` and the
+Batches woken by LoadGen's Server traffic (``measure_loadgen_wakes``, LoadGen with the model)
+    The real harness and model in one short LoadGen Server run at ``WAKE_LOAD`` of the
+    batch-1 busy capacity (not a load the validation compares). A batch that starts after
+    its worker waited for a query (a gap of ``GAPS_NS[0]`` or more since its previous batch)
+    is timed against the calibrated median of its context (batch size and gap,
+    ``EmpiricalCost.context_median_ns``): under LoadGen's threads the median holds but the
+    tail does not (dlrm, 100 pairs a sample, at 78 QPS: woken batch-1 times p90 7.7 ms against
+    5.9 to 6.5 ms in every idle segment, back-to-back ones unchanged), and a queue's waiting
+    time follows the tail. ``Calibration.cost_for`` gives Server's woken batches these ratios.
+
+``calibrate`` runs them and returns a ``Calibration``: an ``EmpiricalCost`` and the
 per-scenario host overheads, which ``system_for`` puts into the simulated ``SystemSpec``.
 """
 
@@ -81,6 +91,8 @@ BUSY_MAX_BATCHES = 1200            # busy times: most cycles per batch size, ove
 TRAFFIC_LOADS = (0.25, 0.5, 0.75)  # issue rates, as fractions of the max-batch capacity
 TRAFFIC_MIN_CYCLES = 20            # fewer back-to-back cycles of a batch size: no ratio for it
 TRAFFIC_REFERENCE_MAX = 4          # busy cycles of batches 1..this bracket each traffic segment
+WAKE_LOAD = 0.4                    # the wake-up ratios' LoadGen Server run: this share of batch 1's capacity
+WAKE_S = 12.0                      # ... for this long (quick: a sixth)
 SCHEMA = "sim.cpu_calibration/1"
 
 
@@ -396,6 +408,52 @@ def measure_loadgen_overhead(cfg: HarnessConfig, cost: EmpiricalCost, outdir: Pa
     return out
 
 
+def wake_ratios(arrays: dict, cost: EmpiricalCost) -> tuple[np.ndarray, int]:
+    """(ratios, back-to-back count) of a real run's batch log (``WorkerSUT.arrays``): every
+    batch that started ``GAPS_NS[0]`` or more after its worker's previous batch ended (the
+    first batch of each worker counts as woken after the longest gap), its inference time over
+    ``cost``'s median for that batch size and gap; batch sizes ``cost`` did not measure are
+    left out."""
+    ratios, back_to_back = [], 0
+    for k in np.unique(arrays["batch_worker"]):
+        mine = arrays["batch_worker"] == k
+        order = np.argsort(arrays["batch_start_ns"][mine])
+        start = arrays["batch_start_ns"][mine][order].astype(np.float64)
+        end = arrays["batch_end_ns"][mine][order].astype(np.float64)
+        count = arrays["batch_count"][mine][order]
+        gaps = np.r_[math.inf, start[1:] - end[:-1]]
+        for t, g, b in zip(end - start, gaps, count):
+            if g < GAPS_NS[0]:
+                back_to_back += 1
+            elif cost.batch_sizes[0] <= int(b) <= cost.batch_sizes[-1] and t > 0:
+                ratios.append(float(t) / cost.context_median_ns(int(b), float(g)))
+    return np.sort(np.asarray(ratios)), back_to_back
+
+
+def measure_loadgen_wakes(cfg: HarnessConfig, cost: EmpiricalCost, outdir: Path, mlperf_model: str,
+                          seconds: float = WAKE_S, timeout_s: float = 300.0, disturbed_cores: float = math.inf,
+                          quiet_wait_s: float = 0.0, retries: int = 0, nice: int = 0) -> dict:
+    """One LoadGen Server run of the real model at ``WAKE_LOAD`` of batch 1's busy capacity;
+    its woken batches' times over the calibrated medians (``wake_ratios``)."""
+    from sim.validate.harness import wait_quiet
+    folder = Path(outdir) / "loadgen_wakes"
+    qps = WAKE_LOAD * 1e9 / cost.median_ns(1)
+    spec = {"config": cfg.to_dict(), "scenario": "Server", "mlperf_model": mlperf_model,
+            "overrides": {"server_target_qps": qps, "min_query_count": 50, "server_target_latency_ns": int(1e9),
+                          "min_duration_ns": int(seconds * 1000) * 1_000_000},
+            "outdir": str(folder), "total_sample_count": 1024}
+    for attempt in range(1 + retries):
+        if quiet_wait_s > 0:
+            wait_quiet(min(disturbed_cores, 0.35), quiet_wait_s)
+        run = run_in_subprocess("sim.validate.harness", spec, folder, timeout_s, nice=nice)
+        if (run["machine"].get("foreign_cores_mean") or 0.0) <= disturbed_cores:
+            break
+    with np.load(folder / "samples.npz") as z:
+        ratios, back_to_back = wake_ratios({name: z[name] for name in z.files}, cost)
+    return {"rate_qps": qps, "seconds": seconds, "ratios": [round(float(x), 5) for x in ratios],
+            "back_to_back": back_to_back, "machine": run["machine"]}
+
+
 # ---------------------------------------------------------------------------------------
 # the result
 
@@ -419,6 +477,7 @@ class Calibration:
     traffic: list = field(default_factory=list)   # back-to-back cycles under issue traffic (measure_service)
     probe_max_ns: float | None = None   # the same probe at the largest batch
     parts: list = field(default_factory=list)     # pooled: the calibrations it was made of (``pooled``)
+    wakes: dict = field(default_factory=dict)     # woken batches under LoadGen Server traffic (measure_loadgen_wakes)
 
     @staticmethod
     def pooled(parts: list["Calibration"]) -> "Calibration":
@@ -429,8 +488,9 @@ class Calibration:
         the median over the parts (``EmpiricalCost.pooled``); with three or more parts one
         slow or fast window cannot set the level (with two, the median is their mean).
         LoadGen's overheads are averaged, the traffic slowdown (each part against its own
-        busy cycles) averaged over the parts; the speed probes are the first part's (runs'
-        drift is recorded against it).
+        busy cycles) averaged over the parts, the wake-up ratios (each part's against its own
+        medians) taken together; the speed probes are the first part's (runs' drift is recorded
+        against it).
         ``slowdowns`` reports each part's overall service time against the first's."""
         if len(parts) == 1:
             return parts[0]
@@ -491,15 +551,27 @@ class Calibration:
             out[b] = float(np.interp(qps, rates, values))
         return out
 
+    def wake_ratios(self) -> np.ndarray:
+        """The woken batches' times over their calibrated medians under LoadGen's Server traffic,
+        of every part (``measure_loadgen_wakes``; none from calibrations made before it)."""
+        parts = self.parts or [self]
+        return np.sort(np.concatenate([np.asarray((c.wakes or {}).get("ratios") or [], dtype=np.float64)
+                                       for c in parts]))
+
     def cost_for(self, scenario: str, qps: float | None, cost: EmpiricalCost | None = None) -> EmpiricalCost:
         """The cost model for a run: Server's busy times slowed by the issue traffic at its
-        target QPS (``traffic_factors``); other scenarios (no queries arrive while a batch
-        runs) and calibrations without traffic measurements use the busy times as measured."""
+        target QPS (``traffic_factors``) and its batches that start after a wait at their
+        context's median times the wake-up ratios measured under LoadGen (``wake_ratios``);
+        other scenarios (no queries arrive while a batch runs) use the times as measured, and
+        so does Server where the calibration has neither measurement."""
         cost = cost or self.cost
         if scenario != "Server" or not qps:
             return cost
         factors = self.traffic_factors(float(qps))
-        return cost.busy_scaled(factors, f"busy times under traffic at {qps:.0f} QPS") if factors else cost
+        if factors:
+            cost = cost.busy_scaled(factors, f"busy times under traffic at {qps:.0f} QPS")
+        ratios = self.wake_ratios()
+        return cost.woken(ratios, f"woken batches x {len(ratios)} ratios under LoadGen") if ratios.size else cost
 
     def drift(self, run: dict) -> float:
         """How much slower than at calibration the machine was just before ``run`` (its probe)."""
@@ -526,7 +598,7 @@ class Calibration:
         return {"schema": SCHEMA, "config": self.config.to_dict(), "workload_sha256": self.workload_sha256,
                 "cost": self.cost.to_dict(), "overhead": self.overhead, "machine": self.machine,
                 "seconds": self.seconds, "fingerprint": self.fingerprint, "probe_ns": self.probe_ns,
-                "traffic": self.traffic, "probe_max_ns": self.probe_max_ns}
+                "traffic": self.traffic, "probe_max_ns": self.probe_max_ns, "wakes": self.wakes}
 
     @staticmethod
     def from_dict(d: dict, source: str = "calibration") -> "Calibration":
@@ -536,7 +608,7 @@ class Calibration:
         return Calibration(HarnessConfig.from_dict(d["config"]), d["workload_sha256"],
                            EmpiricalCost.from_dict(d["cost"], source), d["overhead"], d.get("machine", {}),
                            d.get("seconds", 0.0), d.get("fingerprint", {}), d.get("probe_ns"),
-                           list(d.get("traffic") or []), d.get("probe_max_ns"))
+                           list(d.get("traffic") or []), d.get("probe_max_ns"), wakes=dict(d.get("wakes") or {}))
 
     def summary_lines(self) -> list[str]:
         c = self.cost
@@ -552,6 +624,13 @@ class Calibration:
             for rate, ratios in part.traffic_ratios():
                 lines.append(f"  under traffic at {rate:,.0f} QPS{when}: back-to-back cycles x "
                              + ", ".join(f"{r:.2f} (batch {b})" for b, r in sorted(ratios.items())))
+        for k, part in enumerate(self.parts or [self]):
+            r = np.asarray((part.wakes or {}).get("ratios") or [])
+            if r.size:
+                when = f" (calibration {k + 1})" if self.parts else ""
+                lines.append(f"  woken batches under LoadGen Server traffic at {part.wakes['rate_qps']:,.0f} QPS"
+                             f"{when}: x {np.median(r):.2f} median, {np.percentile(r, 90):.2f} p90, "
+                             f"{np.percentile(r, 99):.2f} p99 of the calibrated times ({r.size} batches)")
         for s, o in self.overhead.items():
             lines.append(f"  LoadGen {s}: issue overhead {o['issue_overhead_ns'] / 1e3:.1f} us, "
                          f"scheduler delay {o['schedule_delay_ns'] / 1e3:.1f} us")
@@ -580,6 +659,9 @@ def calibrate(cfg: HarnessConfig, outdir: Path, mlperf_model: str, quick: bool =
     overhead = measure_loadgen_overhead(cfg, cost, outdir, mlperf_model, seconds=1.0 if quick else 2.0,
                                         disturbed_cores=disturbed_cores, quiet_wait_s=quiet_wait_s, retries=retries,
                                         nice=nice)
+    wakes = measure_loadgen_wakes(cfg, cost, outdir, mlperf_model, seconds=WAKE_S / 6 if quick else WAKE_S,
+                                  disturbed_cores=disturbed_cores, quiet_wait_s=quiet_wait_s, retries=retries,
+                                  nice=nice)
     w = load_workload(cfg.workload, cfg.small)
     probe = service.get("probe_ns") or []
     probe_max = service.get("probe_max_ns") or []
@@ -587,7 +669,7 @@ def calibrate(cfg: HarnessConfig, outdir: Path, mlperf_model: str, quick: bool =
                       time.perf_counter() - t0,
                       fingerprint(intra_op_threads=cfg.intra_op_threads, inter_op_threads=1),
                       float(np.median(probe)) if probe else None, list(service.get("traffic") or []),
-                      float(np.median(probe_max)) if probe_max else None)
+                      float(np.median(probe_max)) if probe_max else None, wakes=wakes)
     (outdir / "calibration.json").write_text(json.dumps(cal.to_dict()) + "\n")
     return cal
 

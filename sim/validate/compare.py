@@ -235,19 +235,17 @@ class Validator:
     def simulate(self, scenario: str, overrides: dict, seed: int, drift: float = 1.0, traffic: bool = True):
         """The simulated twin of a run; ``drift`` rescales the calibrated service times (see
         ``pair``); ``traffic=False`` leaves out the calibrated slowdown under issue traffic."""
-        from sim.run import simulate
         cal = self.pred_cal
-        system = cal.system_for(scenario, self.plan.system)
         qps = overrides.get("server_target_qps") if scenario == "Server" else None
         key = (round(drift, 6), qps, traffic)
         if key not in self._costs:
             scaled = cal.cost.scaled(key[0])
             self._costs[key] = cal.cost_for(scenario, qps, scaled) if traffic else scaled
-        return simulate(scenario, workload=self.plan.workload, system=system, cost=self._costs[key],
-                        mlperf_model=self.model, overrides=overrides, seed=seed,
-                        total_sample_count=self.total, auto_hints=False)
+        return simulate_twin(cal, self.plan.system, self.plan.workload, self.model, self.total, scenario,
+                             overrides, seed, self._costs[key])
 
-    def sim_summary(self, r) -> dict:
+    @staticmethod
+    def sim_summary(r) -> dict:
         m = r.metrics
         out = {"valid": bool(m.valid), "p50_ns": m.sample_latency.percentiles_ns["50.00"],
                "p90_ns": m.sample_latency.percentiles_ns["90.00"], "p99_ns": m.sample_latency.percentiles_ns["99.00"],
@@ -764,13 +762,25 @@ def plot_data(pairs: list, server_pairs: list, peak: dict | None, curve: dict) -
             "peak": peak and {"real": peak["real"], "sim": peak["sim"], "trials": peak["trials"]}}
 
 
+def simulate_twin(cal: Calibration, system, workload: str, model: str, total: int, scenario: str, overrides: dict,
+                  seed: int, cost=None):
+    """The simulated twin of a real run with LoadGen settings ``overrides``: ``system`` with the
+    calibration's host overheads, ``cost`` (default: the calibrated busy times, Server's slowed
+    under traffic at its target QPS, ``Calibration.cost_for``), the same LoadGen seeds."""
+    from sim.run import simulate
+    if cost is None:
+        cost = cal.cost_for(scenario, overrides.get("server_target_qps") if scenario == "Server" else None)
+    return simulate(scenario, workload=workload, system=cal.system_for(scenario, system), cost=cost,
+                    mlperf_model=model, overrides=overrides, seed=seed, total_sample_count=total, auto_hints=False)
+
+
 def validate_workload(plan: Plan) -> dict:
     """Calibrate, run for real and simulated, and compare (see the module docstring)."""
     return Validator(plan).run()
 
 
-__all__ = ["Plan", "Durations", "QUICK", "LOADS", "validate_workload", "bisect_peak", "wait_quiet",
-           "real_latencies", "make_records"]
+__all__ = ["Plan", "Durations", "QUICK", "LOADS", "validate_workload", "simulate_twin", "bisect_peak",
+           "wait_quiet", "real_latencies", "make_records"]
 
 
 def run_validation(workloads: list[str], system=None, outdir="out/validate", *, quick: bool = False,

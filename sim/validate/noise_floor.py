@@ -49,9 +49,14 @@ def _records(entry: dict, run_lengths: dict, load_basis: str | None = None) -> l
             and (same_setting(r) or (load_basis is not None and ws[r["workload"]].get("load_basis") == load_basis))]
 
 
-def _runs(r: dict) -> np.ndarray:
-    v = np.asarray([x for x in (r.get("measured_runs") or []) if x is not None], dtype=np.float64)
-    return v[np.isfinite(v) & (v > 0)]
+def log_deviations(values) -> np.ndarray:
+    """Repeats' log deviations from their mean, scaled by sqrt(k / (k - 1)) so that they spread
+    as single runs do (none from fewer than two repeats; missing or non-positive ones left out)."""
+    v = np.asarray([x for x in values if x is not None], dtype=np.float64)
+    v = v[np.isfinite(v) & (v > 0)]
+    if v.size < 2:
+        return np.empty(0)
+    return (np.log(v) - np.log(v).mean()) * math.sqrt(v.size / (v.size - 1))
 
 
 def repeat_deviations(entries: list[dict], run_lengths: dict, load_basis: str) -> dict[tuple, np.ndarray]:
@@ -62,11 +67,9 @@ def repeat_deviations(entries: list[dict], run_lengths: dict, load_basis: str) -
     pools: dict[tuple, list] = {}
     for e in entries:
         for r in _records(e, run_lengths, load_basis):
-            v = _runs(r)
-            if v.size < 2:
-                continue
-            d = np.log(v) - np.log(v).mean()
-            pools.setdefault(metric_key(r), []).extend(d * math.sqrt(v.size / (v.size - 1)))
+            d = log_deviations(r.get("measured_runs") or [])
+            if d.size:
+                pools.setdefault(metric_key(r), []).extend(d)
     return {k: np.asarray(v) for k, v in sorted(pools.items())}
 
 
@@ -141,8 +144,8 @@ def markdown_lines(entries: list[dict], run_lengths: dict, load_basis: str, repe
              f"sets of real runs made with these run lengths ({sum(p.size for p in devs.values())} real repeats of "
              f"{len(devs)} metrics; the Server latencies from the {server_sets} sets whose Server loads were "
              f"fractions of {basis}, as in this report). A perfect model, one that knew the median of every "
-             "metric's run-to-run distribution in each set, is scored against the median of n real repeats drawn from each metric's run-to-run "
-             "variation on this machine (its repeats' deviations from their set's mean, pooled over the sets); "
+             "metric's run-to-run distribution in each set, is scored against the median of n real repeats "
+             "drawn from each metric's run-to-run variation on this machine (its repeats' deviations from their set's mean, pooled over the sets); "
              f"{draws:,} simulated reports per row (seed {seed}). The targets: median |error| <= "
              f"{MEDIAN_TARGET_PCT:g}%, worst <= {WORST_TARGET_PCT:g}%. Each metric's pool holds "
              f"{min(p.size for p in devs.values())} to {max(p.size for p in devs.values())} repeats, so these are "
