@@ -76,7 +76,10 @@ def predictions(cal, system, args, model: str, lengths: list, measured: dict) ->
         overrides = {"min_duration_ns": int(seconds * 1e9), "min_query_count": 100, "server_target_qps": args.qps,
                      "server_target_latency_ns": int(args.bound_ms * 1e6)}
         row = {}
-        for label, cost in (("as the validation predicts", None), ("busy and idle times as measured", cal.cost)):
+        variants = (("as the validation predicts", None),
+                    ("without the wake-up ratios", cal.cost.busy_scaled(cal.traffic_factors(args.qps), "traffic")),
+                    ("busy and idle times as measured", cal.cost))
+        for label, cost in variants:
             sims = [Validator.sim_summary(simulate_twin(cal, system, args.workload, model, total_samples(model),
                                                         "Server", overrides, seed, cost)) for seed in range(3)]
             for m, key in (("p99", "p99_ns"), ("mean", "mean_ns")):
@@ -88,6 +91,33 @@ def predictions(cal, system, args, model: str, lengths: list, measured: dict) ->
                       f"error {(pred - real) / real * 100.0:+.1f}%")
         out[f"{seconds:g}"] = row
     return out
+
+
+def predict_again(args) -> int:
+    """``--predict-again``: the predictions of a finished ``--predict`` run under ``--out``."""
+    from sim import system as system_mod
+    from sim.mlperf_conf import canonical_model
+    from sim.validate.calibrate_cpu import Calibration
+    from sim.validate.harness import load_workload
+    out = Path(args.out).resolve()
+    path = out / "summary.json"
+    if not path.is_file():
+        raise SystemExit(f"{path}: no finished run to predict again; run with --predict first")
+    summary = json.loads(path.read_text())
+    names = ("calibration_before", "calibration_after")
+    missing = [n for n in names if not (out / n / "calibration.json").is_file()]
+    if missing:
+        raise SystemExit(f"{out}: no {', '.join(missing)}/calibration.json; the run was made without --predict")
+    cal = Calibration.pooled([Calibration.from_dict(json.loads((out / n / "calibration.json").read_text()), n)
+                              for n in names])
+    args.workload, args.qps = summary["workload"], summary["qps"]
+    args.bound_ms = summary.get("bound_ms", args.bound_ms)
+    model = canonical_model(load_workload(args.workload).mlperf_model, allow_unknown_model=True)
+    lengths = [float(x) for x in summary["lengths"]]
+    summary["predicted"] = predictions(cal, system_mod.load_system(args.system), args, model, lengths,
+                                       summary["lengths"])
+    path.write_text(json.dumps(summary, indent=1) + "\n")
+    return 0
 
 
 def main(argv=None) -> int:
@@ -103,6 +133,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(ROOT / "out" / "run-length-spread"))
     ap.add_argument("--predict", action="store_true",
                     help="calibrate before and after the runs and simulate them (see the module docstring)")
+    ap.add_argument("--predict-again", action="store_true",
+                    help="no runs: simulate the runs and calibrations kept under --out again")
     args = ap.parse_args(argv)
     try:
         lengths = [float(x) for x in args.seconds.split(",")]
@@ -112,6 +144,8 @@ def main(argv=None) -> int:
         ap.error(f"--seconds {args.seconds!r}, --repeats {args.repeats}, --qps {args.qps:g}: expected positive "
                  f"lengths, at least 2 repeats and a positive QPS")
 
+    if args.predict_again:
+        return predict_again(args)
     from sim import system as system_mod
     from sim.mlperf_conf import canonical_model
     from sim.validate import require_loadgen
@@ -153,7 +187,8 @@ def main(argv=None) -> int:
             print(f"{row['round']:5d} {seconds:8g} {row['queries']:7d} {row['p99_ms']:8.2f} {row['mean_ms']:8.2f} "
                   f"{str(row['valid']):>5s} {row['foreign_cores'] or 0:12.2f} {row['ms_per_sample']:9.3f}",
                   flush=True)
-    summary = {"workload": args.workload, "system": cfg.describe(), "qps": args.qps, "runs": runs, "lengths": {}}
+    summary = {"workload": args.workload, "system": cfg.describe(), "qps": args.qps, "bound_ms": args.bound_ms,
+               "runs": runs, "lengths": {}}
     for seconds in lengths:
         mine = [r for r in runs if r["seconds"] == seconds]
         summary["lengths"][f"{seconds:g}"] = {m: spread([r[f"{m}_ms"] for r in mine]) for m in ("p99", "mean")}

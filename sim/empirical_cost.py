@@ -47,6 +47,15 @@ def _sorted_samples(values, what: str, source: str) -> np.ndarray:
     return arr
 
 
+def _ratios(values, what: str, source: str) -> np.ndarray:
+    r = np.asarray(values, dtype=np.float64)
+    if r.size == 0 or not np.all(np.isfinite(r) & (r > 0)):
+        bad = r[~(np.isfinite(r) & (r > 0))]
+        raise InputError(f"{source}: {what}: expected positive numbers, got {r.size} values"
+                         + (f", {bad.size} of them not (first: {bad[0]!r})" if bad.size else ""))
+    return r
+
+
 class EmpiricalCost:
     random = True
 
@@ -107,29 +116,21 @@ class EmpiricalCost:
     def _nearest_level(self, computing: int) -> int:
         return min(self.levels, key=lambda c: (abs(c - computing), c))
 
-    def _in_context(self, batch: int, gap_ns: float, computing: int, u: float) -> float:
-        """The ``u`` quantile of the service time of ``batch`` started ``gap_ns`` after the
-        worker's previous batch: busy (back to back), the idle table of that batch size at the
-        nearest gap, or else the busy time plus batch 1's idle penalty at that gap."""
-        if gap_ns <= self.idle_after_ns:
-            return self._busy_draw(batch, self._nearest_level(computing), u)
-        gap = self._nearest_gap(gap_ns, batch)
-        if (batch, gap) in self.idle:
-            return self._quantile(self.idle[(batch, gap)], u)
-        penalty = self._idle_penalty[self._nearest_gap(gap_ns, 1)]
-        return self._busy_draw(batch, self.levels[0], u) + penalty
-
     def service_time_in_context_ns(self, batch, gap_ns: float, computing: int = 1, rng=None) -> float:
         if rng is None:
             raise ValueError("EmpiricalCost needs the run's random generator")
         batch = self._check_batch(batch)
-        value = self._in_context(batch, gap_ns, computing, float(rng.random()))
+        u = float(rng.random())
+        if gap_ns <= self.idle_after_ns:
+            value = self._busy_draw(batch, self._nearest_level(computing), u)
+        else:
+            gap = self._nearest_gap(gap_ns, batch)
+            if (batch, gap) in self.idle:
+                value = self._quantile(self.idle[(batch, gap)], u)
+            else:
+                gap = self._nearest_gap(gap_ns, 1)
+                value = self._busy_draw(batch, self.levels[0], u) + self._idle_penalty[gap]
         return float(max(1.0, math.ceil(value)))      # whole ns keep simulated times exact
-
-    def context_median_ns(self, batch, gap_ns: float) -> float:
-        """The median service time of ``batch`` started ``gap_ns`` after the previous batch
-        (the table ``service_time_in_context_ns`` draws from, one worker computing)."""
-        return float(self._in_context(self._check_batch(batch), gap_ns, 1, 0.5))
 
     def service_time_ns(self, batch, idle: bool = False, rng=None) -> float:
         gap = min(self.gaps) if idle and self.gaps else 0.0
@@ -164,17 +165,17 @@ class EmpiricalCost:
         return EmpiricalCost({(b, c): v * float(factors.get(b, 1.0)) for (b, c), v in self.busy.items()},
                              dict(self.idle), f"{self.source}, {note}", self.idle_after_ns)
 
-    def woken(self, ratios, note: str) -> "EmpiricalCost":
-        """The same model with every batch that starts after a wait (gap > ``idle_after_ns``)
-        taking its context's median times a ratio drawn from ``ratios``: an idle table for
-        every batch size at every gap, each ``context_median_ns`` x ``ratios``. Back-to-back
-        batches keep the busy times."""
-        r = np.asarray(ratios, dtype=np.float64)
-        if r.size == 0 or not np.all(np.isfinite(r) & (r > 0)):
-            raise InputError(f"{self.source}: wake-up ratios: expected positive numbers, got {r.size} "
-                             f"values (min {r.min() if r.size else 'none'})")
-        idle = {(b, g): self.context_median_ns(b, g) * r for b in self.batch_sizes for g in self.gaps}
-        return EmpiricalCost(dict(self.busy), idle, f"{self.source}, {note}", self.idle_after_ns)
+    def under_traffic(self, woken, queued, note: str) -> "EmpiricalCost":
+        """The model of batches while queries keep arriving: a batch started after a wait
+        (gap > ``idle_after_ns``) takes its size's busy median times a ratio drawn from
+        ``woken``, one started back to back the same times a ratio drawn from ``queued``,
+        whatever the gap (the idle tables are replaced, at every gap, for every batch size)."""
+        w = _ratios(woken, "woken ratios", self.source)
+        q = _ratios(queued, "queued ratios", self.source)
+        busy = {k: float(np.median(v)) * q for k, v in self.busy.items()}
+        lo = self.levels[0]
+        idle = {(b, g): float(np.median(self.busy[(b, lo)])) * w for b in self.batch_sizes for g in self.gaps}
+        return EmpiricalCost(busy, idle, f"{self.source}, {note}", self.idle_after_ns)
 
     def slowdown_against(self, other: "EmpiricalCost") -> float:
         """How much slower this model is than ``other`` overall: the median over the busy

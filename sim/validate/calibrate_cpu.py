@@ -48,13 +48,13 @@ LoadGen's overhead (``measure_loadgen_overhead``, LoadGen with no model)
 
 Batches woken by LoadGen's Server traffic (``measure_loadgen_wakes``, LoadGen with the model)
     The real harness and model in one short LoadGen Server run at ``WAKE_LOAD`` of the
-    batch-1 busy capacity (not a load the validation compares). A batch that starts after
-    its worker waited for a query (a gap of ``GAPS_NS[0]`` or more since its previous batch)
-    is timed against the calibrated median of its context (batch size and gap,
-    ``EmpiricalCost.context_median_ns``): under LoadGen's threads the median holds but the
-    tail does not (dlrm, 100 pairs a sample, at 78 QPS: woken batch-1 times p90 7.7 ms against
-    5.9 to 6.5 ms in every idle segment, back-to-back ones unchanged), and a queue's waiting
-    time follows the tail. ``Calibration.cost_for`` gives Server's woken batches these ratios.
+    batch-1 busy capacity (not a load the validation compares). Each batch is timed against
+    the busy median of its size, apart for batches whose first query waited for the previous
+    batch (their cycle) and batches that woke the worker (their inference time): under
+    LoadGen's threads the medians hold but the tails do not (dlrm, 100 pairs a sample, at 78
+    QPS: batch-1 times p90 7.5 to 8.2 ms against 5.7 to 6.6 ms in the calibration's busy and
+    idle segments), and a queue's waiting time follows the tail. ``Calibration.cost_for`` draws
+    Server's batches from these ratios.
 
 ``calibrate`` runs them and returns a ``Calibration``: an ``EmpiricalCost`` and the
 per-scenario host overheads, which ``system_for`` puts into the simulated ``SystemSpec``.
@@ -408,26 +408,30 @@ def measure_loadgen_overhead(cfg: HarnessConfig, cost: EmpiricalCost, outdir: Pa
     return out
 
 
-def wake_ratios(arrays: dict, cost: EmpiricalCost) -> tuple[np.ndarray, int]:
-    """(ratios, back-to-back count) of a real run's batch log (``WorkerSUT.arrays``): every
-    batch that started ``GAPS_NS[0]`` or more after its worker's previous batch ended (the
-    first batch of each worker counts as woken after the longest gap), its inference time over
-    ``cost``'s median for that batch size and gap; batch sizes ``cost`` did not measure are
-    left out."""
-    ratios, back_to_back = [], 0
+def wake_ratios(arrays: dict, cost: EmpiricalCost) -> dict[str, np.ndarray]:
+    """A real Server run's batches (``WorkerSUT.arrays``) against ``cost``'s busy medians, two
+    kinds of sorted ratios. ``queued``: batches whose first query arrived before the worker's
+    previous batch was done (back to back in the simulator), their completion-to-completion
+    cycle (what the busy times are, ``back_to_back_cycles``). ``woken``: every other batch
+    (each worker's first among them), its inference time. Batch sizes ``cost`` did not measure
+    are left out."""
+    out = {"queued": [], "woken": []}
     for k in np.unique(arrays["batch_worker"]):
         mine = arrays["batch_worker"] == k
         order = np.argsort(arrays["batch_start_ns"][mine])
         start = arrays["batch_start_ns"][mine][order].astype(np.float64)
         end = arrays["batch_end_ns"][mine][order].astype(np.float64)
+        done = arrays["batch_done_ns"][mine][order].astype(np.float64)
         count = arrays["batch_count"][mine][order]
-        gaps = np.r_[math.inf, start[1:] - end[:-1]]
-        for t, g, b in zip(end - start, gaps, count):
-            if g < GAPS_NS[0]:
-                back_to_back += 1
-            elif cost.batch_sizes[0] <= int(b) <= cost.batch_sizes[-1] and t > 0:
-                ratios.append(float(t) / cost.context_median_ns(int(b), float(g)))
-    return np.sort(np.asarray(ratios)), back_to_back
+        arrived = arrays["cb_ns"][arrays["batch_first"][mine][order]].astype(np.float64)
+        for i, (b, s, e) in enumerate(zip(count, start, end)):
+            if not cost.batch_sizes[0] <= int(b) <= cost.batch_sizes[-1] or e <= s:
+                continue
+            if i and arrived[i] < done[i - 1]:
+                out["queued"].append((done[i] - done[i - 1]) / cost.median_ns(int(b)))
+            else:
+                out["woken"].append((e - s) / cost.median_ns(int(b)))
+    return {name: np.sort(np.asarray(v, dtype=np.float64)) for name, v in out.items()}
 
 
 def measure_loadgen_wakes(cfg: HarnessConfig, cost: EmpiricalCost, outdir: Path, mlperf_model: str,
@@ -449,9 +453,9 @@ def measure_loadgen_wakes(cfg: HarnessConfig, cost: EmpiricalCost, outdir: Path,
         if (run["machine"].get("foreign_cores_mean") or 0.0) <= disturbed_cores:
             break
     with np.load(folder / "samples.npz") as z:
-        ratios, back_to_back = wake_ratios({name: z[name] for name in z.files}, cost)
-    return {"rate_qps": qps, "seconds": seconds, "ratios": [round(float(x), 5) for x in ratios],
-            "back_to_back": back_to_back, "machine": run["machine"]}
+        ratios = wake_ratios({name: z[name] for name in z.files}, cost)
+    return {"rate_qps": qps, "seconds": seconds, "ratios": [round(float(x), 5) for x in ratios["woken"]],
+            "queued_ratios": [round(float(x), 5) for x in ratios["queued"]], "machine": run["machine"]}
 
 
 # ---------------------------------------------------------------------------------------
@@ -551,27 +555,29 @@ class Calibration:
             out[b] = float(np.interp(qps, rates, values))
         return out
 
-    def wake_ratios(self) -> np.ndarray:
-        """The woken batches' times over their calibrated medians under LoadGen's Server traffic,
-        of every part (``measure_loadgen_wakes``; none from calibrations made before it)."""
+    def wake_ratios(self, key: str = "ratios") -> np.ndarray:
+        """Under LoadGen's Server traffic (``measure_loadgen_wakes``), of every part: the woken
+        batches' times (``key`` "ratios") or the queued batches' cycles ("queued_ratios") over
+        the busy medians; none from calibrations made before it."""
         parts = self.parts or [self]
-        return np.sort(np.concatenate([np.asarray((c.wakes or {}).get("ratios") or [], dtype=np.float64)
+        return np.sort(np.concatenate([np.asarray((c.wakes or {}).get(key) or [], dtype=np.float64)
                                        for c in parts]))
 
     def cost_for(self, scenario: str, qps: float | None, cost: EmpiricalCost | None = None) -> EmpiricalCost:
-        """The cost model for a run: Server's busy times slowed by the issue traffic at its
-        target QPS (``traffic_factors``) and its batches that start after a wait at their
-        context's median times the wake-up ratios measured under LoadGen (``wake_ratios``);
-        other scenarios (no queries arrive while a batch runs) use the times as measured, and
-        so does Server where the calibration has neither measurement."""
+        """The cost model for a run. Server, where the calibration measured batches under
+        LoadGen's Server traffic (``wake_ratios``): every batch at its size's busy median times
+        a ratio measured for its kind (queued or woken, ``EmpiricalCost.under_traffic``); where
+        it did not, the busy times slowed by the issue traffic at
+        the target QPS (``traffic_factors``). Other scenarios (no queries arrive while a batch
+        runs) use the times as measured."""
         cost = cost or self.cost
         if scenario != "Server" or not qps:
             return cost
+        woken, queued = self.wake_ratios(), self.wake_ratios("queued_ratios")
+        if woken.size and queued.size:
+            return cost.under_traffic(woken, queued, "batches x ratios measured under LoadGen Server traffic")
         factors = self.traffic_factors(float(qps))
-        if factors:
-            cost = cost.busy_scaled(factors, f"busy times under traffic at {qps:.0f} QPS")
-        ratios = self.wake_ratios()
-        return cost.woken(ratios, f"woken batches x {len(ratios)} ratios under LoadGen") if ratios.size else cost
+        return cost.busy_scaled(factors, f"busy times under traffic at {qps:.0f} QPS") if factors else cost
 
     def drift(self, run: dict) -> float:
         """How much slower than at calibration the machine was just before ``run`` (its probe)."""
@@ -625,12 +631,13 @@ class Calibration:
                 lines.append(f"  under traffic at {rate:,.0f} QPS{when}: back-to-back cycles x "
                              + ", ".join(f"{r:.2f} (batch {b})" for b, r in sorted(ratios.items())))
         for k, part in enumerate(self.parts or [self]):
-            r = np.asarray((part.wakes or {}).get("ratios") or [])
-            if r.size:
-                when = f" (calibration {k + 1})" if self.parts else ""
-                lines.append(f"  woken batches under LoadGen Server traffic at {part.wakes['rate_qps']:,.0f} QPS"
-                             f"{when}: x {np.median(r):.2f} median, {np.percentile(r, 90):.2f} p90, "
-                             f"{np.percentile(r, 99):.2f} p99 of the calibrated times ({r.size} batches)")
+            for key, what in (("ratios", "woken batches"), ("queued_ratios", "queued batches' cycles")):
+                r = np.asarray((part.wakes or {}).get(key) or [])
+                if r.size:
+                    when = f" (calibration {k + 1})" if self.parts else ""
+                    lines.append(f"  {what} under LoadGen Server traffic at {part.wakes['rate_qps']:,.0f} QPS"
+                                 f"{when}: x {np.median(r):.2f} median, {np.percentile(r, 90):.2f} p90, "
+                                 f"{np.percentile(r, 99):.2f} p99 of the calibrated times ({r.size} batches)")
         for s, o in self.overhead.items():
             lines.append(f"  LoadGen {s}: issue overhead {o['issue_overhead_ns'] / 1e3:.1f} us, "
                          f"scheduler delay {o['schedule_delay_ns'] / 1e3:.1f} us")
