@@ -375,11 +375,25 @@ def _overhead_from_run(folder: Path) -> dict:
             "schedule_delay_p90_ns": float(np.percentile(start, 90))}
 
 
+def _harness_run(spec: dict, folder: Path, timeout_s: float, disturbed_cores: float, quiet_wait_s: float,
+                 retries: int, nice: int) -> dict:
+    """One harness run (LoadGen, ``spec``), made again (up to ``retries`` times, each after
+    waiting up to ``quiet_wait_s`` for quiet) while other processes used more than
+    ``disturbed_cores`` during it; the last attempt's result."""
+    from sim.validate.harness import wait_quiet
+    for _ in range(1 + retries):
+        if quiet_wait_s > 0:
+            wait_quiet(min(disturbed_cores, 0.35), quiet_wait_s)
+        run = run_in_subprocess("sim.validate.harness", spec, folder, timeout_s, nice=nice)
+        if (run["machine"].get("foreign_cores_mean") or 0.0) <= disturbed_cores:
+            break
+    return run
+
+
 def measure_loadgen_overhead(cfg: HarnessConfig, cost: EmpiricalCost, outdir: Path, mlperf_model: str,
                              seconds: float = 2.0, timeout_s: float = 300.0, disturbed_cores: float = math.inf,
                              quiet_wait_s: float = 0.0, retries: int = 0, nice: int = 0) -> dict:
     """Short null-model LoadGen runs per scenario; LoadGen's share of each sample's latency."""
-    from sim.validate.harness import wait_quiet
     idle1 = cost.median_ns(1, idle=True)
     busy1 = cost.median_ns(1)
     ms_b = min(MS_BATCH, cfg.max_batch)
@@ -398,12 +412,7 @@ def measure_loadgen_overhead(cfg: HarnessConfig, cost: EmpiricalCost, outdir: Pa
                 "outdir": str(folder), "total_sample_count": 1024, "null_model": True, "trace": True,
                 "null_sleep_ns": {str(b): cost.median_ns(b, idle=(scenario != "Server"))
                                   for b in range(1, cfg.max_batch + 1)}}
-        for attempt in range(1 + retries):
-            if quiet_wait_s > 0:
-                wait_quiet(min(disturbed_cores, 0.35), quiet_wait_s)
-            run = run_in_subprocess("sim.validate.harness", spec, folder, timeout_s, nice=nice)
-            if (run["machine"].get("foreign_cores_mean") or 0.0) <= disturbed_cores:
-                break
+        run = _harness_run(spec, folder, timeout_s, disturbed_cores, quiet_wait_s, retries, nice)
         out[scenario] = {**_overhead_from_run(folder), "machine": run["machine"]}
     return out
 
@@ -438,20 +447,14 @@ def measure_loadgen_wakes(cfg: HarnessConfig, cost: EmpiricalCost, outdir: Path,
                           seconds: float = WAKE_S, timeout_s: float = 300.0, disturbed_cores: float = math.inf,
                           quiet_wait_s: float = 0.0, retries: int = 0, nice: int = 0) -> dict:
     """One LoadGen Server run of the real model at ``WAKE_LOAD`` of batch 1's busy capacity;
-    its woken batches' times over the calibrated medians (``wake_ratios``)."""
-    from sim.validate.harness import wait_quiet
+    its queued and woken batches' times over the busy medians (``wake_ratios``)."""
     folder = Path(outdir) / "loadgen_wakes"
     qps = WAKE_LOAD * 1e9 / cost.median_ns(1)
     spec = {"config": cfg.to_dict(), "scenario": "Server", "mlperf_model": mlperf_model,
             "overrides": {"server_target_qps": qps, "min_query_count": 50, "server_target_latency_ns": int(1e9),
                           "min_duration_ns": int(seconds * 1000) * 1_000_000},
             "outdir": str(folder), "total_sample_count": 1024}
-    for attempt in range(1 + retries):
-        if quiet_wait_s > 0:
-            wait_quiet(min(disturbed_cores, 0.35), quiet_wait_s)
-        run = run_in_subprocess("sim.validate.harness", spec, folder, timeout_s, nice=nice)
-        if (run["machine"].get("foreign_cores_mean") or 0.0) <= disturbed_cores:
-            break
+    run = _harness_run(spec, folder, timeout_s, disturbed_cores, quiet_wait_s, retries, nice)
     with np.load(folder / "samples.npz") as z:
         ratios = wake_ratios({name: z[name] for name in z.files}, cost)
     return {"rate_qps": qps, "seconds": seconds, "ratios": [round(float(x), 5) for x in ratios["woken"]],
