@@ -234,7 +234,8 @@ class Validator:
     # ---- simulated ----------------------------------------------------------------
     def simulate(self, scenario: str, overrides: dict, seed: int, drift: float = 1.0, traffic: bool = True):
         """The simulated twin of a run; ``drift`` rescales the calibrated service times (see
-        ``pair``); ``traffic=False`` leaves out the calibrated slowdown under issue traffic."""
+        ``pair``); ``traffic=False`` leaves out Server's model of batches under traffic
+        (``Calibration.cost_for``)."""
         cal = self.pred_cal
         qps = overrides.get("server_target_qps") if scenario == "Server" else None
         key = (round(drift, 6), qps, traffic)
@@ -765,8 +766,8 @@ def plot_data(pairs: list, server_pairs: list, peak: dict | None, curve: dict) -
 def simulate_twin(cal: Calibration, system, workload: str, model: str, total: int, scenario: str, overrides: dict,
                   seed: int, cost=None):
     """The simulated twin of a real run with LoadGen settings ``overrides``: ``system`` with the
-    calibration's host overheads, ``cost`` (default: the calibrated busy times, Server's slowed
-    under traffic at its target QPS, ``Calibration.cost_for``), the same LoadGen seeds."""
+    calibration's host overheads, ``cost`` (default: ``Calibration.cost_for`` the scenario, Server's
+    batches as measured under LoadGen's traffic), the same LoadGen seeds."""
     from sim.run import simulate
     if cost is None:
         cost = cal.cost_for(scenario, overrides.get("server_target_qps") if scenario == "Server" else None)

@@ -4,9 +4,9 @@ The report's figures come from real runs on a shared machine whose speed moves f
 to the next; a single report is one draw. ``docs/validation_history.json`` keeps one entry per
 set of real runs the report was made from: when they ran, the method, the commit that wrote
 the entry, the error summary overall and per workload, each workload's run lengths and what its
-Server loads were fractions of (``load_basis``), and every
-compared metric's measured repeats and prediction (``RECORD_FIELDS``; ``sim.validate.noise_floor``
-reads them to tell how closely the machine reproduces its own runs). Regenerating the report
+Server loads were fractions of (``load_basis``), and every compared metric's measured repeats
+and prediction (``RECORD_FIELDS``; ``sim.validate.noise_floor`` reads them to tell how closely
+the machine reproduces its own runs). Regenerating the report
 from the same runs (``--reuse``) replaces that entry (its key is the runs' finish times); new
 runs add one. Entries are never dropped, and the report shows them all.
 """
