@@ -26,9 +26,9 @@ runs' distribution) misses the median of 3 repeats drawn from them by more than 
 validation's microbenchmarks, ``sim.validate.calibrate_cpu``, pooled at their median as the
 validation pools its calibrations) and each length's runs are simulated with 3 seeds and the
 same LoadGen settings (``compare.simulate_twin``): as the validation predicts Server
-(``Calibration.cost_for``: the slowdown under issue traffic and the wake-up ratios measured
-under LoadGen) and with the busy and idle times as measured; measured medians against
-predicted, nothing fitted to these runs.
+(``Calibration.cost_for``: the busy times slowed under the stand-in's issue traffic), with the
+ratios measured under LoadGen instead (``loadgen_ratios=True``), and with the busy and idle
+times as measured; measured medians against predicted, nothing fitted to these runs.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def predictions(cal, system, args, model: str, lengths: list, measured: dict) ->
                      "server_target_latency_ns": int(args.bound_ms * 1e6)}
         row = {}
         variants = (("as the validation predicts", None),
-                    ("without the wake-up ratios", cal.cost.busy_scaled(cal.traffic_factors(args.qps), "traffic")),
+                    ("with the LoadGen ratios", cal.cost_for("Server", args.qps, loadgen_ratios=True)),
                     ("busy and idle times as measured", cal.cost))
         for label, cost in variants:
             sims = [Validator.sim_summary(simulate_twin(cal, system, args.workload, model, total_samples(model),

@@ -69,16 +69,19 @@ def test_server_cost_uses_the_ratios_and_pooled_calibrations_take_all_of_them():
     pooled = Calibration.pooled([a, b])
     assert list(pooled.wake_ratios()) == [1.0, 1.1, 1.3]
     rng = np.random.default_rng(2)
-    server = pooled.cost_for("Server", 40.0)
+    assert pooled.cost_for("Server", 40.0) is pooled.cost          # not by default (no stand-in traffic here)
+    server = pooled.cost_for("Server", 40.0, loadgen_ratios=True)
     assert {server.service_time_in_context_ns(1, 25e6, rng=rng) for _ in range(300)} == \
         {float(np.ceil(1.0 * MS * r)) for r in (1.0, 1.1, 1.3)}
     assert pooled.cost_for("SingleStream", None) is pooled.cost      # no traffic arrives mid-batch
     # with queued ratios, back-to-back batches take the busy median times those
-    q = Calibration.pooled([_calibration([1.0], [1.2]), _calibration([1.0], [1.4])]).cost_for("Server", 40.0)
+    q = Calibration.pooled([_calibration([1.0], [1.2]), _calibration([1.0], [1.4])]).cost_for(
+        "Server", 40.0, loadgen_ratios=True)
     assert {q.service_time_in_context_ns(2, 0.0, rng=rng) for _ in range(200)} == {1.8 * 1.2 * MS, 1.8 * 1.4 * MS}
     none = _calibration([])
-    assert none.cost_for("Server", 40.0) is none.cost              # calibrated before the measurement: as before
-    assert pooled.cost_for("Server", 40.0, pooled.cost.scaled(1.1)).median_ns(1) == pytest.approx(1.1 * MS)
+    assert none.cost_for("Server", 40.0, loadgen_ratios=True) is none.cost   # calibrated before the measurement
+    assert pooled.cost_for("Server", 40.0, pooled.cost.scaled(1.1), loadgen_ratios=True).median_ns(1) == \
+        pytest.approx(1.1 * MS)
     assert Calibration.from_dict(a.to_dict()).wakes == a.wakes
     assert any("woken batches under LoadGen Server traffic at 40 QPS" in ln for ln in pooled.summary_lines())
 

@@ -53,8 +53,9 @@ Batches woken by LoadGen's Server traffic (``measure_loadgen_wakes``, LoadGen wi
     batch (their cycle) and batches that woke the worker (their inference time): under
     LoadGen's threads the medians hold but the tails do not (dlrm, 100 pairs a sample, at 78
     QPS: batch-1 times p90 7.5 to 8.2 ms against 5.7 to 6.6 ms in the calibration's busy and
-    idle segments), and a queue's waiting time follows the tail. ``Calibration.cost_for`` draws
-    Server's batches from these ratios.
+    idle segments), and a queue's waiting time follows the tail. ``Calibration.cost_for(...,
+    loadgen_ratios=True)`` draws Server's batches from these ratios; predictions do not by
+    default (dlrm: closer than without them at 78 QPS, p99 17.7% too high at 110 QPS).
 
 ``calibrate`` runs them and returns a ``Calibration``: an ``EmpiricalCost`` and the
 per-scenario host overheads, which ``system_for`` puts into the simulated ``SystemSpec``.
@@ -566,18 +567,19 @@ class Calibration:
         return np.sort(np.concatenate([np.asarray((c.wakes or {}).get(key) or [], dtype=np.float64)
                                        for c in parts]))
 
-    def cost_for(self, scenario: str, qps: float | None, cost: EmpiricalCost | None = None) -> EmpiricalCost:
-        """The cost model for a run. Server, where the calibration measured batches under
-        LoadGen's Server traffic (``wake_ratios``): every batch at its size's busy median times
-        a ratio measured for its kind (queued or woken, ``EmpiricalCost.under_traffic``); where
-        it did not, the busy times slowed by the issue traffic at
-        the target QPS (``traffic_factors``). Other scenarios (no queries arrive while a batch
-        runs) use the times as measured."""
+    def cost_for(self, scenario: str, qps: float | None, cost: EmpiricalCost | None = None,
+                 loadgen_ratios: bool = False) -> EmpiricalCost:
+        """The cost model for a run. Server: the busy times slowed by the issue traffic at the
+        target QPS (``traffic_factors``); with ``loadgen_ratios``, where the calibration measured
+        batches under LoadGen's Server traffic (``wake_ratios``), every batch at its size's busy
+        median times a ratio measured for its kind instead (``EmpiricalCost.under_traffic``: on
+        dlrm closer at 46% of batch 1's capacity, too slow at 65%, so not the default). Other
+        scenarios (no queries arrive while a batch runs) use the times as measured."""
         cost = cost or self.cost
         if scenario != "Server" or not qps:
             return cost
         woken, queued = self.wake_ratios(), self.wake_ratios("queued_ratios")
-        if woken.size and queued.size:
+        if loadgen_ratios and woken.size and queued.size:
             return cost.under_traffic(woken, queued, "batches x ratios measured under LoadGen Server traffic")
         factors = self.traffic_factors(float(qps))
         return cost.busy_scaled(factors, f"busy times under traffic at {qps:.0f} QPS") if factors else cost
