@@ -44,6 +44,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from sim import atomic  # noqa: E402  (after the path is set)
+
 
 def spread(values) -> dict:
     """(max - min) / median in %, the standard deviation of log, and the perfect model's share
@@ -116,7 +118,7 @@ def predict_again(args) -> int:
     lengths = [float(x) for x in summary["lengths"]]
     summary["predicted"] = predictions(cal, system_mod.load_system(args.system), args, model, lengths,
                                        summary["lengths"])
-    path.write_text(json.dumps(summary, indent=1) + "\n")
+    atomic.write_text(path, json.dumps(summary, indent=1) + "\n")
     return 0
 
 
@@ -203,7 +205,7 @@ def main(argv=None) -> int:
         cal = Calibration.pooled(cals + [calibrated(cfg, out / "calibration_after", model, args.nice)])
         summary["predicted"] = predictions(cal, system, args, model, lengths, summary["lengths"])
     out.mkdir(parents=True, exist_ok=True)
-    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    atomic.write_text(out / "summary.json", json.dumps(summary, indent=1) + "\n")
     return 0
 
 

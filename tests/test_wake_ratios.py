@@ -15,11 +15,9 @@ from sim.validate.harness import HarnessConfig
 MS = 1_000_000
 
 
-def _cost(busy1=1.0, idle1=1.2, busy2=1.8, idle8=None):
+def _cost(busy1=1.0, idle1=1.2, busy2=1.8):
     busy = {(1, 1): [busy1 * MS] * 5, (2, 1): [busy2 * MS] * 5}
     idle = {(1, g): [idle1 * MS * (1 + k / 10)] * 5 for k, g in enumerate(GAPS_NS)}
-    if idle8:
-        busy[(8, 1)] = [idle8 * 0.9 * MS] * 5
     return EmpiricalCost(busy, idle, "test cost")
 
 
