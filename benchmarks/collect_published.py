@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sim import atomic  # noqa: E402
+from sim.util import atomic  # noqa: E402
 from sim.errors import InputError  # noqa: E402
 from sim.hw import names  # noqa: E402
 

@@ -21,10 +21,10 @@ import time
 import numpy as np
 
 from sim.run import offline_capacity_qps, simulate
-from sim.scenario_search import peak_server_qps
+from sim.apps.peak import peak_server_qps
 from sim.sut.engine import simulate_open
 from sim.sut.naive import simulate_open_naive
-from sim.system import cost_from_spec, parse_system
+from sim.sut.system import cost_from_spec, parse_system
 
 SYSTEM = {
     "name": "8 accelerators, dynamic batching",

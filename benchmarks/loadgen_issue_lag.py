@@ -15,7 +15,7 @@ process) with a SUT that answers every query inside the issue callback, while:
 - ``spin-pinned``: that process pinned to the second core and LoadGen to the first.
 
 The issue lag of a query is the time its callback ran minus its time in LoadGen's schedule
-(``sim.traffic``, the same seeds), less the median lag. Prints, per run, the p50/p99/max
+(``sim.loadgen.traffic``, the same seeds), less the median lag. Prints, per run, the p50/p99/max
 lag and how often a stall (lag over 0.5 ms) starts. If ``process`` and ``spin`` stall as
 often as ``thread``, the stalls come from a busy core, not from the interpreter lock.
 The validation report quotes these figures for dlrm (docs/validation.md).
@@ -44,7 +44,7 @@ STALL_NS = 500_000
 
 
 def _settings(qps: float, seconds: float):
-    from sim.mlperf_conf import load_settings
+    from sim.loadgen.settings import load_settings
     return load_settings("resnet50", "Server", overrides={
         "server_target_qps": qps, "min_duration_ns": int(seconds * 1e9), "min_query_count": 100,
         "server_target_latency_ns": 10 ** 9}, total_sample_count=1024)
@@ -166,7 +166,7 @@ def main(argv=None) -> int:
     if importlib.util.find_spec("mlperf_loadgen") is None:
         print("needs the LoadGen extra: pip install -e '.[loadgen]'", file=sys.stderr)
         return 2
-    from sim.traffic import generate
+    from sim.loadgen.traffic import generate
     scheduled = generate(_settings(a.qps, a.seconds)).scheduled_ns
     print(f"LoadGen Server at {a.qps:,.0f} QPS for {a.seconds:g} s, SUT answering inside the issue callback")
     modes = [m.strip() for m in a.modes.split(",") if m.strip()]

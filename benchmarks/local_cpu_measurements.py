@@ -28,7 +28,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sim import atomic, cpu_profile, workloads  # noqa: E402
+from sim.workload import catalog as workloads  # noqa: E402
+
+from sim.util import atomic
+
+from sim.profile import cpu_profile
 from sim.hw import profiles  # noqa: E402
 
 PLAN = (("resnet50", "resnet50", (1, 2, 4, 8)), ("ssd_mobilenet_v1", "ssd-mobilenet", (1, 2, 4, 8)),
@@ -63,7 +67,7 @@ def main(argv=None) -> int:
     ap.add_argument("--check", action="store_true", help="print the rows, write nothing")
     ap.add_argument("--force", action="store_true", help="write even if this machine is not the profile's")
     args = ap.parse_args(argv)
-    from sim.fingerprint import fingerprint
+    from sim.util.fingerprint import fingerprint
 
     fp = fingerprint()
     prof = profiles.get("local-cpu")

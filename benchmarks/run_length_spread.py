@@ -44,7 +44,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sim import atomic  # noqa: E402  (after the path is set)
+from sim.util import atomic  # noqa: E402  (after the path is set)
 
 
 def spread(values) -> dict:
@@ -72,7 +72,7 @@ def calibrated(cfg, folder: Path, model: str, nice: int):
 def predictions(cal, system, args, model: str, lengths: list, measured: dict) -> dict:
     """Each length's runs simulated (3 seeds, LoadGen's settings and seeds), as the validation
     predicts Server and with the times as measured, against the measured medians."""
-    from sim.validate.compare import Validator, simulate_twin, total_samples
+    from sim.validate.experiment import Validator, simulate_twin, total_samples
     out = {}
     for seconds in lengths:
         overrides = {"min_duration_ns": int(seconds * 1e9), "min_query_count": 100, "server_target_qps": args.qps,
@@ -97,8 +97,8 @@ def predictions(cal, system, args, model: str, lengths: list, measured: dict) ->
 
 def predict_again(args) -> int:
     """``--predict-again``: the predictions of a finished ``--predict`` run under ``--out``."""
-    from sim import system as system_mod
-    from sim.mlperf_conf import canonical_model
+    from sim.sut import system as system_mod
+    from sim.loadgen.settings import canonical_model
     from sim.validate.calibrate_cpu import Calibration
     from sim.validate.harness import load_workload
     out = Path(args.out).resolve()
@@ -148,10 +148,10 @@ def main(argv=None) -> int:
 
     if args.predict_again:
         return predict_again(args)
-    from sim import system as system_mod
-    from sim.mlperf_conf import canonical_model
+    from sim.sut import system as system_mod
+    from sim.loadgen.settings import canonical_model
     from sim.validate import require_loadgen
-    from sim.validate.compare import total_samples
+    from sim.validate.experiment import total_samples
     from sim.validate.harness import load_workload, realise, run_in_subprocess, wait_quiet
     require_loadgen()
     system = system_mod.load_system(args.system)

@@ -126,12 +126,12 @@ def loadgen_completion(cfg, model: str, cal, outdir: Path, batches=(1, 4, 8), se
 
 
 def kept_runs(kept: Path, workload: str, cal, system_file: Path) -> None:
-    from sim.mlperf_conf import load_settings
+    from sim.loadgen.settings import load_settings
     from sim.validate.calibrate_cpu import back_to_back_cycles
-    from sim.empirical_cost import EmpiricalCost
+    from sim.cost.empirical import EmpiricalCost
     from sim.run import simulate
-    from sim.system import load_system
-    from sim.traffic import generate
+    from sim.sut.system import load_system
+    from sim.loadgen.traffic import generate
     runs = sorted((kept / workload / "real").glob("Server_at_*/r*/spec.json"))
     if not runs:
         print(f"3./4. no kept Server runs under {kept / workload / 'real'}")
@@ -179,11 +179,11 @@ def kept_runs(kept: Path, workload: str, cal, system_file: Path) -> None:
 
 
 def speed_traces(kept: Path, workload: str, cal, system_file: Path, seconds: float = 20.0, seeds: int = 3) -> None:
-    from sim.mlperf_conf import load_settings
-    from sim.speed_trace import SpeedTrace, TimeVaryingCost
+    from sim.loadgen.settings import load_settings
+    from sim.cost.speed_trace import SpeedTrace, TimeVaryingCost
     from sim.sut.engine import simulate_open
-    from sim.system import load_system
-    from sim.traffic import generate
+    from sim.sut.system import load_system
+    from sim.loadgen.traffic import generate
     from sim.validate.calibrate_cpu import _respond_factory, traffic_arrays
     from sim.validate.harness import make_executors
     loads = sorted((kept / workload / "real").glob("Server_at_*"))

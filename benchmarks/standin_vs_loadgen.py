@@ -88,10 +88,10 @@ def main(argv=None) -> int:
     if args.child:
         return child(args.child)
 
-    from sim import system as system_mod
-    from sim.mlperf_conf import canonical_model
+    from sim.sut import system as system_mod
+    from sim.loadgen.settings import canonical_model
     from sim.validate import require_loadgen
-    from sim.validate.compare import total_samples
+    from sim.validate.experiment import total_samples
     from sim.validate.harness import _niceness, child_env, load_workload, realise, run_in_subprocess
     require_loadgen()
     cfg = realise(system_mod.load_system(args.system), args.workload, False)

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from sim.sweep import expand, read_records, run_sweep
+from sim.apps.sweep import expand, read_records, run_sweep
 
 DEVICES = [
     {"label": "fixed 0.8 ms", "kind": "fixed", "time_us": 800},

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sim.validate import LOAD_BASES, history, noise_floor  # noqa: E402  (after the path is set)
-from sim.validate.compare import QUICK, Durations  # noqa: E402
+from sim.validate.experiment import QUICK, Durations  # noqa: E402
 
 
 def main(argv=None) -> int:

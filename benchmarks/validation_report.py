@@ -104,7 +104,7 @@ def main(argv=None) -> int:
                          "processes take less CPU from the runs; 0 to turn off)")
     args = ap.parse_args(argv)
 
-    from sim.system import load_system
+    from sim.sut.system import load_system
     from sim.validate import compare, history, noise_floor, report
 
     plan = [(ROOT / f, ws) for f, ws in PLAN]
@@ -332,7 +332,7 @@ NOTES = [
     "to 8) was run first: there LoadGen's and the machine's stalls are the size of the service times "
     "(`benchmarks/server_diagnosis.py`: LoadGen's issue stalled 2.3 to 3.6 times a second, median stall 1.0 "
     "to 1.4 ms; slow phases of 100 to 400 ms with batches 15 to 35% slower) and Server p99 came out -19, -53 "
-    "and -74% at 30, 60 and 85% load (real spread up to 238%). `sim.speed_trace` models such phases "
+    "and -74% at 30, 60 and 85% load (real spread up to 238%). `sim.cost.speed_trace` models such phases "
     "(`SpeedTrace`, `TimeVaryingCost`, tested against Pollaczek-Khinchine over two speed phases); predictions "
     "do not use one.",
 ]

@@ -33,7 +33,8 @@ def _add_workload_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_layers(args) -> int:
-    from sim import layers, workloads
+    from sim.workload import layers
+    from sim.workload import catalog as workloads
     w = workloads.resolve(args.workload, small=args.small)
     table = layers.layer_table(w.model, batch=args.batch, name=w.name, source=str(w.path))
     if args.json:
@@ -44,7 +45,8 @@ def cmd_layers(args) -> int:
 
 
 def cmd_profile(args) -> int:
-    from sim import cpu_profile, workloads
+    from sim.profile import cpu_profile
+    from sim.workload import catalog as workloads
     w = workloads.resolve(args.workload, small=args.small)
     profile = cpu_profile.load_or_measure(w, batch_sizes=args.batch_sizes, threads=args.threads,
                                           cache_dir=args.cache_dir, remeasure=args.remeasure)
@@ -53,7 +55,7 @@ def cmd_profile(args) -> int:
 
 
 def _load_system(args):
-    from sim.system import SystemSpec, load_system
+    from sim.sut.system import SystemSpec, load_system
     return load_system(args.system) if args.system else SystemSpec()
 
 
@@ -69,7 +71,7 @@ def _overrides(args) -> dict:
 
 
 def _synthetic_cost(args, system):
-    from sim.costmodel import parse_synthetic
+    from sim.cost.synthetic import parse_synthetic
     if args.service_time_ms is None:
         return None
     return parse_synthetic(args.service_time_ms, "--service-time-ms")
@@ -102,13 +104,13 @@ def cmd_run(args) -> int:
         paths = r.write(args.out)
         print("wrote " + ", ".join(str(p) for p in paths))
     if args.trace:
-        from sim.trace import write_trace
+        from sim.apps.trace import write_trace
         print(f"wrote {write_trace(r, args.trace, args.trace_max_queries)} (Chrome trace: open in ui.perfetto.dev)")
     return 0
 
 
 def cmd_sweep(args) -> int:
-    from sim.sweep import run_sweep
+    from sim.apps.sweep import run_sweep
     summary = run_sweep(args.grid, args.out, workers=args.workers, dask=args.dask,
                         dask_timeout_s=args.dask_timeout_s, progress=args.progress, chunk=args.chunk)
     print(summary.describe())
@@ -117,7 +119,7 @@ def cmd_sweep(args) -> int:
 
 def cmd_search(args) -> int:
     from sim.run import resolve_cost
-    from sim.scenario_search import peak_server_qps, scenario_metric
+    from sim.apps.peak import peak_server_qps, scenario_metric
     system = _load_system(args)
     cost = _synthetic_cost(args, system) or resolve_cost(system, args.workload, None, args.small)
     if args.scenario != "Server":
@@ -137,7 +139,7 @@ def cmd_search(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from sim import compare
+    from sim.apps import compare
     rows = compare.compare(args.workload, [d for d in args.devices.split(",") if d], args.count)
     print(compare.to_markdown(rows), end="")
     if args.out:
@@ -146,13 +148,13 @@ def cmd_compare(args) -> int:
 
 
 def cmd_procure(args) -> int:
-    from sim import procurement
+    from sim.apps import procurement
     devices = [d.strip() for d in args.devices.split(",") if d.strip()] if args.devices else procurement.DEVICES
     return procurement.main(args.workload, args.out, devices)
 
 
 def cmd_demo(args) -> int:
-    from sim import demo
+    from sim.apps import demo
     return demo.main(args.workload, args.out, args.small)
 
 
@@ -207,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("sweep", help="run a grid of what-ifs in parallel, one JSON line per point (resumable)")
-    p.add_argument("grid", help="sweep grid (YAML; format in sim/sweep.py and docs/sweep.md)")
+    p.add_argument("grid", help="sweep grid (YAML; format in sim/apps/sweep.py and docs/sweep.md)")
     p.add_argument("--out", required=True, help="results file (JSON lines); finished points in it are skipped")
     p.add_argument("--workers", type=_positive_int, help="local processes (default: CPU count)")
     p.add_argument("--dask", metavar="ADDRESS", help="run on this Dask scheduler, e.g. tcp://host:8786")
@@ -224,24 +226,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=_positive_int, default=5, help="schedule seeds tried at the bracket ends")
     p.set_defaults(func=cmd_search)
 
-    from sim.plan_command import add_parser as add_plan_parser     # capacity planning
+    from sim.commands.plan import add_parser as add_plan_parser     # capacity planning
     add_plan_parser(sub)
 
-    from sim.validate.command import add_parser as add_validate_parser   # real runs vs predictions
+    from sim.commands.validate import add_parser as add_validate_parser   # real runs vs predictions
     add_validate_parser(sub)
 
-    from sim.hw.commands import add_parsers as add_hw_parsers   # calibrate, predict-published (sim/hw)
+    from sim.commands.hw import add_parsers as add_hw_parsers   # calibrate, predict-published (sim/hw)
     add_hw_parsers(sub)
     return parser
 
 
 def cmd_calibrate(args) -> int:
-    from sim.hw.commands import cmd_calibrate as run
+    from sim.commands.hw import cmd_calibrate as run
     return run(args)
 
 
 def cmd_predict_published(args) -> int:
-    from sim.hw.commands import cmd_predict_published as run
+    from sim.commands.hw import cmd_predict_published as run
     return run(args)
 
 

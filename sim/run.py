@@ -7,8 +7,8 @@
     print(r.summary_text())
     r.write("out/")          # mlperf_log_summary.txt, mlperf_log_detail.txt, result.json
 
-The traffic is exactly what LoadGen would issue with the same settings (``sim.traffic``);
-the system is a ``sim.system.SystemSpec``; the cost of a batch comes from the ``cost``
+The traffic is exactly what LoadGen would issue with the same settings (``sim.loadgen.traffic``);
+the system is a ``sim.sut.system.SystemSpec``; the cost of a batch comes from the ``cost``
 argument, the system's ``cost`` entry, or else the measured CPU profile of the workload.
 """
 
@@ -20,12 +20,16 @@ from pathlib import Path
 
 import numpy as np
 
-from sim import atomic, loadgen_logs, metrics as metrics_mod
+from sim.util import atomic
+
+from sim.loadgen import logs as loadgen_logs
+
+from sim.loadgen import metrics as metrics_mod
 from sim.errors import InputError
-from sim.mlperf_conf import TestSettings, load_settings, read_conf_file
-from sim.system import SystemSpec, cost_from_spec
+from sim.loadgen.settings import TestSettings, load_settings, read_conf_file
+from sim.sut.system import SystemSpec, cost_from_spec
 from sim.sut.engine import EngineResult, simulate_closed, simulate_open
-from sim.traffic import Traffic, generate, stop_issuing
+from sim.loadgen.traffic import Traffic, generate, stop_issuing
 
 SCENARIOS = ("SingleStream", "MultiStream", "Server", "Offline")
 
@@ -90,7 +94,8 @@ def resolve_cost(system: SystemSpec, workload: str | None, cost=None, small: boo
     spec = system.cost
     if spec is not None and spec["kind"] != "cpu_profile":
         return cost_from_spec(spec, system.idle_wake_ns)
-    from sim import cpu_profile, workloads
+    from sim.profile import cpu_profile
+    from sim.workload import catalog as workloads
     name = (spec or {}).get("workload") or workload
     if name is None:
         raise InputError("no cost model: give a workload (its CPU profile is measured), a synthetic "
@@ -105,7 +110,7 @@ def resolve_cost(system: SystemSpec, workload: str | None, cost=None, small: boo
 def mlperf_model_of(workload: str | None) -> str:
     if workload is None:
         return "resnet50"
-    from sim import workloads
+    from sim.workload import catalog as workloads
     specs = workloads.catalog()
     return specs[workload].mlperf_model if workload in specs else Path(workload).stem
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sim import compare
+from sim.apps import compare
 from sim.errors import InputError
 
 
@@ -74,7 +74,7 @@ def test_server_against_offline_like_published_pairs():
     Offline (1.08): its Offline correction came from a v4.1 row, its Server one from v3.x.
     No bundled device's Server may exceed its Offline (the comparison caps it, and says so).
     """
-    from sim import procurement
+    from sim.apps import procurement
 
     rows = {r.device: r for r in compare.compare("resnet50", list(procurement.DEVICES))}
     l4 = rows["l4"].values

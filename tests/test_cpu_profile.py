@@ -16,12 +16,12 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from sim import cpu_profile
-from sim.cpu_profile import CpuProfileCost, SCHEMA
+from sim.profile import cpu_profile
+from sim.profile.cpu_profile import CpuProfileCost, SCHEMA
 from sim.errors import InputError
-from sim.fingerprint import fingerprint, fingerprint_hash
-from sim.graphs.builder import BATCH, GraphBuilder
-from sim.workloads import Workload, model_sha256
+from sim.util.fingerprint import fingerprint, fingerprint_hash
+from sim.workload.graphs.builder import BATCH, GraphBuilder
+from sim.workload.catalog import Workload, model_sha256
 
 FAST = dict(warmup_runs=1, repeat_runs=5, min_runs=3, max_seconds=0.2, cold_runs=3, cold_idle_ms=5.0)
 BATCHES = (1, 2, 3)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from scipy.stats import binom
 
-from sim.early_stopping import (
+from sim.loadgen.early_stopping import (
     early_stopping_odds,
     min_passing_queries,
     server_early_stopping,
@@ -23,7 +23,7 @@ from sim.early_stopping import (
     stream_min_queries,
     stream_overlatency_allowed,
 )
-from sim.percentile import latency_summary_ns, mean_latency_ns, percentile_index, percentile_latency_ns
+from sim.loadgen.percentile import latency_summary_ns, mean_latency_ns, percentile_index, percentile_latency_ns
 
 SERVER_P99_VECTORS = {0: 459, 1: 662, 2: 838, 5: 1307, 10: 2010, 25: 3924, 50: 6898,
                       100: 12571, 237: 27517, 435: 48579}

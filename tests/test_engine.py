@@ -13,12 +13,12 @@ import sys
 import numpy as np
 import pytest
 
-from sim.costmodel import AffineCost, ExponentialCost, FixedCost
+from sim.cost.synthetic import AffineCost, ExponentialCost, FixedCost
 from sim.errors import InputError
 from sim.run import simulate
 from sim.sut.engine import simulate_closed, simulate_open
 from sim.sut.naive import simulate_open_naive
-from sim.system import SystemSpec, load_system, parse_system
+from sim.sut.system import SystemSpec, load_system, parse_system
 
 
 def poisson_ns(rate_per_s: float, n: int, seed: int) -> np.ndarray:

@@ -14,11 +14,11 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from sim import workloads
-from sim.graphs.bert import SIZES, bert_macs, bert_parameter_count, build_bert
-from sim.graphs.dlrm import (CRITEO_1TB_TABLE_SIZES, DEFAULT_TABLE_SIZES, MLPERF_MULTI_HOT, build_dlrm,
+from sim.workload import catalog as workloads
+from sim.workload.graphs.bert import SIZES, bert_macs, bert_parameter_count, build_bert
+from sim.workload.graphs.dlrm import (CRITEO_1TB_TABLE_SIZES, DEFAULT_TABLE_SIZES, MLPERF_MULTI_HOT, build_dlrm,
                              dlrm_macs, dlrm_parameter_count)
-from sim.inputs import make_feeds
+from sim.workload.inputs import make_feeds
 
 SMALL_BERT = dict(num_layers=2, hidden=128, heads=2, intermediate=512, seq_len=64, vocab=1000)
 SMALL_TABLES = [1000] * 26
@@ -223,7 +223,7 @@ def test_dlrm_pairs_per_sample_is_the_same_model_over_more_rows(multi_hot):
     one, five = build_dlrm(seed=3, **kw), build_dlrm(seed=3, pairs_per_sample=5, **kw)
     onnx.checker.check_model(five, full_check=True)
     assert n_params(five) == n_params(one)
-    from sim.layers import layer_table
+    from sim.workload.layers import layer_table
     assert layer_table(five, batch=2).total_macs == 5 * layer_table(one, batch=2).total_macs > 0
     feeds = make_feeds(five, 2, seed=4)
     assert feeds["dense"].shape == (2, 5, 13)

@@ -8,7 +8,7 @@ full ResNet-50 is also run. The small variants from the catalog are checked end 
 end: ``check_model(full_check=True)``, onnxruntime at batch 1 and 2, finite outputs of
 the documented shapes.
 
-Parameters are counted by ``sim.layers.count_params``: trainable weights, so
+Parameters are counted by ``sim.workload.layers.count_params``: trainable weights, so
 BatchNormalization gamma/beta count and its running mean/variance (buffers) do not,
 which is how the published figures (and ``sum(p.numel() for p in model.parameters())``)
 count them.
@@ -22,16 +22,16 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
-from sim import workloads
-from sim.graphs.builder import BATCH, OPSET, GraphBuilder
-from sim.layers import count_params as param_count
-from sim.graphs.mobilenet import build_mobilenet_v1
-from sim.graphs.resnet import build_resnet50
-from sim.graphs.retinanet import build_retinanet, num_anchors_retinanet
-from sim.graphs.ssd import (build_ssd_mobilenet_v1, build_ssd_resnet34, num_anchors_ssd_mobilenet,
+from sim.workload import catalog as workloads
+from sim.workload.graphs.builder import BATCH, OPSET, GraphBuilder
+from sim.workload.layers import count_params as param_count
+from sim.workload.graphs.mobilenet import build_mobilenet_v1
+from sim.workload.graphs.resnet import build_resnet50
+from sim.workload.graphs.retinanet import build_retinanet, num_anchors_retinanet
+from sim.workload.graphs.ssd import (build_ssd_mobilenet_v1, build_ssd_resnet34, num_anchors_ssd_mobilenet,
                             num_anchors_ssd_resnet34)
-from sim.graphs.unet3d import build_unet3d
-from sim.inputs import make_feeds
+from sim.workload.graphs.unet3d import build_unet3d
+from sim.workload.inputs import make_feeds
 
 FULL = {
     "resnet50": build_resnet50,

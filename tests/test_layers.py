@@ -20,9 +20,11 @@ import numpy as np
 import onnx
 import pytest
 
-from sim import layers, workloads
+from sim.workload import layers
+
+from sim.workload import catalog as workloads
 from sim.errors import InputError
-from sim.graphs.builder import GraphBuilder
+from sim.workload.graphs.builder import GraphBuilder
 
 
 @lru_cache(maxsize=None)

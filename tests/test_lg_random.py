@@ -19,7 +19,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from sim import lg_random as R
+from sim.loadgen import rng as R
 
 
 def test_mt19937_check_value_of_the_cpp_standard():

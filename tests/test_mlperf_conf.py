@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from sim.errors import InputError
-from sim.mlperf_conf import (
+from sim.loadgen.settings import (
     BUILTIN_MLPERF_CONF,
     load_settings,
     parse_conf_text,

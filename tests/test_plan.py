@@ -14,11 +14,11 @@ import sys
 import pytest
 from scipy.optimize import brentq
 
-from sim import plan as planner
-from sim.costmodel import AffineCost, ExponentialCost
+from sim.apps import plan as planner
+from sim.cost.synthetic import AffineCost, ExponentialCost
 from sim.errors import InputError
 from sim.run import simulate
-from sim.system import SystemSpec
+from sim.sut.system import SystemSpec
 
 
 def erlang_c(c: int, a: float) -> float:
@@ -182,8 +182,8 @@ def test_plan_command_line(tmp_path):
 
 def test_plan_agrees_with_compare(calib):
     """Two paths to one prediction: the plan's simulated SingleStream p90 of one device and
-    Offline rate of one device equal what ``sim.compare`` (through ``sim.hw.published``) says."""
-    from sim import compare
+    Offline rate of one device equal what ``sim.apps.compare`` (through ``sim.hw.published``) says."""
+    from sim.apps import compare
     rows = {r.device: r for r in compare.compare("resnet50", ["t4", "l4"], 1, calib)}
     for d in ("t4", "l4"):
         ss = planner.plan("resnet50", planner.Target("SingleStream", latency_ms=50.0, min_duration_ms=1000),

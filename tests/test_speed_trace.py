@@ -1,4 +1,4 @@
-"""A machine whose speed changes over time (``sim.speed_trace``).
+"""A machine whose speed changes over time (``sim.cost.speed_trace``).
 
 Truth: when the speed changes slowly against the service time (phases of seconds, service
 of a millisecond), each phase is an M/D/1 queue in steady state, so the mean response time
@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.costmodel import FixedCost
+from sim.cost.synthetic import FixedCost
 from sim.errors import InputError
 from sim.run import simulate
-from sim.speed_trace import SpeedTrace, TimeVaryingCost
+from sim.cost.speed_trace import SpeedTrace, TimeVaryingCost
 
 MS = 1e6
 

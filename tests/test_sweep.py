@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sim import sweep
+from sim.apps import sweep
 from sim.errors import InputError
 
 SETTINGS = {"min_query_count": 300, "min_duration_ns": 50_000_000}
@@ -259,7 +259,7 @@ def test_device_profiles_in_a_sweep(tmp_path):
     same system simulated directly with ``sim.hw.whatif``'s cost, and more devices carry more."""
     from sim.hw import whatif
     from sim.run import simulate
-    from sim.system import BatchingSpec, SystemSpec
+    from sim.sut.system import BatchingSpec, SystemSpec
 
     settings = {"min_duration_ns": 200_000_000, "min_query_count": 100}
     grid = write_grid(tmp_path, {"base": {"workload": "resnet50", "settings": settings,

@@ -19,7 +19,7 @@ short settings, and tracing on. What is compared, exactly (no tolerance):
   offsets from the first query must equal ``scheduled_ns`` to the nanosecond;
 * LoadGen's verdicts on its own latencies: the trace records each sample's latency in ns
   (``complete_ns``); the summary's percentiles, mean and early-stopping figures must
-  equal ``sim.percentile`` / ``sim.early_stopping`` applied to those latencies.
+  equal ``sim.loadgen.percentile`` / ``sim.loadgen.early_stopping`` applied to those latencies.
 """
 
 from __future__ import annotations
@@ -195,8 +195,8 @@ def runs(tmp_path_factory):
 
 
 def _simulated(name: str, run: dict):
-    from sim.mlperf_conf import load_settings
-    from sim.traffic import generate
+    from sim.loadgen.settings import load_settings
+    from sim.loadgen.traffic import generate
 
     case = CASES[name]
     settings = load_settings(case["model"], case["scenario"], run["conf"],
@@ -284,7 +284,7 @@ def test_closed_loop_stop_rule_consistent_with_loadgen(runs, name):
     first issue). Hence: the query before the last must not satisfy the rule even
     measured from the first issue; the last must satisfy it allowing 10 ms for the start.
     """
-    from sim.traffic import stop_issuing
+    from sim.loadgen.traffic import stop_issuing
 
     settings, traffic = _simulated(name, runs[name])
     issue = runs[name]["trace"]["scheduled_ns"][::traffic.samples_per_query]
@@ -309,7 +309,7 @@ def test_server_schedule_matches_loadgen_to_the_ns(runs, name):
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_latency_statistics_match_loadgen(runs, name):
-    from sim.percentile import SUMMARY_PERCENTILES, latency_summary_ns
+    from sim.loadgen.percentile import SUMMARY_PERCENTILES, latency_summary_ns
 
     settings, traffic = _simulated(name, runs[name])
     run = runs[name]
@@ -338,7 +338,7 @@ def _early_stopping_lines(summary: str) -> list[str]:
 @pytest.mark.parametrize("name", ["single_stream", "multi_stream", "3d_unet_single_stream",
                                   "server", "gptj_server"])
 def test_early_stopping_text_matches_loadgen_word_for_word(runs, name):
-    from sim.early_stopping import server_early_stopping, stream_early_stopping
+    from sim.loadgen.early_stopping import server_early_stopping, stream_early_stopping
 
     settings, traffic = _simulated(name, runs[name])
     latency = runs[name]["trace"]["latency_ns"]
@@ -357,8 +357,8 @@ def test_early_stopping_text_matches_loadgen_word_for_word(runs, name):
 
 @pytest.mark.parametrize("name", ["single_stream", "multi_stream", "3d_unet_single_stream"])
 def test_stream_early_stopping_matches_loadgen(runs, name):
-    from sim.early_stopping import stream_early_stopping
-    from sim.percentile import percentile_latency_ns
+    from sim.loadgen.early_stopping import stream_early_stopping
+    from sim.loadgen.percentile import percentile_latency_ns
 
     settings, traffic = _simulated(name, runs[name])
     run = runs[name]
@@ -388,7 +388,7 @@ def test_stream_early_stopping_matches_loadgen(runs, name):
 
 @pytest.mark.parametrize("name", ["server", "gptj_server"])
 def test_server_early_stopping_matches_loadgen(runs, name):
-    from sim.early_stopping import server_early_stopping
+    from sim.loadgen.early_stopping import server_early_stopping
 
     settings, traffic = _simulated(name, runs[name])
     run = runs[name]
@@ -425,8 +425,8 @@ def _loadgen_generation_loop(offsets, horizon, min_queries, loaded_size, equal_i
 def test_generated_query_count_rule_equals_the_loop(equal_issue):
     from dataclasses import replace
 
-    from sim.mlperf_conf import load_settings
-    from sim.traffic import generated_query_count
+    from sim.loadgen.settings import load_settings
+    from sim.loadgen.traffic import generated_query_count
 
     base = load_settings("resnet50", "SingleStream")
     rng = np.random.default_rng(4)
@@ -446,9 +446,9 @@ def test_generated_query_count_rule_equals_the_loop(equal_issue):
 
 
 def test_long_server_schedule_is_exact_across_chunks():
-    from sim import lg_random
-    from sim.mlperf_conf import load_settings
-    from sim.traffic import server_schedule
+    from sim.loadgen import rng as lg_random
+    from sim.loadgen.settings import load_settings
+    from sim.loadgen.traffic import server_schedule
 
     s = load_settings("resnet50", "Server", overrides={"server_target_qps": 50000.0,
                                                        "min_duration_ns": 60_000_000_000})
@@ -466,7 +466,7 @@ if __name__ == "__main__":
 
 @pytest.mark.parametrize("name", ["single_stream", "multi_stream", "server", "offline"])
 def test_simulated_summary_reads_like_loadgen(runs, name):
-    """``sim.metrics`` + ``sim.loadgen_logs`` applied to LoadGen's own per-sample times give
+    """``sim.loadgen.metrics`` + ``sim.loadgen.logs`` applied to LoadGen's own per-sample times give
     LoadGen's summary, line for line (the SUT name and LoadGen's warning count aside; the
     throughput lines, which depend on LoadGen's clock origin, are compared to 0.1%).
 
@@ -501,7 +501,8 @@ def test_simulated_summary_reads_like_loadgen(runs, name):
 
 
 def _summary_mismatch(traffic, settings, trace, sched, spq, theirs):
-    from sim import loadgen_logs, metrics
+    from sim.loadgen import logs as loadgen_logs
+    from sim.loadgen import metrics
 
     done = sched + trace["latency_ns"]
     if traffic.scenario == "Offline":

@@ -20,7 +20,7 @@ import pytest
 from onnx import TensorProto
 
 from sim.errors import InputError
-from sim.system import SystemSpec, parse_system
+from sim.sut.system import SystemSpec, parse_system
 
 
 # ---------------------------------------------------------------------------------------
@@ -55,7 +55,7 @@ def test_realise_maps_the_system():
 
 def test_fixed_batch_dimension_refuses_batching():
     from sim.validate.harness import check_model_batches
-    from sim.graphs.builder import GraphBuilder
+    from sim.workload.graphs.builder import GraphBuilder
     g = GraphBuilder("fixed")
     x = g.input("x", [1, 16])
     g.output(g.linear(x, 16, 4))
@@ -90,7 +90,7 @@ def test_workload_reference_parameters():
 
 
 def _cost(busy=None, idle=None):
-    from sim.empirical_cost import EmpiricalCost
+    from sim.cost.empirical import EmpiricalCost
     busy = busy or {(1, 1): [1000, 1100, 1200, 1300], (4, 1): [3000, 3300, 3600, 3900]}
     idle = idle or {(1, 200_000.0): [2000, 2100], (1, 20_000_000.0): [5000, 5100]}
     return EmpiricalCost(busy, idle, "test")
@@ -115,7 +115,7 @@ def test_empirical_cost_draws_measured_values_reproducibly():
 
 
 def test_empirical_cost_json_round_trip():
-    from sim.empirical_cost import EmpiricalCost
+    from sim.cost.empirical import EmpiricalCost
     c = _cost()
     d = EmpiricalCost.from_dict(c.to_dict())
     rng1, rng2 = np.random.default_rng(3), np.random.default_rng(3)
@@ -156,7 +156,7 @@ def test_calibrations_before_and_after_the_runs_pool_their_samples():
     draws from both sets of samples, each rescaled to the median level (here halfway, 1.05x
     the first), so it keeps one window's spread rather than two humps; LoadGen's overheads
     and the traffic slowdowns are averaged; calibrations of other systems are refused."""
-    from sim.empirical_cost import EmpiricalCost
+    from sim.cost.empirical import EmpiricalCost
     from sim.validate.calibrate_cpu import Calibration
     from sim.validate.harness import HarnessConfig
     a = _cost()
@@ -181,7 +181,7 @@ def test_calibrations_before_and_after_the_runs_pool_their_samples():
 
 
 def test_calibrations_between_rounds_are_spread_evenly_and_never_after_the_last():
-    from sim.validate.compare import rounds_followed_by_a_calibration as after
+    from sim.validate.experiment import rounds_followed_by_a_calibration as after
     assert after(3, 1) == {2}
     assert after(3, 2) == {1, 2} and after(3, 5) == {1, 2}
     assert after(5, 1) == {2}
@@ -194,7 +194,7 @@ def test_one_slow_calibration_window_of_three_does_not_set_the_level():
     slow only while it measured batch 4 (a calibration measures its batch sizes one after
     another): each batch size's pooled median is the middle window's, so the 37% slow one
     sets nothing."""
-    from sim.empirical_cost import EmpiricalCost
+    from sim.cost.empirical import EmpiricalCost
     from sim.validate.calibrate_cpu import Calibration
     from sim.validate.harness import HarnessConfig
     a = _cost()
@@ -216,7 +216,7 @@ def test_one_slow_calibration_window_of_three_does_not_set_the_level():
 def test_batch_speed_reads_a_runs_batch_log_against_the_calibration(tmp_path):
     """Batches of 1 taking 1.1x and batches of 4 taking 1.2x the calibrated busy medians
     (1150 and 3450 ns): the median over the run's batches; no log, no figure."""
-    from sim.validate.compare import batch_speed
+    from sim.validate.experiment import batch_speed
     c = _cost()
     count = np.array([1, 1, 1, 4, 4])
     took = np.array([1.1 * 1150, 1.1 * 1150, 1.1 * 1150, 1.2 * 3450, 1.2 * 3450])
@@ -260,7 +260,7 @@ def test_engine_asks_the_context_cost_busy_versus_idle():
 
 
 def test_schedule_delay_is_a_delay_not_a_queue():
-    from sim.costmodel import FixedCost
+    from sim.cost.synthetic import FixedCost
     from sim.sut.engine import simulate_open
     spec = parse_system({"host": {"schedule_delay_us": 50}})
     assert spec.schedule_delay_ns == 50_000
@@ -297,7 +297,7 @@ def test_batch_rule_matches_the_simulated_policies():
 
 def tiny_model(path):
     """~2 ms per sample on one core: a small conv stack plus an id embedding; odd input names."""
-    from sim.graphs.builder import GraphBuilder
+    from sim.workload.graphs.builder import GraphBuilder
     g = GraphBuilder("tiny", seed=0)
     x = g.input("pixels", ["batch", 3, 48, 48])
     ids = g.input("token_ids", ["batch", 4], TensorProto.INT64, high=50)
@@ -314,7 +314,7 @@ def tiny_model(path):
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     pytest.importorskip("mlperf_loadgen")
-    from sim.validate.compare import run_validation
+    from sim.validate.experiment import run_validation
     root = tmp_path_factory.mktemp("validate")
     model = tiny_model(root / "tiny_model.onnx")
     system = parse_system({"batching": {"policy": "dynamic", "max_batch": 4},
@@ -395,7 +395,7 @@ def test_every_run_records_its_speed_probes_against_the_calibration(quick_run):
 def test_replay_reproduces_the_predictions(quick_run):
     """A replay reads the kept real runs and calibration back and simulates again: with the
     same seeds it gives the same records, and it needs neither LoadGen runs nor a calibration."""
-    from sim.validate.compare import run_validation
+    from sim.validate.experiment import run_validation
     root, (res,) = quick_run
     system = parse_system({"batching": {"policy": "dynamic", "max_batch": 4},
                            "accelerators": {"cost": {"kind": "cpu_profile", "threads": 1}}})
@@ -413,7 +413,7 @@ def test_replay_pools_a_calibration_made_between_the_rounds(quick_run, tmp_path)
     after its round and pools all three (here a copy of the one after the runs, 10% slower)."""
     import json
     import shutil
-    from sim.validate.compare import run_validation
+    from sim.validate.experiment import run_validation
     root, (res,) = quick_run
     kept = tmp_path / "out"
     shutil.copytree(root / "out", kept)
@@ -459,7 +459,7 @@ def test_outputs_json_plots_and_report(quick_run, tmp_path):
 
 
 def test_peak_search_brackets_and_bisects():
-    from sim.validate.compare import bisect_peak
+    from sim.validate.experiment import bisect_peak
     calls = []
 
     def trial(q):
@@ -477,7 +477,7 @@ def test_peak_search_brackets_and_bisects():
 
 def test_records_use_the_median_of_repeats_and_report_invalid_runs():
     from sim.validate import report
-    from sim.validate.compare import _record
+    from sim.validate.experiment import _record
     real = [{"valid": True, "loadgen": {}, "machine": {"foreign_cores_mean": 0.1}},
             {"valid": False, "loadgen": {"early_stopping_met": False}, "machine": {"foreign_cores_mean": 0.9}},
             {"valid": True, "loadgen": {}, "machine": {"foreign_cores_mean": 0.0}}]
@@ -495,7 +495,7 @@ def test_server_loads_of_the_real_peak_end_to_end(tmp_path):
     """``load_basis="peak"``: the peak search runs before the Server loads, which are fractions
     of the real peak (the median over the repeats), not of the Offline samples/s."""
     pytest.importorskip("mlperf_loadgen")
-    from sim.validate.compare import run_validation
+    from sim.validate.experiment import run_validation
     model = tiny_model(tmp_path / "tiny_model.onnx")
     system = parse_system({"batching": {"policy": "dynamic", "max_batch": 4},
                            "accelerators": {"cost": {"kind": "cpu_profile", "threads": 1}}})
@@ -514,7 +514,7 @@ def test_server_loads_of_the_real_peak_end_to_end(tmp_path):
 
 
 def test_server_load_basis_refuses_what_it_cannot_use():
-    from sim.validate.compare import run_validation, server_load_basis
+    from sim.validate.experiment import run_validation, server_load_basis
     assert server_load_basis("offline", 80.0, None) == 80.0
     assert server_load_basis("peak", 80.0, {"real": [60.0, 66.0, 63.0]}) == 63.0
     with pytest.raises(InputError, match="no VALID Server QPS"):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.empirical_cost import EmpiricalCost
+from sim.cost.empirical import EmpiricalCost
 from sim.errors import InputError
 from sim.run import simulate
 from sim.validate.calibrate_cpu import GAPS_NS, Calibration, wake_ratios

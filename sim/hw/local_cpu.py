@@ -1,6 +1,6 @@
 """The analytical model against the measured CPU profile of this machine.
 
-The measured onnxruntime profile (``sim.cpu_profile``) is ground truth on the one device
+The measured onnxruntime profile (``sim.profile.cpu_profile``) is ground truth on the one device
 this project can measure. ``compare`` fits the ``local-cpu`` profile's parameters to the
 profile's end-to-end times (every measured batch size of every measured workload) and
 then sets the analytical model's per-layer times beside the measured per-kernel times:
@@ -35,7 +35,8 @@ CLASSES = ("conv", "gconv", "matmul", "bmm", "vector", "other")
 
 def measured_profiles(workloads=WORKLOADS) -> dict[str, dict]:
     """Cached measured profiles of this machine, by workload (missing ones left out)."""
-    from sim import cpu_profile, workloads as wl
+    from sim.profile import cpu_profile
+    from sim.workload import catalog as wl
 
     out = {}
     for name in workloads:
@@ -72,7 +73,8 @@ def _prior() -> cal.Prior:
 
 def _node_classes(workload: str) -> tuple[dict[str, str], list[str]]:
     """kclass of every original node, and the names of the summary's rows in order."""
-    from sim import layers, workloads as wl
+    from sim.workload import layers
+    from sim.workload import catalog as wl
 
     w = wl.build(workload)
     table = layers.layer_table(w.model, 1, w.name)

@@ -40,10 +40,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
+from sim.paths import REPO_ROOT
 from sim.errors import InputError, field_error
-from sim.yamlfile import read_yaml
+from sim.util.yamlfile import read_yaml
 
-REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 KINDS = ("cpu", "gpu", "dsp", "fpga", "asic")
 PRECISIONS = ("int4", "int8", "fp8", "fp16", "bf16", "fp32")
 REQUIRED_NUMBERS = ("release_year", "memory_bandwidth_gbps")

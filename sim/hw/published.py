@@ -12,7 +12,7 @@ file by default, plus the measurements shipped as calibration data in
 ``hw_profiles/measured/*.csv`` (``read_measurements`` format, e.g. this machine's
 onnxruntime latencies for the ``local-cpu`` profile; units fitted on them feed no other
 unit's prior). Fitting it takes under a minute; the result is cached under
-``sim.workloads.cache_dir()/hw`` keyed by the files' content, the profiles and the code.
+``sim.workload.catalog.cache_dir()/hw`` keyed by the files' content, the profiles and the code.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ import pickle
 from dataclasses import replace
 from pathlib import Path
 
-from sim import atomic
+from sim.paths import SHARED_DATA
+from sim.util import atomic
 from sim.errors import InputError
 from sim.hw import calibrate as cal
 from sim.hw import system_model as sm
@@ -33,8 +34,7 @@ from sim.hw import profiles
 from sim.hw.rows import INPUT_COLUMNS, REQUIRED_COLUMNS, Case, read_case, unit_of
 
 MODEL_VERSION = "hw-model/7"      # bump when the model or its fitting changes: invalidates caches
-REPO_ROOT = Path(__file__).resolve().parent.parent.parent
-DEFAULT_RESULTS = REPO_ROOT.parent / "shared" / "data" / "mlperf_results" / "results.csv"
+DEFAULT_RESULTS = SHARED_DATA / "mlperf_results" / "results.csv"
 
 
 def measured_files() -> list[Path]:
@@ -56,7 +56,7 @@ def _fingerprint(path: Path) -> str:
 
 def calibration_from(results: str | Path | None = None, use_cache: bool = True) -> cal.Calibration:
     """The calibration fitted on a results CSV (all its supported rows), cached on disk."""
-    from sim import workloads
+    from sim.workload import catalog as workloads
 
     path = Path(results) if results else DEFAULT_RESULTS
     if not path.is_file():

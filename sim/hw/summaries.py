@@ -1,8 +1,8 @@
 """Per-layer summaries of a workload: what an accelerator cost model needs, and no more.
 
-A full layer table (``sim.layers``) of BERT-large takes about 25 s to build, so the
+A full layer table (``sim.workload.layers``) of BERT-large takes about 25 s to build, so the
 summaries of the built-in workloads ship with the package (``sim/hw/data/*.json``) and
-any other model is summarised once and cached under ``sim.workloads.cache_dir()``.
+any other model is summarised once and cached under ``sim.workload.catalog.cache_dir()``.
 
 One entry per node of the ONNX graph that becomes a kernel on an inference engine, with
 the quantities per *sample* (the table at batch 1; every built-in model is linear in the
@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sim import atomic
+from sim.util import atomic
 from sim.errors import InputError
 
 SCHEMA = "sim.hw.layer_summary/1"
@@ -83,7 +83,7 @@ def _kclass(row, weight_inputs: bool) -> tuple[str, int, int, int]:
 
 def summarise(model, name: str, mlperf_model: str = "", sha256: str = "", source: str = "") -> dict:
     """The summary dict of an ONNX model (per sample; checked linear in the batch)."""
-    from sim import layers
+    from sim.workload import layers
 
     t1 = layers.layer_table(model, 1, name)
     t2 = layers.layer_table(model, 2, name)
@@ -151,7 +151,7 @@ def load(workload: str) -> dict:
         return _CACHE[workload]
     path = DATA_DIR / f"{workload}.json"
     if not path.is_file():
-        from sim import workloads
+        from sim.workload import catalog as workloads
         path = workloads.cache_dir() / "hw_summaries" / f"{workload}.json"
         if not path.is_file():
             if workload not in workloads.catalog():
@@ -182,7 +182,7 @@ def workload_for(mlperf_model: str) -> str | None:
 
 def write_shipped(names: list[str]) -> list[Path]:
     """Rebuild the shipped summaries (``python -m sim.hw.summaries resnet50 ...``)."""
-    from sim import workloads
+    from sim.workload import catalog as workloads
     out = []
     for name in names:
         w = workloads.build(name)

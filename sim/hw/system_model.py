@@ -7,7 +7,7 @@ simulator and returns the value in the row's units:
 
 - Offline: samples/s of one Offline run with fixed batches of the Offline batch size;
 - Server: the highest target QPS whose simulated run is VALID at the row's latency bound
-  (``sim.search.find_peak_qps``), over a few dynamic-batching configurations;
+  (``sim.loadgen.peak_search.find_peak_qps``), over a few dynamic-batching configurations;
 - SingleStream: the 90th percentile latency of a SingleStream run;
 - MultiStream (v2.0+): the 99th percentile latency of 8-sample queries, split over the
   system's instances;
@@ -44,7 +44,7 @@ from sim.errors import InputError
 from sim.hw import analytic, profiles
 from sim.hw.analytic import AnalyticCost, Device, Efficiency
 from sim.hw.rows import Case
-from sim.system import BatchingSpec, SystemSpec
+from sim.sut.system import BatchingSpec, SystemSpec
 
 MAX_BATCH = {"gpu": 2048, "asic": 32, "fpga": 16, "dsp": 1, "cpu": 32}
 TUNED_BATCH_KINDS = ("gpu",)

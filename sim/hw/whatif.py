@@ -2,9 +2,9 @@
 
 ``engine(device, workload, scenario, count)`` gives the calibrated cost of one execution
 engine (a chip: a GPU, a card's SoC, a CPU socket) of ``count`` such devices in a node,
-as a submission of the current round would run it (``sim.compare.ROUND``, with the chip's
-latest published software), plus the case and parameters it came from. ``sim.compare``,
-``sim.plan`` and sweeps (``device: <profile name>``) all build their costs here.
+as a submission of the current round would run it (``sim.apps.compare.ROUND``, with the chip's
+latest published software), plus the case and parameters it came from. ``sim.apps.compare``,
+``sim.apps.plan`` and sweeps (``device: <profile name>``) all build their costs here.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class Engine:
 
 def row(prof, count: int, model: str, scenario: str, version: str, bound_ns: float | None = None) -> dict:
     """A results-file row (input columns only) describing ``count`` x ``prof`` in ``scenario``."""
-    from sim import compare
+    from sim.apps import compare
     _, metric, units, _ = next(x for x in compare.SCENARIOS if x[0] == scenario)
     r = compare._row(prof, count, model, scenario, metric, units, version)
     if scenario == "Server" and bound_ns:
@@ -39,7 +39,7 @@ def row(prof, count: int, model: str, scenario: str, version: str, bound_ns: flo
 def engine(device: str, workload: str, scenario: str, count: int = 1, calib=None,
            bound_ns: float | None = None) -> Engine:
     """The calibrated cost of one engine of ``count`` x ``device`` running ``workload``."""
-    from sim import compare
+    from sim.apps import compare
     from sim.hw import profiles, published
     from sim.hw import system_model as sm
     from sim.hw.rows import read_case

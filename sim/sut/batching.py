@@ -84,7 +84,7 @@ class DynamicBatch:
 
 
 def make_policy(spec):
-    """The policy object for a ``sim.system.BatchingSpec``."""
+    """The policy object for a ``sim.sut.system.BatchingSpec``."""
     if spec.policy == "none":
         return NoBatching()
     if spec.policy == "fixed":

@@ -10,7 +10,7 @@ A cost model with ``service_time_in_context_ns(batch, gap_ns, computing, rng)`` 
 instead, with the time since the instance's last batch ended and the number of batches in
 compute at once (this one included): CPU instances share cores and caches. One with
 ``service_time_at_ns(..., start_ns)`` is also told when the batch starts (a machine whose
-speed varies over time, ``sim.speed_trace``); a cost model with ``for_run(rng)`` is bound
+speed varies over time, ``sim.cost.speed_trace``); a cost model with ``for_run(rng)`` is bound
 to the run first.
 """
 

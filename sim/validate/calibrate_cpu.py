@@ -75,7 +75,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.empirical_cost import EmpiricalCost
+from sim.cost.empirical import EmpiricalCost
 from sim.errors import InputError
 from sim.validate.harness import HarnessConfig, WorkerSUT, _current_niceness, make_executors, run_in_subprocess
 
@@ -657,7 +657,7 @@ def calibrate(cfg: HarnessConfig, outdir: Path, mlperf_model: str, quick: bool =
     A measurement during which other processes used more than ``disturbed_cores`` is made
     again (up to ``retries`` times, after waiting up to ``quiet_wait_s`` for quiet).
     """
-    from sim.fingerprint import fingerprint
+    from sim.util.fingerprint import fingerprint
     from sim.validate.harness import load_workload
     outdir = Path(outdir)
     t0 = time.perf_counter()

@@ -15,7 +15,7 @@ realise it (``realise``):
   the samples' inputs from a pool held in memory (sample index modulo the pool size),
   runs the session and calls ``QuerySamplesComplete``.
 
-Input tensors are synthetic (``sim.inputs.make_feeds``), performance mode only, and the
+Input tensors are synthetic (``sim.workload.inputs.make_feeds``), performance mode only, and the
 responses carry no data. Host stages the CPU has no counterpart for (pre/post-processing
 pools, a link, several accelerators, a synthetic cost) cannot be realised and are refused.
 
@@ -46,9 +46,9 @@ from pathlib import Path
 
 import numpy as np
 
+from sim.paths import REPO_ROOT
 from sim.errors import InputError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 POOL_SAMPLES = 32          # distinct input samples held in memory per instance
 WARMUP_RUNS = 2            # per batch size and instance, before LoadGen starts
 
@@ -75,7 +75,7 @@ def parse_workload_ref(ref: str) -> tuple[str, dict]:
 
 
 def load_workload(ref: str, small: bool = False):
-    from sim import workloads
+    from sim.workload import catalog as workloads
     name, params = parse_workload_ref(ref)
     return workloads.resolve(name, small=small, **params)
 
@@ -151,7 +151,7 @@ def realise(system, workload: str, small: bool = False, source: str = "system") 
 
 def check_model_batches(model, max_batch: int, source: str) -> None:
     """A model with a fixed first dimension can only run batches of exactly that size."""
-    from sim.inputs import graph_inputs
+    from sim.workload.inputs import graph_inputs
     for v in graph_inputs(model):
         t = v.type.tensor_type
         dims = t.shape.dim if t.HasField("shape") else []
@@ -182,7 +182,7 @@ class Executor:
         if self.null:
             return
         import onnxruntime as ort
-        from sim.inputs import make_feeds
+        from sim.workload.inputs import make_feeds
         so = ort.SessionOptions()
         so.intra_op_num_threads = int(intra_op_threads or 0)
         so.inter_op_num_threads = 1
@@ -237,7 +237,7 @@ class Executor:
 
 
 def _inputs(model):
-    from sim.inputs import graph_inputs
+    from sim.workload.inputs import graph_inputs
     return graph_inputs(model)
 
 

@@ -18,7 +18,7 @@ import math
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from sim import atomic
+from sim.util import atomic
 from sim.errors import InputError
 from sim.validate.report import _clean, error_summary
 

@@ -1,6 +1,6 @@
 """The validation's outputs: a text table, the JSON records, plots and ``docs/validation.md``.
 
-Input is a list of per-workload results from ``sim.validate.compare.validate_workload``.
+Input is a list of per-workload results from ``sim.validate.experiment.validate_workload``.
 ``records`` are flat: ``workload, scenario, metric, measured, predicted, error_pct`` plus
 the real runs' spread (``measured_spread_pct``, max - min over mean, in %), LoadGen's
 verdicts (``measured_valid`` "k/n", ``invalid_reasons``) and the CPU other processes used.
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sim import atomic
+from sim.util import atomic
 
 SCHEMA = "sim.validation/1"
 

@@ -1,0 +1,167 @@
+"""``python -m sim plan``: the command line, the table and the files of ``sim.apps.plan``."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from sim.util import atomic
+from sim.errors import InputError
+
+COLUMNS = ("rank", "device", "kind", "count", "batching", "value", "value_units", "utilisation_pct",
+           "price_usd_total", "usd_per_hour_total", "power_w_total", "binding", "plus10_load", "status",
+           "precision", "source")
+
+
+def _pairs(text: str | None, flag: str) -> dict:
+    """``t4=2000,l4=2500`` -> {"t4": 2000.0, "l4": 2500.0}."""
+    out = {}
+    for item in (text or "").split(","):
+        if not item.strip():
+            continue
+        name, sep, value = item.partition("=")
+        try:
+            v = float(value)
+        except ValueError:
+            v = float("nan")
+        if not sep or not name.strip() or not v > 0:
+            raise InputError(f"{flag} {item!r}: expected DEVICE=AMOUNT with AMOUNT > 0, e.g. t4=2000")
+        out[name.strip()] = v
+    return out
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("plan", help="smallest system per device that meets a target, ranked (capacity planning)")
+    p.add_argument("--workload", default="resnet50", help="a model the hardware model covers (default resnet50)")
+    p.add_argument("--scenario", default="Server", choices=("Server", "Offline", "SingleStream", "MultiStream"))
+    p.add_argument("--qps", type=float, help="Server target QPS, or Offline samples/s")
+    p.add_argument("--latency-ms", type=float,
+                   help="Server latency bound (default: the model's MLPerf bound); SingleStream p90 / "
+                        "MultiStream p99 limit")
+    p.add_argument("--devices", required=True, help="comma-separated profile names, e.g. t4,l4,a100-sxm")
+    p.add_argument("--headroom", type=float, default=0.1,
+                   help="margin the plan keeps: load x (1 + h), or latency / (1 + h) (default 0.1)")
+    p.add_argument("--objective", default="count", choices=("cost", "hourly", "power", "count"),
+                   help="rank by purchase price, $/hour, watts (TDP) or device count (default count)")
+    p.add_argument("--budget", type=float, help="purchase budget in USD: plans above it are marked")
+    p.add_argument("--price", help="purchase price per device where the profile has none, e.g. t4=2000,l4=2500")
+    p.add_argument("--hourly", help="$/hour per device (cloud), e.g. t4=0.53,l4=0.80")
+    p.add_argument("--max-devices", type=int, default=256, help="largest count tried (default 256)")
+    p.add_argument("--min-duration-ms", type=int,
+                   help="shorter simulated runs than MLPerf's 600 s (faster, less strict)")
+    p.add_argument("--min-query-count", type=int, help="override LoadGen's minimum query count")
+    p.add_argument("--out", help="path prefix for PREFIX.csv, PREFIX.md and PREFIX.json")
+    p.set_defaults(func=cmd_plan)
+
+
+def cmd_plan(args) -> int:
+    from sim.apps import plan as planner
+
+    target = planner.Target(args.scenario, args.qps, args.latency_ms, args.headroom, args.min_duration_ms,
+                            args.min_query_count)
+    devices = [d.strip() for d in args.devices.split(",") if d.strip()]
+    prices, hourly = _pairs(args.price, "--price"), _pairs(args.hourly, "--hourly")
+    plans = planner.plan(args.workload, target, devices, args.objective, args.budget, args.max_devices,
+                         prices, hourly, log=lambda m: print(m, flush=True))
+    print()
+    print(to_markdown(plans, target, args.objective, args.workload), end="")
+    if args.out:
+        print("wrote " + ", ".join(str(p) for p in write(plans, target, args.objective, args.workload, args.out)))
+    if not any(p.chosen for p in plans):
+        print("no device meets the target (see the reasons above)")
+    return 0
+
+
+def _units(target) -> str:
+    return {"Server": "p99 ms", "Offline": "samples/s", "SingleStream": "p90 ms", "MultiStream": "p99 ms"}[
+        target.scenario]
+
+
+def rows(plans, target, objective: str) -> list[dict]:
+    out = []
+    k = 0
+    for p in plans:
+        c = p.chosen or p.best
+        if p.chosen:
+            k += 1
+
+        def tot(v):
+            return "" if v is None or p.chosen is None else f"{v * p.chosen.count:.6g}"
+        out.append({
+            "rank": k if p.chosen else "", "device": p.device, "kind": p.kind,
+            "count": p.chosen.count if p.chosen else "", "batching": c.batching if c else "",
+            "value": "" if c is None or c.value is None else f"{c.value:.4g}", "value_units": _units(target),
+            "utilisation_pct": "" if c is None or c.utilisation is None else f"{100 * c.utilisation:.0f}",
+            "price_usd_total": tot(p.price_usd), "usd_per_hour_total": tot(p.usd_per_hour),
+            "power_w_total": tot(p.tdp_w), "binding": p.binding, "plus10_load": p.sensitivity,
+            "status": p.status + (" (over budget)" if p.over_budget else ""),
+            "precision": p.precision, "source": p.source})
+    return out
+
+
+def describe_target(target, workload: str) -> str:
+    t = target
+    if t.scenario == "Server":
+        bound = f"p99 <= {t.latency_ms:g} ms" if t.latency_ms else "the model's MLPerf latency bound"
+        what = f"Server {t.qps:,.0f} QPS at {bound}, planned at {t.required_qps():,.0f} QPS ({t.headroom:.0%} headroom)"
+    elif t.scenario == "Offline":
+        what = f"Offline {t.qps:,.0f} samples/s, planned at {t.required_qps():,.0f} ({t.headroom:.0%} headroom)"
+    else:
+        pct = "p90" if t.scenario == "SingleStream" else "p99"
+        what = (f"{t.scenario} {pct} <= {t.latency_ms:g} ms, planned at <= {t.latency_limit_ns() / 1e6:.3g} ms "
+                f"({t.headroom:.0%} headroom)")
+    runs = "MLPerf run rules" if t.min_duration_ms is None else f"runs of at least {t.min_duration_ms} ms"
+    return f"{workload}: {what}; {runs}"
+
+
+def to_markdown(plans, target, objective: str, workload: str) -> str:
+    from sim.apps import plan as planner
+    head = ("rank", "device", "count", "batching", "value", "utilisation_pct", "price_usd_total", "power_w_total",
+            "binding")
+    lines = [f"Plan for {describe_target(target, workload)}; ranked by {objective}.", "",
+             "| " + " | ".join(h if h != "value" else _units(target) for h in head) + " |",
+             "|" + "---|" * len(head)]
+    rs = rows(plans, target, objective)
+    for r in rs:
+        lines.append("| " + " | ".join(str(r[h]) or "-" for h in head) + " |")
+    lines.append("")
+    unknown = [p.device for p in plans if p.chosen and p.total(objective) is None]
+    if unknown:
+        flag = {"cost": "--price DEVICE=USD", "hourly": "--hourly DEVICE=USD_PER_HOUR"}.get(objective, "")
+        lines += [f"Not ranked by {objective} (no value in the profile{'; give ' + flag if flag else ''}): "
+                  f"{', '.join(unknown)}; listed after the ranked ones by device count.", ""]
+    for p, r in zip(plans, rs):
+        if p.chosen:
+            lines.append(f"- {p.device}: {planner._devices(p.chosen.count)}, {p.chosen.batching}; {p.chosen.detail}.")
+            if p.smaller:
+                lines.append(f"  One fewer ({p.smaller.count}): {p.smaller.detail}.")
+            lines.append(f"  Binding: {p.binding}. Sensitivity: {p.sensitivity}.")
+            if p.over_budget:
+                lines.append("  Over the budget (or no price known to check it).")
+            lines.append(f"  Precision {p.precision}; parameters: {p.source}.")
+        else:
+            lines.append(f"- {p.device}: {p.status}")
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(plans, target, objective: str) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+    w.writeheader()
+    for r in rows(plans, target, objective):
+        w.writerow(r)
+    return buf.getvalue()
+
+
+def to_json(plans, target, objective: str, workload: str) -> str:
+    from dataclasses import asdict
+    return json.dumps({"schema": "sim.plan/1", "workload": workload, "target": asdict(target),
+                       "objective": objective, "plans": [asdict(p) for p in plans]}, indent=1) + "\n"
+
+
+def write(plans, target, objective: str, workload: str, prefix: str) -> list:
+    return [atomic.write_text(prefix + ".csv", to_csv(plans, target, objective)),
+            atomic.write_text(prefix + ".md", to_markdown(plans, target, objective, workload)),
+            atomic.write_text(prefix + ".json", to_json(plans, target, objective, workload))]
+

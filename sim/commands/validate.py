@@ -1,0 +1,82 @@
+"""``python -m sim validate``: the command-line face of ``sim.validate`` (kept out of sim/cli.py).
+
+Runs each workload for real (onnxruntime + LoadGen) and simulated, prints the comparison
+table, and writes what was asked: ``--json FILE`` (machine fingerprint and ``records``),
+plots (latency CDFs per scenario, Server p99 against QPS) and ``--report FILE`` (the
+markdown report, e.g. docs/validation.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from sim.validate import LOAD_BASES, LOAD_BASES_HELP
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("validate", help="compare predictions with real onnxruntime runs driven by LoadGen")
+    p.add_argument("--workload", action="append", required=True,
+                   help="built-in workload (name:key=value,... sets builder parameters, e.g. bert_base:seq_len=16) "
+                        "or a .onnx file; repeat for several")
+    p.add_argument("--small", action="store_true", help="use the workloads' small variants")
+    p.add_argument("--system", help="system description (YAML) the harness realises; default: 1 worker, "
+                                    "onnxruntime's default threads, no batching")
+    p.add_argument("--mlperf-model", help="LoadGen model name for settings (default: the workload's)")
+    p.add_argument("--quick", action="store_true", help="short runs of every scenario, one repeat (a smoke test)")
+    p.add_argument("--repeats", type=int, help="real runs per setting (default 3; 1 with --quick)")
+    p.add_argument("--sim-seeds", type=int, help="simulated runs per real run (default 3)")
+    p.add_argument("--server-bound-ms", type=float,
+                   help="Server latency bound for the comparison (default: 20x the idle batch-1 time, >= 2 ms)")
+    p.add_argument("--no-peak", action="store_true", help="skip the peak VALID Server QPS search")
+    p.add_argument("--server-loads-of", choices=LOAD_BASES, default="offline",
+                   help=LOAD_BASES_HELP)
+    p.add_argument("--quiet-wait-s", type=float,
+                   help="wait up to this long before each real run for other processes to go quiet "
+                        "(default 120; 0 with --quick)")
+    p.add_argument("--nice", type=int, default=0,
+                   help="niceness change for the measuring processes, e.g. -10 on a shared machine (needs the "
+                        "privilege; recorded with every run)")
+    p.add_argument("--out", default="out/validate", help="folder for LoadGen's logs of every run")
+    p.add_argument("--replay", action="store_true",
+                   help="no real runs: re-simulate from the real runs and calibration kept under --out")
+    p.add_argument("--calibrate-after", action=argparse.BooleanOptionalAction, default=None,
+                   help="calibrate again after the real runs and predict from the calibrations pooled at their "
+                        "median per batch size (default: on, off with --quick)")
+    p.add_argument("--calibrate-between", type=int, default=None, metavar="N",
+                   help="calibrations between the rounds of real runs, pooled too (default: 1 with "
+                        "--calibrate-after, else 0)")
+    p.add_argument("--drift-probe", action="store_true",
+                   help="rescale each prediction by the run's one-second speed probe (off by default)")
+    p.add_argument("--json", metavar="FILE", help="write the fingerprint and records as JSON")
+    p.add_argument("--plots", metavar="DIR", help="folder for the plots (default: <out>/plots)")
+    p.add_argument("--report", metavar="FILE", help="write the markdown report (e.g. docs/validation.md)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from sim.sut.system import SystemSpec, load_system
+    from sim.validate import compare, report
+    system = load_system(args.system) if args.system else SystemSpec()
+    results = compare.run_validation(args.workload, system, args.out, quick=args.quick, small=args.small,
+                                     repeats=args.repeats, sim_seeds=args.sim_seeds,
+                                     server_bound_ms=args.server_bound_ms, peak=not args.no_peak,
+                                     mlperf_model=args.mlperf_model, quiet_wait_s=args.quiet_wait_s,
+                                     nice=args.nice, drift_probe=args.drift_probe, replay=args.replay,
+                                     calibrate_after=args.calibrate_after,
+                                     calibrate_between=args.calibrate_between, load_basis=args.server_loads_of,
+                                     log=lambda *a: print(*a, flush=True))
+    print()
+    print(report.format_table(report.all_records(results)))
+    fp = compare.machine_fingerprint(results)
+    command = "python -m sim " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["validate"] \
+        else "python -m sim validate ..."
+    plots = report.write_plots(results, Path(args.plots) if args.plots else Path(args.out) / "plots")
+    if args.json:
+        print(f"wrote {report.write_json(args.json, results, fp, command)}")
+    if args.report:
+        print(f"wrote {report.write_markdown(args.report, results, fp, command, plots, json_path=args.json)}")
+    print("plots: " + ", ".join(str(p) for p in plots))
+    return 0

@@ -1,0 +1,842 @@
+"""Real against simulated: each scenario run for real and simulated with the same settings.
+
+``validate_workload(plan)`` does, for one workload and one system description:
+
+1. ``realise`` the system as a real SUT (refusing what a CPU cannot be);
+2. calibrate it (``sim.validate.calibrate_cpu``: microbenchmarks, never the runs below);
+3. run LoadGen for real, each run in its own process, ``repeats`` times: Offline first
+   (its samples/s is the *measured capacity*), then SingleStream, MultiStream and Server
+   at ``loads`` (fractions of the measured capacity) in ``repeats`` rounds of one run of
+   each, then a search for the peak VALID Server QPS; with ``load_basis="peak"`` the peak
+   search comes before the rounds and the loads are fractions of the real peak (its median
+   over the repeats): loads at or above it make a run's latency grow with its length;
+4. with ``calibrate_between`` and/or ``calibrate_after``, calibrate again between the rounds
+   and/or after the runs: the machine's speed drifts by some percent between windows of minutes, so
+   the prediction pools the calibrations at their median per batch size (``Calibration.pooled``)
+   rather than carry one window's speed;
+5. simulate every one of those runs with the same LoadGen settings (the traffic is LoadGen's
+   own, query for query), the calibrated cost and host overheads, and ``sim_seeds`` seeds
+   of the resampled service times;
+6. line up the metrics: SingleStream p90 and its early-stopping estimate, MultiStream p99,
+   Offline samples/s, Server p99 and mean latency at each load, and the peak VALID QPS.
+   ``measured`` is the median of the real repeats (``measured_spread_pct``: their max - min
+   over the median); each repeat is simulated with ``sim_seeds`` seeds, and ``predicted``
+   is the median over the repeats of the mean over the seeds; ``error_pct`` =
+   100 (predicted - measured) / measured.
+
+Every real run's LoadGen settings are checked against the simulated run's (the same
+generated query count, sample count, target QPS and bound), so a mismatch can never pass
+as a model error. A run LoadGen marks INVALID stays in the records with its reasons.
+
+The machine is shared: before each real run the harness waits (up to ``quiet_wait_s``)
+until other processes use less than ``quiet_cores`` of the CPU, and a run during which
+others used more than ``disturbed_cores`` on average is repeated (up to ``retries``
+times); the CPU used by others is recorded with every run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from sim.errors import InputError
+from sim.loadgen.settings import PERFORMANCE_SAMPLE_COUNT, canonical_model
+from sim.validate import LOAD_BASES, require_loadgen
+from sim.validate.calibrate_cpu import Calibration, calibrate
+from sim.validate.harness import load_workload, realise, run_in_subprocess, wait_quiet
+
+LOADS = (0.30, 0.60, 0.85)
+PROBE_S = 1.0           # the speed probe before each real run (and during calibration)
+
+
+@dataclass(frozen=True)
+class Durations:
+    """Run lengths (LoadGen's min_duration and min_query_count) per scenario."""
+    single_stream_s: float = 15.0
+    single_stream_queries: int = 200
+    multi_stream_s: float = 10.0
+    multi_stream_queries: int = 662          # enough for MultiStream's p99 early-stopping estimate
+    offline_s: float = 15.0
+    server_s: float = 20.0
+    server_queries: int = 500               # enough for Server's early stopping with no late query
+    peak_s: float = 20.0
+    peak_rel_tol: float = 0.02
+
+
+QUICK = Durations(single_stream_s=1.5, single_stream_queries=64, multi_stream_s=1.5, multi_stream_queries=64,
+                  offline_s=1.5, server_s=2.0, server_queries=500, peak_s=2.0, peak_rel_tol=0.08)
+
+
+@dataclass
+class Plan:
+    workload: str                               # catalog name, name:key=value,... or .onnx path
+    system: object                              # sim.sut.system.SystemSpec
+    outdir: Path
+    small: bool = False
+    mlperf_model: str | None = None
+    repeats: int = 3
+    sim_seeds: int = 5
+    loads: tuple = LOADS
+    durations: Durations = field(default_factory=Durations)
+    server_bound_ms: float | None = None        # default: 20x the idle batch-1 service time, >= 2 ms
+    peak: bool = True
+    quick: bool = False
+    quiet_cores: float = 0.35
+    quiet_wait_s: float = 120.0
+    disturbed_cores: float = 0.6
+    retries: int = 2
+    nice: int = 0                               # niceness change of the measuring processes (e.g. -10)
+    log: object = print
+    drift_probe: bool = False                   # rescale each prediction by the run's speed probe
+    replay: bool = False                        # re-simulate from the kept real runs and calibration
+    calibrate_after: bool = False               # calibrate again after the real runs and pool them all
+    calibrate_between: int = 0                  # calibrations between the rounds (spread evenly), pooled too
+    load_basis: str = "offline"                 # Server loads of: "offline" (samples/s) or "peak" (VALID QPS)
+
+
+# ---------------------------------------------------------------------------------------
+# helpers
+
+
+def _ms(ns) -> float:
+    return float(ns) / 1e6
+
+
+def _label(workload: str, small: bool) -> str:
+    return f"{workload} (small)" if small else workload
+
+
+def total_samples(model: str) -> int:
+    """The QSL size given to LoadGen (and to the simulator): the model's performance sample count."""
+    return int(PERFORMANCE_SAMPLE_COUNT.get(model, 0) or 1024)
+
+
+# ---------------------------------------------------------------------------------------
+# one real run and its simulated twin
+
+
+@dataclass
+class RunPair:
+    scenario: str
+    tag: str                                    # "SingleStream", "Server@0.60", "peak@123.4" ...
+    overrides: dict
+    real: list = field(default_factory=list)    # harness.json dicts, one per repeat
+    sim: list = field(default_factory=list)     # per repeat: summaries of simulated runs, one per seed
+    drift: list = field(default_factory=list)   # per repeat: the machine's speed then, relative to calibration
+    sim_traffic: object = None                  # LoadGen's traffic (the same for every seed)
+    sim_latencies: object = None                # latencies of the first simulated run (for plots)
+    speed: list = field(default_factory=list)   # per repeat: its batches' time against the calibration's
+    sim_at_speed: list = field(default_factory=list)  # per repeat: twins at that speed (a diagnostic)
+    load: float = 0.0                           # Server: fraction of the measured capacity
+    qps: float = 0.0                            # Server: target QPS
+
+
+class Validator:
+    def __init__(self, plan: Plan):
+        require_loadgen()
+        self.plan = plan
+        self.log = plan.log or (lambda *a, **k: None)
+        self.cfg = realise(plan.system, plan.workload, plan.small)
+        self.workload = load_workload(plan.workload, plan.small)
+        spec_model = plan.mlperf_model or self.workload.mlperf_model
+        self.model = canonical_model(spec_model, allow_unknown_model=True)
+        self.total = total_samples(self.model)
+        self.root = Path(plan.outdir)
+        self.cal: Calibration | None = None     # the calibration before the runs (their settings)
+        self.pred_cal: Calibration | None = None  # what the predictions use (pooled with the later ones)
+        self.runs: list[dict] = []              # every real run (for the report's run table)
+        self.disturbed_retries = 0
+        self._costs: dict = {}                  # (drift, Server QPS, traffic) -> cost model
+
+    # ---- real ---------------------------------------------------------------------
+    def _drift(self, real: dict) -> float:
+        """The factor on the calibrated service times for this run's prediction: 1, or with
+        ``drift_probe`` the run's speed probe against the calibration's (see ``pair``)."""
+        return self.cal.drift(real) if self.plan.drift_probe else 1.0
+
+    @staticmethod
+    def _attempt_folder(folder: Path, attempt: int) -> Path:
+        return folder if attempt == 0 else folder.parent / f"{folder.name}.attempt{attempt + 1}"
+
+    @staticmethod
+    def _foreign(result: dict) -> float:
+        return result["machine"].get("foreign_cores_mean") or 0.0
+
+    def _keep(self, best: dict | None, result: dict) -> tuple[dict, bool]:
+        """(the attempt to keep so far, whether to stop): the least disturbed attempt, and the
+        first undisturbed one ends the retries."""
+        if best is None or self._foreign(result) < self._foreign(best):
+            best = result
+        return best, self._foreign(result) <= self.plan.disturbed_cores
+
+    def _kept_run(self, folder: Path, overrides: dict) -> dict:
+        """Replay: the attempt ``_measured_run`` kept, read back from its folder."""
+        spec = folder / "spec.json"
+        if spec.is_file() and json.loads(spec.read_text()).get("overrides") != json.loads(json.dumps(overrides)):
+            raise InputError(f"{spec}: the kept run had other LoadGen settings than this replay asks for; "
+                             f"replay with the options the validation ran with")
+        best = None
+        for attempt in range(1 + max(0, self.plan.retries)):
+            path = self._attempt_folder(folder, attempt) / "harness.json"
+            if not path.is_file():
+                break
+            result = json.loads(path.read_text())
+            result.setdefault("attempt", attempt + 1)
+            best, done = self._keep(best, result)
+            if done:
+                break
+        if best is None:
+            raise InputError(f"{folder}: no kept real run (harness.json) to replay; run the validation first")
+        return best
+
+    def _measured_run(self, scenario: str, overrides: dict, folder: Path) -> dict:
+        p = self.plan
+        best = None
+        for attempt in range(1 + max(0, p.retries)):
+            waited, reading = wait_quiet(p.quiet_cores, p.quiet_wait_s) if p.quiet_wait_s > 0 else (0.0, None)
+            where = self._attempt_folder(folder, attempt)
+            spec = {"config": self.cfg.to_dict(), "scenario": scenario, "mlperf_model": self.model,
+                    "overrides": overrides, "outdir": str(where), "total_sample_count": self.total,
+                    "probe_s": PROBE_S}
+            timeout = 600.0 + 20 * max(overrides.get("min_duration_ns", 0) / 1e9, 1.0)
+            result = run_in_subprocess("sim.validate.harness", spec, where, timeout, nice=p.nice)
+            result["waited_s"], result["foreign_before"] = waited, reading
+            result["attempt"] = attempt + 1
+            best, done = self._keep(best, result)
+            if done:
+                break
+            if attempt < p.retries:
+                self.disturbed_retries += 1
+                self.log(f"    run disturbed (other processes used {self._foreign(result):.2f} cores); repeating")
+        if best["errors"]:
+            raise RuntimeError(f"{folder}: the harness reported errors: {best['errors']}")
+        return best
+
+    def real_run(self, scenario: str, overrides: dict, folder: Path) -> dict:
+        """One real run; while other processes disturb it, again (the least disturbed attempt is
+        kept). With ``replay`` the kept run is read back instead."""
+        if self.plan.replay:
+            result = self._kept_run(folder, overrides)
+        else:
+            result = self._measured_run(scenario, overrides, folder)
+        self.runs.append({"folder": str(folder), "scenario": scenario, "valid": result["valid"],
+                          "foreign_cores": result["machine"].get("foreign_cores_mean"),
+                          "attempt": result["attempt"], "wall_s": result.get("wall_s"),
+                          "probe_drift": self.cal.drift(result), "probe_drift_max": self.cal.drift_max(result)})
+        return result
+
+    # ---- simulated ----------------------------------------------------------------
+    def simulate(self, scenario: str, overrides: dict, seed: int, drift: float = 1.0, traffic: bool = True):
+        """The simulated twin of a run; ``drift`` rescales the calibrated service times (see
+        ``pair``); ``traffic=False`` leaves out Server's model of batches under traffic
+        (``Calibration.cost_for``)."""
+        cal = self.pred_cal
+        qps = overrides.get("server_target_qps") if scenario == "Server" else None
+        key = (round(drift, 6), qps, traffic)
+        if key not in self._costs:
+            scaled = cal.cost.scaled(key[0])
+            self._costs[key] = cal.cost_for(scenario, qps, scaled) if traffic else scaled
+        return simulate_twin(cal, self.plan.system, self.plan.workload, self.model, self.total, scenario,
+                             overrides, seed, self._costs[key])
+
+    @staticmethod
+    def sim_summary(r) -> dict:
+        m = r.metrics
+        out = {"valid": bool(m.valid), "p50_ns": m.sample_latency.percentiles_ns["50.00"],
+               "p90_ns": m.sample_latency.percentiles_ns["90.00"], "p99_ns": m.sample_latency.percentiles_ns["99.00"],
+               "mean_ns": m.sample_latency.mean_ns, "headline": m.headline_value,
+               "es_estimate_ns": m.early_stopping_estimate_ns, "queries": m.query_count,
+               "mean_batch": float(np.mean(r.engine.batches["count"])) if len(r.engine.batches.get("count", []))
+               else 0.0}
+        if m.query_latency is not None:
+            out["query_p99_ns"] = m.query_latency.percentiles_ns["99.00"]
+            out["query_mean_ns"] = m.query_latency.mean_ns
+        return out
+
+    # ---- checks -------------------------------------------------------------------
+    @staticmethod
+    def check_same_settings(real: dict, r, folder) -> None:
+        lg = real["loadgen"]
+        s, t = r.settings, r.traffic
+        expected = {"generated_query_count": t.query_count, "generated_samples_per_query": t.samples_per_query,
+                    "effective_min_query_count": s.min_query_count,
+                    "effective_performance_sample_count": s.performance_sample_count,
+                    "effective_target_latency_ns": s.target_latency_ns,
+                    "effective_samples_per_query": s.samples_per_query}
+        bad = {k: (lg.get(k), v) for k, v in expected.items() if k in lg and int(lg[k]) != int(v)}
+        if "effective_target_qps" in lg and not math.isclose(float(lg["effective_target_qps"]), s.target_qps,
+                                                             rel_tol=1e-5):
+            bad["effective_target_qps"] = (lg["effective_target_qps"], s.target_qps)
+        if bad:
+            raise RuntimeError(f"{folder}: LoadGen's settings differ from the simulated run's "
+                               f"(LoadGen, simulated): {bad}")
+
+    # ---- one comparison point -----------------------------------------------------
+    def pair(self, scenario: str, tag: str, overrides: dict) -> RunPair:
+        """Real repeats of one setting (``predict`` adds their simulated twins).
+
+        Each real run starts with a one-second speed probe (batch-1 runs back to back, before
+        LoadGen starts); the same probe ran during calibration. Their ratio, the machine's
+        drift since calibration, is recorded with every run; with ``drift_probe`` it also
+        rescales the calibrated service times for that run's prediction. Off by default: a
+        one-second batch-1 probe proved a poor guide to a run's batch times (bert_base: the
+        probe read +10% where the run's own batches ran +2 to 4%, and batch 8 not slower).
+        """
+        rp = RunPair(scenario, tag, dict(overrides))
+        for k in range(self.plan.repeats):
+            self.add_repeat(rp, k)
+        return rp
+
+    def add_repeat(self, rp: RunPair, k: int) -> None:
+        """Real repeat ``k`` (from 0) of ``rp``'s setting."""
+        real = self.real_run(rp.scenario, rp.overrides, self._folder(rp, k))
+        rp.real.append(real)
+        rp.drift.append(self._drift(real))
+
+    def _folder(self, rp: RunPair, k: int) -> Path:
+        return self.root / "real" / rp.tag.replace("@", "_at_") / f"r{k + 1}"
+
+    def predict(self, rp: RunPair) -> RunPair:
+        """Each real repeat's simulated twins: ``sim_seeds`` seeds with the same settings.
+
+        Also, as a diagnostic beside the prediction (``sim_at_speed``): the same twins with
+        the calibrated service times rescaled by how fast that repeat's batches actually ran
+        (``batch_speed``, read from its own batch log, which already holds any slowdown
+        under traffic). The gap between the two errors is the machine's speed during the run;
+        what remains is the model's."""
+        rp.sim, rp.sim_at_speed = [], []
+        rp.speed = [batch_speed(self._folder(rp, k), self.pred_cal.cost) for k in range(len(rp.real))]
+        seeds = range(self.plan.sim_seeds)
+        for k, (real, drift, speed) in enumerate(zip(rp.real, rp.drift, rp.speed)):
+            sims = [self.simulate(rp.scenario, rp.overrides, seed, drift) for seed in seeds]
+            self.check_same_settings(real, sims[0], self._folder(rp, k))
+            if k == 0:
+                rp.sim_traffic = sims[0].traffic
+                rp.sim_latencies = _sim_latencies(sims[0])
+            rp.sim.append([self.sim_summary(r) for r in sims])
+            rp.sim_at_speed.append([self.sim_summary(self.simulate(rp.scenario, rp.overrides, seed, speed, False))
+                                    for seed in seeds] if speed else [])
+        return rp
+
+    def _calibration_again(self, name: str) -> Calibration | None:
+        """Another calibration of the system (``calibration_between*``, ``calibration_after``):
+        made now, or on replay read back where the kept validation made one (None where it
+        did not)."""
+        p = self.plan
+        folder = self.root / name
+        if p.replay:
+            path = folder / "calibration.json"
+            return Calibration.from_dict(json.loads(path.read_text()), str(path)) if path.is_file() else None
+        if p.quiet_wait_s > 0:
+            wait_quiet(p.quiet_cores, p.quiet_wait_s)
+        return calibrate(self.cfg, folder, self.model, quick=p.quick, disturbed_cores=p.disturbed_cores,
+                         quiet_wait_s=p.quiet_wait_s, retries=2 * p.retries, nice=p.nice)
+
+    # ---- the whole workload -------------------------------------------------------
+    def settings_for(self, scenario: str, qps: float | None = None) -> dict:
+        """LoadGen settings of a run (the same for the real and the simulated one).
+
+        The run-size hints (expected latency, expected QPS) come from the calibration with
+        a margin, so a machine faster than calibrated still fills the minimum duration.
+        """
+        d, cost = self.plan.durations, self.cal.cost
+        if scenario == "SingleStream":
+            return {"min_duration_ns": int(d.single_stream_s * 1000) * 1_000_000,
+                    "min_query_count": d.single_stream_queries,
+                    "single_stream_expected_latency_ns": int(0.5 * cost.median_ns(1, idle=True))}
+        if scenario == "MultiStream":
+            b = min(8, self.cfg.max_batch)
+            per_query = cost.median_ns(b, idle=True) * (8 // b) if b > 1 else cost.median_ns(1, idle=True) * 8
+            return {"min_duration_ns": int(d.multi_stream_s * 1000) * 1_000_000,
+                    "min_query_count": d.multi_stream_queries,
+                    "multi_stream_expected_latency_ns": int(0.5 * per_query)}
+        if scenario == "Offline":
+            return {"min_duration_ns": int(d.offline_s * 1000) * 1_000_000, "min_query_count": 1,
+                    "offline_expected_qps": float(round(1.3 * self.expected_capacity, 3))}
+        return {"min_duration_ns": int(d.server_s * 1000) * 1_000_000, "min_query_count": d.server_queries,
+                "server_target_qps": float(round(qps, 3)), "server_target_latency_ns": self.bound_ns}
+
+    def run(self) -> dict:
+        p = self.plan
+        label = _label(p.workload, p.small)
+        t0 = time.perf_counter()
+        self.log(f"== {label}: {self.cfg.describe()}")
+        if p.replay:
+            path = self.root / "calibration" / "calibration.json"
+            if not path.is_file():
+                raise InputError(f"{path}: no calibration to replay; run the validation first")
+            self.cal = Calibration.from_dict(json.loads(path.read_text()), str(path))
+        else:
+            # a replay pools every later calibration it finds: none may be left from an
+            # earlier validation with other options
+            for old in [*self.root.glob("calibration_between*"), self.root / "calibration_after"]:
+                if old.is_dir():
+                    shutil.rmtree(old)
+            if p.quiet_wait_s > 0:
+                wait_quiet(p.quiet_cores, p.quiet_wait_s)
+            self.cal = calibrate(self.cfg, self.root / "calibration", self.model, quick=p.quick,
+                                 disturbed_cores=p.disturbed_cores, quiet_wait_s=p.quiet_wait_s,
+                                 retries=2 * p.retries, nice=p.nice)
+        for line in self.cal.summary_lines():
+            self.log("  " + line)
+        from sim.run import offline_capacity_qps
+        base = self.cal.system_for("Offline", p.system)
+        self.expected_capacity = offline_capacity_qps(base, self.cal.cost)
+        bound_ms = p.server_bound_ms or max(2.0, math.ceil(20 * self.cal.cost.median_ns(1, idle=True) / 1e5) / 10)
+        self.bound_ns = int(round(bound_ms * 1e6))
+
+        pairs: list[RunPair] = []
+        self.log(f"  Offline x{p.repeats}")
+        off = self.pair("Offline", "Offline", self.settings_for("Offline"))
+        pairs.append(off)
+        capacity = float(np.mean([_lg(r, "result_samples_per_second") for r in off.real]))
+        self.log(f"  measured capacity {capacity:.2f} samples/s (expected from calibration "
+                 f"{self.expected_capacity:.2f}); Server bound {bound_ms:g} ms")
+        pairs += [RunPair(s, s, self.settings_for(s)) for s in ("SingleStream", "MultiStream")]
+        # Server's own capacity, where a load above it would make a run's latency grow with its length
+        peak = self.peak_search([], capacity) if p.load_basis == "peak" else None
+        basis = server_load_basis(p.load_basis, capacity, peak)
+        server_pairs = []
+        for load in p.loads:
+            qps = load * basis
+            sp = RunPair("Server", f"Server@{load:.2f}", self.settings_for("Server", qps))
+            sp.load, sp.qps = load, qps
+            server_pairs.append(sp)
+        pairs += server_pairs
+        # the repeats in rounds (each setting once per round): a slow spell of the machine that
+        # lasts minutes then spoils one repeat of several settings, which the median over the
+        # repeats sets aside, not every repeat of the settings that happened to run during it
+        between, more = rounds_followed_by_a_calibration(p.repeats, p.calibrate_between), []
+        for k in range(p.repeats):
+            for rp in pairs[1:]:
+                what = f"Server at {rp.load:.0%} of capacity ({rp.qps:.2f} QPS)" if rp.scenario == "Server" \
+                    else rp.scenario
+                self.log(f"  round {k + 1}/{p.repeats}: {what}")
+                self.add_repeat(rp, k)
+            if k + 1 in between or p.replay:
+                name = f"calibration_between{k + 1}"
+                again = self._calibration_again(name)
+                if again is not None:
+                    self.log(f"  calibrated again after round {k + 1} ({name})")
+                    for line in again.summary_lines():
+                        self.log("  " + line)
+                    more.append(again)
+        if peak is None and p.peak:
+            peak = self.peak_search(server_pairs, capacity)
+        after = self._calibration_again("calibration_after") if p.calibrate_after or p.replay else None
+        more += [after] if after is not None else []
+        self.pred_cal = Calibration.pooled([self.cal] + more)
+        if more:
+            self.log(f"  the predictions pool {1 + len(more)} calibrations at their median per batch size")
+            for line in self.pred_cal.summary_lines():
+                self.log("  " + line)
+        for rp in pairs:
+            self.predict(rp)
+        if peak is not None:
+            self.peak_predict(peak, server_pairs, capacity)
+        curve = self.server_curve(capacity, float(np.median([x for sp in server_pairs for x in sp.drift])))
+        records = make_records(label, pairs, server_pairs, peak, system=getattr(p.system, "name", ""))
+        used = self.pred_cal
+        return {"workload": label, "workload_ref": p.workload, "small": p.small, "mlperf_model": self.model,
+                "system": self.cfg.describe(), "system_name": getattr(p.system, "name", ""),
+                "harness_config": self.cfg.to_dict(),
+                "calibration": {"summary": used.summary_lines(), "seconds": used.seconds,
+                                "overhead": used.overhead, "machine": used.machine,
+                                "parts": [c.summary_lines() for c in used.parts], "slowdowns": used.slowdowns(),
+                                "expected_capacity_before_qps": self.expected_capacity},
+                "capacity_qps": capacity, "load_basis": p.load_basis, "load_basis_qps": basis,
+                "expected_capacity_qps": offline_capacity_qps(used.system_for("Offline", p.system), used.cost),
+                "server_bound_ms": bound_ms, "records": records, "runs": self.runs,
+                "disturbed_retries": self.disturbed_retries, "run_lengths": asdict(p.durations),
+                "plots": plot_data(pairs, server_pairs, peak, curve), "seconds": time.perf_counter() - t0}
+
+    # ---- Server: the predicted curve and the peak search -------------------------------
+    def server_curve(self, capacity: float, drift: float = 1.0) -> dict:
+        fractions = np.round(np.linspace(0.2, 1.0, 17), 3)
+        out = {"load": [], "qps": [], "p99_ms": [], "mean_ms": [], "valid_share": [], "drift": drift}
+        for f in fractions:
+            qps = f * capacity
+            sims = [self.sim_summary(self.simulate("Server", self.settings_for("Server", qps), s, drift))
+                    for s in range(min(3, self.plan.sim_seeds))]
+            out["load"].append(float(f))
+            out["qps"].append(float(qps))
+            out["p99_ms"].append(float(np.mean([_ms(x["p99_ns"]) for x in sims])))
+            out["mean_ms"].append(float(np.mean([_ms(x["mean_ns"]) for x in sims])))
+            out["valid_share"].append(float(np.mean([x["valid"] for x in sims])))
+        return out
+
+    def peak_settings(self, qps: float) -> dict:
+        """A peak-search trial's LoadGen settings: Server's, with the trial's duration."""
+        s = self.settings_for("Server", qps)
+        s["min_duration_ns"] = int(self.plan.durations.peak_s * 1000) * 1_000_000
+        return s
+
+    def peak_search(self, server_pairs: list, capacity: float) -> dict:
+        """The real peak VALID QPS search, bisected per repeat (``peak_predict`` simulates it)."""
+        p = self.plan
+        peaks_real, trials, drifts = [], [], []
+        for k in range(p.repeats):
+            known = {round(sp.qps, 3): bool(sp.real[k]["valid"]) for sp in server_pairs if k < len(sp.real)}
+            mine = []
+
+            def real_trial(qps, k=k, mine=mine):
+                folder = self.root / "real" / "peak" / f"r{k + 1}" / f"qps_{qps:.3f}"
+                res = self.real_run("Server", self.peak_settings(qps), folder)
+                mine.append(self._drift(res))
+                trials.append({"repeat": k + 1, "qps": qps, "valid": bool(res["valid"]), "drift": mine[-1],
+                               "p99_ms": _ms(_lg(res, "result_99.00_percentile_latency_ns"))})
+                return bool(res["valid"])
+
+            self.log(f"  peak VALID QPS search, repeat {k + 1}")
+            peaks_real.append(bisect_peak(real_trial, known, capacity, p.durations.peak_rel_tol))
+            # the simulated search of this repeat: the machine's speed during its real trials
+            drifts.append(float(np.median(mine or [sp.drift[k] for sp in server_pairs if k < len(sp.drift)]
+                                          or [1.0])))
+        return {"real": peaks_real, "sim": [], "trials": trials, "drift": drifts}
+
+    def peak_predict(self, peak: dict, server_pairs: list, capacity: float) -> dict:
+        """The simulated peak search of each real repeat (``peak["sim"]``), bisected finer."""
+        peak["sim"] = []
+        for drift in peak["drift"]:
+            per_seed = []
+            for seed in range(self.plan.sim_seeds):
+                def sim_trial(qps, seed=seed, drift=drift):
+                    return bool(self.simulate("Server", self.peak_settings(qps), seed, drift).metrics.valid)
+
+                sim_known = {round(sp.qps, 3): sim_trial(round(sp.qps, 3)) for sp in server_pairs}
+                per_seed.append(bisect_peak(sim_trial, sim_known, capacity,
+                                            min(0.005, self.plan.durations.peak_rel_tol)))
+            peak["sim"].append(float(np.mean(per_seed)))
+        return peak
+
+
+def server_load_basis(basis: str, capacity: float, peak: dict | None) -> float:
+    """What the Server loads are fractions of: the measured Offline samples/s (``offline``) or
+    the median over the repeats of the real peak VALID Server QPS (``peak``)."""
+    if basis == "offline":
+        return capacity
+    found = float(np.median(peak["real"])) if peak and peak.get("real") else 0.0
+    if found <= 0:
+        raise InputError(f"load_basis 'peak': the real runs found no VALID Server QPS down to a tenth of the "
+                         f"Offline capacity ({capacity:.2f} samples/s); expected a peak to take loads of")
+    return found
+
+
+def rounds_followed_by_a_calibration(repeats: int, calibrations: int) -> set[int]:
+    """The rounds (from 1) after which the ``calibrate_between`` calibrations run: spread
+    evenly, never after the last round (``calibrate_after`` comes then), at most one a round."""
+    n = max(0, min(calibrations, repeats - 1))
+    return {int(round((j + 1) * repeats / (n + 1))) for j in range(n)}
+
+
+def batch_speed(folder: Path, cost) -> float | None:
+    """How long a real run's batches took against the calibration: the median over its
+    batches of (inference time) / (calibrated busy median of that batch size), from the
+    harness's batch log (``samples.npz``). A diagnostic, never an input of a prediction: 1.10
+    says the machine ran 10% slower during that run than while it was calibrated."""
+    path = Path(folder) / "samples.npz"
+    if not path.is_file():
+        return None
+    with np.load(path) as z:
+        took = z["batch_end_ns"] - z["batch_start_ns"]
+        count = z["batch_count"]
+    known = [(t, int(c)) for t, c in zip(took, count) if int(c) in cost.batch_sizes and t > 0]
+    return float(np.median([t / cost.median_ns(c) for t, c in known])) if known else None
+
+
+def _lg(real: dict, key: str) -> float:
+    v = real["loadgen"].get(key)
+    return float(v) if v is not None else float("nan")
+
+
+def bisect_peak(trial, known: dict, capacity: float, rel_tol: float, max_trials: int = 12) -> float:
+    """Highest VALID target QPS: bracket from the ``known`` {qps: valid} results, then bisect.
+
+    The same procedure for real and simulated trials; 0.0 when nothing down to a tenth of
+    the capacity is VALID.
+    """
+    valid = [q for q, v in known.items() if v]
+    lo = max(valid) if valid else None
+    invalid = [q for q, v in known.items() if not v and (lo is None or q > lo)]
+    hi = min(invalid) if invalid else None
+    n = 0
+    while lo is None and n < max_trials:
+        q = (hi if hi is not None else capacity) * 0.7
+        if q < 0.1 * capacity:
+            return 0.0
+        n += 1
+        if trial(q):
+            lo = q
+        else:
+            hi = q
+    while hi is None and n < max_trials:
+        q = max(lo * 1.1, min(capacity, lo * 1.25)) if lo < capacity else lo * 1.1
+        n += 1
+        if trial(q):
+            lo = q
+        else:
+            hi = q
+    while hi is not None and lo is not None and (hi - lo) > rel_tol * lo and n < max_trials:
+        q = 0.5 * (lo + hi)
+        n += 1
+        if trial(q):
+            lo = q
+        else:
+            hi = q
+    return float(lo or 0.0)
+
+
+def _sim_latencies(r) -> np.ndarray:
+    """Per-sample (per-query for MultiStream) latencies of a simulated run, ns."""
+    eng = r.engine
+    if r.scenario == "MultiStream":
+        return (eng.query_complete_ns - eng.query_scheduled_ns).astype(np.int64)
+    if r.scenario == "Offline":
+        return eng.sample_complete_ns.astype(np.int64)
+    spq = eng.samples_per_query
+    return (eng.sample_complete_ns - np.repeat(eng.query_scheduled_ns, spq)).astype(np.int64)
+
+
+def real_latencies(real: dict, traffic) -> np.ndarray | None:
+    """A real run's per-sample latencies (per query for MultiStream), from the SUT's clock.
+
+    The SUT sees when its issue callback ran and when results were ready; LoadGen's own
+    stamps differ by an offset (LoadGen's issue and completion overhead; for Server the
+    run's start is unknown to the SUT). One shift per run makes the mean equal LoadGen's
+    mean latency, so the curve's shape is the SUT's and its position LoadGen's. For plots.
+    """
+    folder = Path(real.get("outdir") or "")
+    try:
+        own = np.load(folder / "samples.npz")
+    except OSError:
+        return None
+    cb, done = own["cb_ns"].astype(np.int64), own["done_ns"].astype(np.int64)
+    scenario = real["scenario"]
+    lg = real["loadgen"]
+    if scenario == "MultiStream":
+        spq = traffic.samples_per_query
+        n = len(cb) // spq
+        lat = done[:n * spq].reshape(n, spq).max(axis=1) - cb[:n * spq:spq]
+        target = lg.get("result_mean_query_latency_ns")
+    elif scenario == "Server":
+        n = min(len(cb), len(traffic.scheduled_ns))
+        lat = done[:n] - traffic.scheduled_ns[:n]           # minus an unknown start time, fixed below
+        target = lg.get("result_mean_latency_ns")
+    elif scenario == "Offline":
+        lat = done - cb.min()
+        target = lg.get("result_mean_latency_ns")
+    else:
+        lat = done - cb
+        target = lg.get("result_mean_latency_ns")
+    if target is None or len(lat) == 0:
+        return None
+    return lat + (int(target) - int(lat.mean()))
+
+
+# ---------------------------------------------------------------------------------------
+# records
+
+
+def _agg(values, center=np.median) -> tuple[float, float]:
+    """(centre, spread %): the median of the repeats (one disturbed run cannot move it) and
+    their max - min in % of it."""
+    v = np.array([x for x in values if x is not None and np.isfinite(x)], dtype=float)
+    if v.size == 0:
+        return float("nan"), float("nan")
+    mid = float(center(v))
+    spread = float(100.0 * (v.max() - v.min()) / mid) if mid else float("nan")
+    return mid, spread
+
+
+def _error_pct(predicted: float, measured: float) -> float:
+    """100 (predicted - measured) / measured; nan without a measured value."""
+    return 100.0 * (predicted - measured) / measured if measured and np.isfinite(measured) else float("nan")
+
+
+def _record(workload: str, scenario: str, metric: str, measured_values, predicted_values, real_runs=None,
+            sim_runs=None, **extra) -> dict:
+    measured, spread = _agg(measured_values)
+    predicted, sim_spread = _agg(predicted_values)
+    err = _error_pct(predicted, measured)
+    rec = {"workload": workload, "scenario": scenario, "metric": metric, "measured": measured,
+           "predicted": predicted, "error_pct": err, "measured_spread_pct": spread,
+           "measured_runs": [float(x) for x in measured_values],
+           "predicted_runs": [float(x) for x in predicted_values], "predicted_spread_pct": sim_spread}
+    if real_runs is not None:
+        rec["measured_valid"] = f"{sum(bool(r['valid']) for r in real_runs)}/{len(real_runs)}"
+        reasons = sorted({reason for r in real_runs for reason in invalid_reasons(r)})
+        if reasons:
+            rec["invalid_reasons"] = reasons
+        rec["foreign_cores_max"] = max((r["machine"].get("foreign_cores_mean") or 0.0) for r in real_runs)
+    if sim_runs is not None:
+        rec["predicted_valid"] = f"{sum(bool(s['valid']) for s in sim_runs)}/{len(sim_runs)}"
+    rec.update(extra)
+    return rec
+
+
+def invalid_reasons(real: dict) -> list[str]:
+    lg = real["loadgen"]
+    out = []
+    for key, text in (("result_min_duration_met", "min duration"), ("result_min_queries_met", "min queries"),
+                      ("result_perf_constraints_met", "latency bound"), ("early_stopping_met", "early stopping")):
+        if lg.get(key) is False:
+            out.append(text)
+    return out
+
+
+def _predicted(rp: RunPair, value, sims: list | None = None) -> list[float]:
+    """Per repeat: the mean over the simulation seeds of ``value(summary)``."""
+    out = []
+    for seeds in (rp.sim if sims is None else sims):
+        v = [value(s) for s in seeds]
+        v = [x for x in v if x is not None and np.isfinite(x)]
+        out.append(float(np.mean(v)) if v else float("nan"))
+    return out
+
+
+def _flat(rp: RunPair) -> list[dict]:
+    return [s for seeds in rp.sim for s in seeds]
+
+
+def make_records(label: str, pairs: list, server_pairs: list, peak: dict | None, system: str = "") -> list[dict]:
+    """One record per compared metric: measured (median of the real repeats) against predicted
+    (median over the repeats of the mean over seeds, each repeat simulated at its own drift)."""
+    recs = []
+    by_tag = {p.tag: p for p in pairs}
+    ss, ms, off = by_tag["SingleStream"], by_tag["MultiStream"], by_tag["Offline"]
+
+    def rec(rp, scenario, metric, key, value, **extra):
+        out = _record(label, scenario, metric, [_lg(r, key) if not callable(key) else key(r) for r in rp.real],
+                      _predicted(rp, value), rp.real, _flat(rp), drift=rp.drift, batch_speed=rp.speed, **extra)
+        at_speed, _ = _agg(_predicted(rp, value, rp.sim_at_speed))
+        out["predicted_at_run_speed"] = at_speed
+        out["error_at_run_speed_pct"] = _error_pct(at_speed, out["measured"])
+        return out
+
+    ms_ = lambda key: (lambda r: _ms(_lg(r, key)))  # noqa: E731
+    recs.append(rec(ss, "SingleStream", "p90 latency (ms)", ms_("result_90.00_percentile_latency_ns"),
+                    lambda s: _ms(s["p90_ns"])))
+    recs.append(rec(ss, "SingleStream", "early-stopping p90 estimate (ms)", ms_("early_stopping_latency_ss"),
+                    lambda s: _ms(s["es_estimate_ns"]) if s["es_estimate_ns"] else None))
+    recs.append(rec(ms, "MultiStream", "p99 latency (ms)", ms_("result_99.00_percentile_per_query_latency_ns"),
+                    lambda s: _ms(s["query_p99_ns"])))
+    recs.append(rec(off, "Offline", "samples/s", "result_samples_per_second", lambda s: s["headline"]))
+    for sp in server_pairs:
+        pct = f"{sp.load:.0%}"
+        recs.append(rec(sp, "Server", f"p99 latency at {pct} load (ms)", ms_("result_99.00_percentile_latency_ns"),
+                        lambda s: _ms(s["p99_ns"]), qps=sp.qps, load=sp.load))
+        recs.append(rec(sp, "Server", f"mean latency at {pct} load (ms)", ms_("result_mean_latency_ns"),
+                        lambda s: _ms(s["mean_ns"]), qps=sp.qps, load=sp.load))
+    if peak is not None:
+        recs.append(_record(label, "Server", "peak VALID QPS", peak["real"], peak["sim"],
+                            trials=len(peak["trials"]), drift=peak.get("drift")))
+    for r in recs:
+        r["system"] = system
+    return recs
+
+
+def _cdf(values, points: int = 200) -> dict:
+    v = np.sort(np.asarray(values, dtype=np.float64))
+    if v.size == 0:
+        return {"ms": [], "p": []}
+    q = np.linspace(0, 1, points)
+    idx = np.minimum(v.size - 1, (q * v.size).astype(int))
+    return {"ms": [float(x / 1e6) for x in v[idx]], "p": [float(x) for x in q]}
+
+
+def plot_data(pairs: list, server_pairs: list, peak: dict | None, curve: dict) -> dict:
+    cdfs = {}
+    for p in pairs:
+        real = real_latencies(p.real[0], p.sim_traffic) if p.real else None
+        cdfs[p.tag] = {"measured": _cdf(real) if real is not None else None, "predicted": _cdf(p.sim_latencies)}
+    points = [{"qps": sp.qps, "load": sp.load,
+               "p99_ms": [_ms(_lg(r, "result_99.00_percentile_latency_ns")) for r in sp.real],
+               "predicted_p99_ms": float(np.median(_predicted(sp, lambda s: _ms(s["p99_ns"]))))}
+              for sp in server_pairs]
+    return {"cdf": cdfs, "server_curve": curve, "server_points": points,
+            "peak": peak and {"real": peak["real"], "sim": peak["sim"], "trials": peak["trials"]}}
+
+
+def simulate_twin(cal: Calibration, system, workload: str, model: str, total: int, scenario: str, overrides: dict,
+                  seed: int, cost=None):
+    """The simulated twin of a real run with LoadGen settings ``overrides``: ``system`` with the
+    calibration's host overheads, ``cost`` (default: ``Calibration.cost_for`` the scenario, Server's
+    batches as measured under LoadGen's traffic), the same LoadGen seeds."""
+    from sim.run import simulate
+    if cost is None:
+        cost = cal.cost_for(scenario, overrides.get("server_target_qps") if scenario == "Server" else None)
+    return simulate(scenario, workload=workload, system=cal.system_for(scenario, system), cost=cost,
+                    mlperf_model=model, overrides=overrides, seed=seed, total_sample_count=total, auto_hints=False)
+
+
+def validate_workload(plan: Plan) -> dict:
+    """Calibrate, run for real and simulated, and compare (see the module docstring)."""
+    return Validator(plan).run()
+
+
+__all__ = ["Plan", "Durations", "QUICK", "LOADS", "validate_workload", "simulate_twin", "bisect_peak",
+           "wait_quiet", "real_latencies", "make_records"]
+
+
+def run_validation(workloads: list[str], system=None, outdir="out/validate", *, quick: bool = False,
+                   small: bool = False, repeats: int | None = None, sim_seeds: int | None = None,
+                   server_bound_ms: float | None = None, peak: bool = True, mlperf_model: str | None = None,
+                   quiet_wait_s: float | None = None, durations: Durations | None = None, nice: int = 0,
+                   log=print, drift_probe: bool = False, replay: bool = False,
+                   calibrate_after: bool | None = None, calibrate_between: int | None = None,
+                   load_basis: str = "offline") -> list[dict]:
+    """``validate_workload`` for each workload in turn (one system); the list of results.
+
+    ``calibrate_after`` (default: unless ``quick``): calibrate again after the real runs;
+    ``calibrate_between`` (default: 1 with ``calibrate_after``, else 0): calibrations between
+    the rounds of real runs. The predictions pool all the calibrations at their median per batch size.
+
+    ``replay``: no real runs and no calibration: both are read back from ``outdir`` (a
+    finished validation with the same options) and only the simulated side runs again.
+    """
+    from sim.sut.system import SystemSpec
+    if load_basis not in LOAD_BASES:
+        raise InputError(f"Server loads of {load_basis!r}: expected 'offline' (the Offline samples/s) or 'peak' "
+                         f"(the real peak VALID Server QPS)")
+    if load_basis == "peak" and not peak:
+        raise InputError("Server loads of the peak VALID QPS need the peak search; drop --no-peak")
+    if not replay:
+        require_loadgen()
+    system = system or SystemSpec()
+    results = []
+    after = not quick if calibrate_after is None else calibrate_after
+    for w in workloads:
+        slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in w + ("-small" if small else ""))
+        plan = Plan(workload=w, system=system, outdir=Path(outdir).resolve() / slug, small=small, mlperf_model=mlperf_model,
+                    repeats=repeats or (1 if quick else 3), sim_seeds=sim_seeds or 3,
+                    durations=durations or (QUICK if quick else Durations()), server_bound_ms=server_bound_ms,
+                    peak=peak, quick=quick, quiet_wait_s=(0.0 if quick else 120.0) if quiet_wait_s is None
+                    else quiet_wait_s, retries=0 if quick else 2, nice=nice, log=log, drift_probe=drift_probe,
+                    replay=replay, calibrate_after=after,
+                    calibrate_between=(1 if after else 0) if calibrate_between is None else calibrate_between,
+                    load_basis=load_basis)
+        results.append(validate_workload(plan))
+    return results
+
+
+def machine_fingerprint(results: list[dict] | None = None) -> dict:
+    """This machine's fingerprint (``sim.util.fingerprint``) plus the LoadGen version and a hash."""
+    from importlib import metadata
+
+    from sim.util.fingerprint import fingerprint, fingerprint_hash
+    threads = 0
+    if results:
+        threads = results[0].get("harness_config", {}).get("intra_op_threads", 0)
+    fp = fingerprint(intra_op_threads=threads, inter_op_threads=1)
+    try:
+        fp["loadgen"] = metadata.version("mlcommons-loadgen")
+    except metadata.PackageNotFoundError:
+        fp["loadgen"] = "not installed"
+    fp["hash"] = fingerprint_hash(fp)
+    return fp
