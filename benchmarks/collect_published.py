@@ -33,9 +33,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sim.util import atomic  # noqa: E402
 from sim.errors import InputError  # noqa: E402
 from sim.hw import names  # noqa: E402
+from sim.util import atomic  # noqa: E402
 
 COLUMNS = ("version,division,submitter,system,accelerator,accelerator_kind,accelerators_per_node,host_cpu,"
            "framework,model,scenario,metric,value,units,source_path,result_validity,min_query_count,"

@@ -20,11 +20,12 @@ import time
 
 import numpy as np
 
-from sim.run import offline_capacity_qps, simulate
 from sim.apps.peak import peak_server_qps
+from sim.cost.resolve import synthetic as cost_from_spec
+from sim.run import offline_capacity_qps, simulate
 from sim.sut.engine import simulate_open
 from sim.sut.naive import simulate_open_naive
-from sim.sut.system import cost_from_spec, parse_system
+from sim.sut.system import parse_system
 
 SYSTEM = {
     "name": "8 accelerators, dynamic batching",

@@ -80,7 +80,8 @@ def held_out(path: str, full, data: "ev.Data") -> dict:
     per set, device, device and scenario, model, and overall. A row that is in the results
     file too (same round, submitter, system, model and scenario) would be scored in sample:
     it is left out and counted."""
-    from sim.hw import calibrate as cal, published
+    from sim.hw import calibrate as cal
+    from sim.hw import published
     from sim.hw.rows import read_case
 
     def key(r: dict) -> tuple:

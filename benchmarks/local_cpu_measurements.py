@@ -28,12 +28,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sim.workload import catalog as workloads  # noqa: E402
-
-from sim.util import atomic
-
-from sim.profile import cpu_profile
 from sim.hw import profiles  # noqa: E402
+from sim.profile import store  # noqa: E402
+from sim.util import atomic  # noqa: E402
+from sim.workload import catalog as workloads  # noqa: E402
 
 PLAN = (("resnet50", "resnet50", (1, 2, 4, 8)), ("ssd_mobilenet_v1", "ssd-mobilenet", (1, 2, 4, 8)),
         ("bert_large", "bert-99", (1, 2)))
@@ -45,7 +43,7 @@ def rows(plan=PLAN) -> list[dict]:
     out = []
     for name, model, batches in plan:
         w = workloads.build(name)
-        prof = cpu_profile.load_or_measure(w, batch_sizes=batches)
+        prof = store.load_or_measure(w, batch_sizes=batches)
         fp = prof["fingerprint"]
         for b in batches:
             entry = prof["batches"][str(b)]
@@ -71,7 +69,8 @@ def main(argv=None) -> int:
 
     fp = fingerprint()
     prof = profiles.get("local-cpu")
-    if not args.check and not args.force and (EXPECTED_CPU not in str(fp.get("cpu_model", "")) or fp.get("usable_cores") != prof.compute_units):
+    if not args.check and not args.force and (EXPECTED_CPU not in str(fp.get("cpu_model", ""))
+                                              or fp.get("usable_cores") != prof.compute_units):
         print(f"this machine ({fp.get('cpu_model')}, {fp.get('usable_cores')} cores) is not the one "
               f"hw_profiles/local-cpu.yaml describes ({EXPECTED_CPU}, {prof.compute_units} cores): not written "
               f"(--force to write anyway)", file=sys.stderr)

@@ -11,8 +11,9 @@ import argparse
 import resource
 import time
 
+from sim.cost.resolve import synthetic as cost_from_spec
 from sim.run import simulate
-from sim.sut.system import cost_from_spec, parse_system
+from sim.sut.system import parse_system
 
 SYSTEM = {"batching": {"policy": "dynamic", "max_batch": 64, "max_queue_delay_us": 2000},
           "accelerators": {"count": 8, "cost": {"kind": "affine", "a_us": 2000, "b_us_per_sample": 50}}}

@@ -26,7 +26,7 @@ runs' distribution) misses the median of 3 repeats drawn from them by more than 
 validation's microbenchmarks, ``sim.validate.calibrate_cpu``, pooled at their median as the
 validation pools its calibrations) and each length's runs are simulated with 3 seeds and the
 same LoadGen settings (``compare.simulate_twin``): as the validation predicts Server
-(``Calibration.cost_for``: the busy times slowed under the stand-in's issue traffic), with the
+(``MachineCalibration.cost_for``: the busy times slowed under the stand-in's issue traffic), with the
 ratios measured under LoadGen instead (``loadgen_ratios=True``), and with the busy and idle
 times as measured; measured medians against predicted, nothing fitted to these runs.
 """
@@ -97,9 +97,9 @@ def predictions(cal, system, args, model: str, lengths: list, measured: dict) ->
 
 def predict_again(args) -> int:
     """``--predict-again``: the predictions of a finished ``--predict`` run under ``--out``."""
-    from sim.sut import system as system_mod
     from sim.loadgen.settings import canonical_model
-    from sim.validate.calibrate_cpu import Calibration
+    from sim.sut import system as system_mod
+    from sim.validate.calibrate_cpu import MachineCalibration
     from sim.validate.harness import load_workload
     out = Path(args.out).resolve()
     path = out / "summary.json"
@@ -110,7 +110,7 @@ def predict_again(args) -> int:
     missing = [n for n in names if not (out / n / "calibration.json").is_file()]
     if missing:
         raise SystemExit(f"{out}: no {', '.join(missing)}/calibration.json; the run was made without --predict")
-    cal = Calibration.pooled([Calibration.from_dict(json.loads((out / n / "calibration.json").read_text()), n)
+    cal = MachineCalibration.pooled([MachineCalibration.from_dict(json.loads((out / n / "calibration.json").read_text()), n)
                               for n in names])
     args.workload, args.qps = summary["workload"], summary["qps"]
     args.bound_ms = summary.get("bound_ms", args.bound_ms)
@@ -148,8 +148,8 @@ def main(argv=None) -> int:
 
     if args.predict_again:
         return predict_again(args)
-    from sim.sut import system as system_mod
     from sim.loadgen.settings import canonical_model
+    from sim.sut import system as system_mod
     from sim.validate import require_loadgen
     from sim.validate.experiment import total_samples
     from sim.validate.harness import load_workload, realise, run_in_subprocess, wait_quiet
@@ -201,8 +201,8 @@ def main(argv=None) -> int:
                   f"{s['sd_log']:.3f}, a perfect model misses the median of 3 by > 10% in "
                   f"{s['oracle_miss_10pct_share']:.0%} of draws")
     if args.predict:
-        from sim.validate.calibrate_cpu import Calibration
-        cal = Calibration.pooled(cals + [calibrated(cfg, out / "calibration_after", model, args.nice)])
+        from sim.validate.calibrate_cpu import MachineCalibration
+        cal = MachineCalibration.pooled(cals + [calibrated(cfg, out / "calibration_after", model, args.nice)])
         summary["predicted"] = predictions(cal, system, args, model, lengths, summary["lengths"])
     out.mkdir(parents=True, exist_ok=True)
     atomic.write_text(out / "summary.json", json.dumps(summary, indent=1) + "\n")

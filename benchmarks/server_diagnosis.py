@@ -86,6 +86,7 @@ def _cycles(samples: dict) -> np.ndarray:
 
 def loadgen_completion(cfg, model: str, cal, outdir: Path, batches=(1, 4, 8), seconds: float = 2.0) -> None:
     import time
+
     from sim.validate.calibrate_cpu import _respond_factory, _Sample
     from sim.validate.harness import WorkerSUT, make_executors, run_in_subprocess
     print("2. LoadGen's completion path: back-to-back cycles, median us")
@@ -126,12 +127,12 @@ def loadgen_completion(cfg, model: str, cal, outdir: Path, batches=(1, 4, 8), se
 
 
 def kept_runs(kept: Path, workload: str, cal, system_file: Path) -> None:
-    from sim.loadgen.settings import load_settings
-    from sim.validate.calibrate_cpu import back_to_back_cycles
     from sim.cost.empirical import EmpiricalCost
+    from sim.loadgen.settings import load_settings
+    from sim.loadgen.traffic import generate
     from sim.run import simulate
     from sim.sut.system import load_system
-    from sim.loadgen.traffic import generate
+    from sim.validate.calibrate_cpu import back_to_back_cycles
     runs = sorted((kept / workload / "real").glob("Server_at_*/r*/spec.json"))
     if not runs:
         print(f"3./4. no kept Server runs under {kept / workload / 'real'}")
@@ -179,11 +180,11 @@ def kept_runs(kept: Path, workload: str, cal, system_file: Path) -> None:
 
 
 def speed_traces(kept: Path, workload: str, cal, system_file: Path, seconds: float = 20.0, seeds: int = 3) -> None:
-    from sim.loadgen.settings import load_settings
     from sim.cost.speed_trace import SpeedTrace, TimeVaryingCost
+    from sim.loadgen.settings import load_settings
+    from sim.loadgen.traffic import generate
     from sim.sut.engine import simulate_open
     from sim.sut.system import load_system
-    from sim.loadgen.traffic import generate
     from sim.validate.calibrate_cpu import _respond_factory, traffic_arrays
     from sim.validate.harness import make_executors
     loads = sorted((kept / workload / "real").glob("Server_at_*"))
@@ -249,12 +250,12 @@ def main(argv=None) -> int:
         os.nice(-10)
     except OSError:
         pass
-    from sim.validate.calibrate_cpu import Calibration
+    from sim.validate.calibrate_cpu import MachineCalibration
     cal_path = Path(a.kept) / a.workload / "calibration" / "calibration.json"
     if not cal_path.is_file():
         print(f"{cal_path}: no calibration; run benchmarks/validation_report.py first", file=sys.stderr)
         return 2
-    cal = Calibration.from_dict(json.loads(cal_path.read_text()), str(cal_path))
+    cal = MachineCalibration.from_dict(json.loads(cal_path.read_text()), str(cal_path))
     from sim.validate.harness import load_workload
     model = load_workload(a.workload).mlperf_model
     if not a.only_speed_trace:

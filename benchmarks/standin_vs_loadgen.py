@@ -88,8 +88,8 @@ def main(argv=None) -> int:
     if args.child:
         return child(args.child)
 
-    from sim.sut import system as system_mod
     from sim.loadgen.settings import canonical_model
+    from sim.sut import system as system_mod
     from sim.validate import require_loadgen
     from sim.validate.experiment import total_samples
     from sim.validate.harness import _niceness, child_env, load_workload, realise, run_in_subprocess

@@ -105,7 +105,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     from sim.sut.system import load_system
-    from sim.validate import compare, history, noise_floor, report
+    from sim.validate import experiment, history, noise_floor, report
 
     plan = [(ROOT / f, ws) for f, ws in PLAN]
     if args.system:
@@ -125,12 +125,12 @@ def main(argv=None) -> int:
                 res.setdefault("finished_utc", _utc(kept.stat().st_mtime))
                 results.append(res)
                 continue
-            (res,) = compare.run_validation([w], system, out, quick=args.quick, quiet_wait_s=args.quiet_wait_s,
+            (res,) = experiment.run_validation([w], system, out, quick=args.quick, quiet_wait_s=args.quiet_wait_s,
                                             nice=args.nice, log=lambda *a: print(*a, flush=True),
                                             drift_probe=args.drift_probe, replay=args.replay,
                                             load_basis=args.server_loads_of)
             res["finished_utc"], res["runs_commit"] = _utc(time.time()), _commit()
-            res["fingerprint"] = compare.machine_fingerprint([res])
+            res["fingerprint"] = experiment.machine_fingerprint([res])
             kept.parent.mkdir(parents=True, exist_ok=True)
             kept.write_text(json.dumps(report._clean(res)) + "\n")
             results.append(res)
@@ -139,7 +139,7 @@ def main(argv=None) -> int:
     print()
     print(report.format_table(report.all_records(results)))
     doc = Path(args.doc)
-    fp = runs_machine(results, compare.machine_fingerprint(results))
+    fp = runs_machine(results, experiment.machine_fingerprint(results))
     command = "python benchmarks/validation_report.py" + "".join(f" {shlex.quote(a)}" for a in (argv or sys.argv[1:]))
     plots = report.write_plots(results, doc.parent / doc.stem)
     json_path = doc.with_suffix(".json")
@@ -147,7 +147,7 @@ def main(argv=None) -> int:
     notes = NOTES + ["System files: " + ", ".join(f"`{_rel(f)}` ({load_system(f).name})" for f, _ in plan) + "."]
     now = history.entry(results, method(args.server_loads_of, args.quick), _commit(), command)
     entries = history.update(doc.with_name(doc.stem + "_history.json"), now)
-    lengths = asdict(compare.QUICK if args.quick else compare.Durations())
+    lengths = asdict(experiment.QUICK if args.quick else experiment.Durations())
     report.write_markdown(doc, results, fp, command, plots, notes=notes, json_path=_rel(json_path),
                           history=history.markdown_lines(entries, now["key"]),
                           repeatability=noise_floor.markdown_lines(entries, lengths, args.server_loads_of))

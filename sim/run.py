@@ -20,18 +20,19 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.util import atomic
-
-from sim.loadgen import logs as loadgen_logs
-
-from sim.loadgen import metrics as metrics_mod
+from sim.cost import resolve
+from sim.cost.protocol import describe as describe_cost
 from sim.errors import InputError
-from sim.loadgen.settings import TestSettings, load_settings, read_conf_file
-from sim.sut.system import SystemSpec, cost_from_spec
-from sim.sut.engine import EngineResult, simulate_closed, simulate_open
+from sim.loadgen import logs as loadgen_logs
+from sim.loadgen import metrics as metrics_mod
+from sim.loadgen.conf import read_conf_file
+from sim.loadgen.scenarios import SCENARIOS
+from sim.loadgen.settings import TestSettings, load_settings
 from sim.loadgen.traffic import Traffic, generate, stop_issuing
-
-SCENARIOS = ("SingleStream", "MultiStream", "Server", "Offline")
+from sim.sut.engine import EngineResult, simulate_closed, simulate_open
+from sim.sut.system import SystemSpec
+from sim.util import atomic
+from sim.workload import catalog as workloads
 
 
 @dataclass
@@ -88,29 +89,14 @@ def _jsonable(x):
 
 
 def resolve_cost(system: SystemSpec, workload: str | None, cost=None, small: bool = False):
-    """The batch cost model: explicit, from the system file, or the workload's CPU profile."""
-    if cost is not None:
-        return cost
-    spec = system.cost
-    if spec is not None and spec["kind"] != "cpu_profile":
-        return cost_from_spec(spec, system.idle_wake_ns)
-    from sim.profile import cpu_profile
-    from sim.workload import catalog as workloads
-    name = (spec or {}).get("workload") or workload
-    if name is None:
-        raise InputError("no cost model: give a workload (its CPU profile is measured), a synthetic "
-                         "service time, or a cost entry in the system file")
-    w = workloads.resolve(name, small=bool((spec or {}).get("small", small)))
-    max_b = system.batching.max_batch
-    sizes = sorted({1, max_b} | {b for b in (2, 4, 8, 16, 32, 64, 128) if b < max_b})
-    profile = cpu_profile.load_or_measure(w, batch_sizes=sizes, threads=(spec or {}).get("threads"))
-    return cpu_profile.CpuProfileCost(profile)
+    """The batch cost model: explicit, from the system file, or the workload's CPU profile
+    (``sim.cost.resolve.for_system``)."""
+    return resolve.for_system(system, workload, cost, small)
 
 
 def mlperf_model_of(workload: str | None) -> str:
     if workload is None:
         return "resnet50"
-    from sim.workload import catalog as workloads
     specs = workloads.catalog()
     return specs[workload].mlperf_model if workload in specs else Path(workload).stem
 
@@ -202,7 +188,6 @@ def simulate(scenario: str, *, workload: str | None = "resnet50", system: System
         lat = eng.sample_complete_ns - np.repeat(eng.query_scheduled_ns, spq)
     m = metrics_mod.compute(scenario, settings, eng.query_scheduled_ns, eng.query_complete_ns, lat,
                             traffic.samples_per_query if scenario != "Offline" else 1)
-    describe = getattr(cost_model, "describe", None)
     return RunResult(scenario=scenario, workload=workload or "-", system=system,
-                     cost_description=describe() if describe else type(cost_model).__name__,
+                     cost_description=describe_cost(cost_model),
                      settings=settings, traffic=traffic, engine=eng, metrics=m, seed=seed, hints=hints)

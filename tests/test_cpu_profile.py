@@ -16,12 +16,14 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from sim.profile import cpu_profile
-from sim.profile.cpu_profile import CpuProfileCost, SCHEMA
+from sim.cost.cpu_profile import CpuProfileCost
 from sim.errors import InputError
+from sim.profile import kernels, store
+from sim.profile.measure import measure
+from sim.profile.schema import SCHEMA
 from sim.util.fingerprint import fingerprint, fingerprint_hash
-from sim.workload.graphs.builder import BATCH, GraphBuilder
 from sim.workload.catalog import Workload, model_sha256
+from sim.workload.graphs.builder import BATCH, GraphBuilder
 
 FAST = dict(warmup_runs=1, repeat_runs=5, min_runs=3, max_seconds=0.2, cold_runs=3, cold_idle_ms=5.0)
 BATCHES = (1, 2, 3)
@@ -49,13 +51,13 @@ def measured(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("cpu_profile")
     w = as_workload(tiny_model(), tmp)
     cache = tmp / "cache"
-    profile = cpu_profile.load_or_measure(w, BATCHES, threads=None, cache_dir=cache, **FAST)
+    profile = store.load_or_measure(w, BATCHES, threads=None, cache_dir=cache, **FAST)
     return w, cache, profile
 
 
 def test_profile_has_schema_fields_and_every_batch(measured):
     w, cache, profile = measured
-    path = cpu_profile.profile_path(w, None, cache)
+    path = store.profile_path(w, None, cache)
     assert path.name == f"tiny-{w.sha256[:12]}-{profile['fingerprint_hash']}.json"
     on_disk = json.loads(path.read_text())
     assert on_disk == profile
@@ -108,15 +110,15 @@ def test_every_original_node_covered_once(measured):
 
 def test_cache_is_reused_and_missing_batches_merged(measured, monkeypatch):
     w, cache, profile = measured
-    path = cpu_profile.profile_path(w, None, cache)
+    path = store.profile_path(w, None, cache)
     mtime = path.stat().st_mtime_ns
-    original = cpu_profile.measure
+    original = store.measure
 
     def refuse(*args, **kwargs):
         raise AssertionError("measure() called although the cache holds every batch size")
 
-    monkeypatch.setattr(cpu_profile, "measure", refuse)
-    again = cpu_profile.load_or_measure(w, [1, 3], threads=None, cache_dir=cache, **FAST)
+    monkeypatch.setattr(store, "measure", refuse)
+    again = store.load_or_measure(w, [1, 3], threads=None, cache_dir=cache, **FAST)
     assert again == profile
     assert path.stat().st_mtime_ns == mtime
 
@@ -126,8 +128,8 @@ def test_cache_is_reused_and_missing_batches_merged(measured, monkeypatch):
         calls.append(list(batch_sizes))
         return original(workload, batch_sizes, **kwargs)
 
-    monkeypatch.setattr(cpu_profile, "measure", spy)
-    merged = cpu_profile.load_or_measure(w, [2, 4], threads=None, cache_dir=cache, **FAST)
+    monkeypatch.setattr(store, "measure", spy)
+    merged = store.load_or_measure(w, [2, 4], threads=None, cache_dir=cache, **FAST)
     assert calls == [[4]]
     assert sorted(int(b) for b in merged["batches"]) == [1, 2, 3, 4]
     assert merged["batches"]["1"] == profile["batches"]["1"]
@@ -136,14 +138,14 @@ def test_cache_is_reused_and_missing_batches_merged(measured, monkeypatch):
 def test_remeasure_runs_again(measured, monkeypatch):
     w, cache, _ = measured
     calls = []
-    original = cpu_profile.measure
+    original = store.measure
 
     def spy(workload, batch_sizes, **kwargs):
         calls.append(list(batch_sizes))
         return original(workload, batch_sizes, **kwargs)
 
-    monkeypatch.setattr(cpu_profile, "measure", spy)
-    again = cpu_profile.load_or_measure(w, [1], threads=None, cache_dir=cache, remeasure=True, **FAST)
+    monkeypatch.setattr(store, "measure", spy)
+    again = store.load_or_measure(w, [1], threads=None, cache_dir=cache, remeasure=True, **FAST)
     assert calls == [[1]]
     assert "1" in again["batches"] and "3" in again["batches"]  # other cached batch sizes are kept
 
@@ -153,14 +155,14 @@ def test_unwritable_cache_is_an_input_error(tmp_path):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the cache folder should be")
     with pytest.raises(InputError, match="not-a-folder"):
-        cpu_profile.load_or_measure(w, [1], threads=None, cache_dir=blocker, **FAST)
+        store.load_or_measure(w, [1], threads=None, cache_dir=blocker, **FAST)
     if os.geteuid() != 0:  # root ignores permission bits
         locked = tmp_path / "locked"
         (locked / "profiles").mkdir(parents=True)
         (locked / "profiles").chmod(0o500)
         try:
             with pytest.raises(InputError, match="profiles"):
-                cpu_profile.load_or_measure(w, [1], threads=None, cache_dir=locked, **FAST)
+                store.load_or_measure(w, [1], threads=None, cache_dir=locked, **FAST)
         finally:
             (locked / "profiles").chmod(0o700)
 
@@ -169,9 +171,9 @@ def test_unwritable_cache_is_an_input_error(tmp_path):
 def test_bad_batch_sizes_are_input_errors(tmp_path, bad):
     w = as_workload(tiny_model(), tmp_path)
     with pytest.raises(InputError, match="batch size|batch sizes"):
-        cpu_profile.load_or_measure(w, bad, threads=None, cache_dir=tmp_path / "cache", **FAST)
+        store.load_or_measure(w, bad, threads=None, cache_dir=tmp_path / "cache", **FAST)
     with pytest.raises(InputError):
-        cpu_profile.measure(w, bad, **FAST)
+        measure(w, bad, **FAST)
 
 
 def test_fixed_batch_dimension_refuses_other_batch_sizes(tmp_path):
@@ -179,7 +181,7 @@ def test_fixed_batch_dimension_refuses_other_batch_sizes(tmp_path):
     g.output(g.relu(g.input("x", [1, 4])))
     w = as_workload(g.build(), tmp_path, "fixed")
     with pytest.raises(InputError, match="fixed first dimension 1"):
-        cpu_profile.measure(w, [2], **FAST)
+        measure(w, [2], **FAST)
 
 
 def edge_model() -> onnx.ModelProto:
@@ -204,10 +206,10 @@ def edge_model() -> onnx.ModelProto:
 
 def test_mapping_of_folded_removed_and_unnamed_nodes(tmp_path):
     w = as_workload(edge_model(), tmp_path, "edge")
-    profile = cpu_profile.measure(w, [2], **FAST)
+    profile = measure(w, [2], **FAST)
     graph = profile["graph"]
     assert graph["renamed_nodes"] is True
-    names = [n.name for n in cpu_profile._named_model(w.model)[0].graph.node]
+    names = [n.name for n in kernels.named_model(w.model)[0].graph.node]
     covered = [n for k in graph["kernels"].values() for n in k["covers"]]
     uncovered = graph["uncovered"]
     assert sorted(covered + [n for v in uncovered.values() for n in v]) == sorted(names)
@@ -253,7 +255,7 @@ def test_map_kernels_on_a_hand_written_nchwc_graph():
         _node("Add", ["r1", "k1"], ["y"], "add_k"),
     ], "opt", [helper.make_tensor_value_info("x", f, None)], [helper.make_tensor_value_info("y", f, None)],
         inits + [onnx.numpy_helper.from_array(np.full(1, 2.0, np.float32), "k1")])
-    m = cpu_profile.map_kernels(helper.make_model(original), helper.make_model(optimized))
+    m = kernels.map_kernels(helper.make_model(original), helper.make_model(optimized))
     covers = {k: v["covers"] for k, v in m["kernels"].items()}
     assert covers == {"ReorderInput": [], "r0_nchwc": ["conv_0", "bn_0", "relu_0"],
                       "c1_nchwc": ["conv_1", "add_0", "relu_1"], "ReorderOutput": [], "add_k": ["add_k"]}
@@ -308,6 +310,6 @@ def test_cost_and_summary_from_a_real_profile(measured):
     entry = profile["batches"]["2"]["end_to_end"]
     assert cost.service_time_ns(2) == entry["clean_busy_ns"]["median"]
     assert cost.service_time_ns(2, idle=True) == entry["clean_idle_ns"]["median"]
-    text = cpu_profile.summarise(profile)
+    text = store.summarise(profile)
     assert "tiny" in text and "fused" in text
     print(text)

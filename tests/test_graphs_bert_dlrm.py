@@ -16,8 +16,14 @@ import pytest
 
 from sim.workload import catalog as workloads
 from sim.workload.graphs.bert import SIZES, bert_macs, bert_parameter_count, build_bert
-from sim.workload.graphs.dlrm import (CRITEO_1TB_TABLE_SIZES, DEFAULT_TABLE_SIZES, MLPERF_MULTI_HOT, build_dlrm,
-                             dlrm_macs, dlrm_parameter_count)
+from sim.workload.graphs.dlrm import (
+    CRITEO_1TB_TABLE_SIZES,
+    DEFAULT_TABLE_SIZES,
+    MLPERF_MULTI_HOT,
+    build_dlrm,
+    dlrm_macs,
+    dlrm_parameter_count,
+)
 from sim.workload.inputs import make_feeds
 
 SMALL_BERT = dict(num_layers=2, hidden=128, heads=2, intermediate=512, seq_len=64, vocab=1000)

@@ -24,14 +24,18 @@ from onnx import TensorProto, helper
 
 from sim.workload import catalog as workloads
 from sim.workload.graphs.builder import BATCH, OPSET, GraphBuilder
-from sim.workload.layers import count_params as param_count
 from sim.workload.graphs.mobilenet import build_mobilenet_v1
 from sim.workload.graphs.resnet import build_resnet50
 from sim.workload.graphs.retinanet import build_retinanet, num_anchors_retinanet
-from sim.workload.graphs.ssd import (build_ssd_mobilenet_v1, build_ssd_resnet34, num_anchors_ssd_mobilenet,
-                            num_anchors_ssd_resnet34)
+from sim.workload.graphs.ssd import (
+    build_ssd_mobilenet_v1,
+    build_ssd_resnet34,
+    num_anchors_ssd_mobilenet,
+    num_anchors_ssd_resnet34,
+)
 from sim.workload.graphs.unet3d import build_unet3d
 from sim.workload.inputs import make_feeds
+from sim.workload.layers import count_params as param_count
 
 FULL = {
     "resnet50": build_resnet50,

@@ -7,6 +7,7 @@ import pytest
 
 from sim.cli import main
 from sim.hw.rows import INPUT_COLUMNS
+from sim.paths import REPO_ROOT
 
 RESULTS = Path(__file__).resolve().parents[2] / "shared" / "data" / "mlperf_results" / "results.csv"
 pytestmark = pytest.mark.skipif(not RESULTS.is_file(), reason="shared results file not present")
@@ -194,7 +195,7 @@ def test_shipped_measurements_join_the_calibration_after_the_results(tmp_path, m
     from sim.hw.rows import unit_of
 
     folder = tmp_path / "profiles"
-    shutil.copytree(Path(published.REPO_ROOT) / "hw_profiles", folder, ignore=shutil.ignore_patterns("fitted"))
+    shutil.copytree(Path(REPO_ROOT) / "hw_profiles", folder, ignore=shutil.ignore_patterns("fitted"))
     monkeypatch.setenv("SIM_HW_PROFILES_DIR", str(folder))
     (folder / "measured" / "local-cpu.csv").write_text(
         "device,model,batch,latency_ms,precision,framework\n"

@@ -20,10 +20,9 @@ import numpy as np
 import onnx
 import pytest
 
-from sim.workload import layers
-
-from sim.workload import catalog as workloads
 from sim.errors import InputError
+from sim.workload import catalog as workloads
+from sim.workload import layers
 from sim.workload.graphs.builder import GraphBuilder
 
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from sim.errors import InputError
+from sim.loadgen.conf import parse_conf_text
 from sim.loadgen.settings import (
     BUILTIN_MLPERF_CONF,
     load_settings,
-    parse_conf_text,
 )
 
 SEEDS_6_0 = (2085463073848966840, 2747215439041700203, 16159082839903944936)

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from sim.apps import plots
+from sim.apps.peak import peak_server_qps
+from sim.cost.resolve import synthetic as cost_from_spec
 from sim.errors import InputError
 from sim.run import simulate
-from sim.apps.peak import peak_server_qps
-from sim.sut.system import cost_from_spec, parse_system
+from sim.sut.system import parse_system
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SETTINGS = {"min_query_count": 1000, "min_duration_ns": 100_000_000}

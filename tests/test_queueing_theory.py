@@ -67,7 +67,7 @@ def test_littles_law_and_utilisation():
     # instants) = lambda * W, and busy-server time / T = lambda * E[service per sample].
     system = parse_system({"batching": {"policy": "dynamic", "max_batch": 8, "max_queue_delay_us": 500},
                            "accelerators": {"count": 4, "cost": {"kind": "affine", "a_us": 400, "b_us_per_sample": 100}}})
-    from sim.sut.system import cost_from_spec
+    from sim.cost.resolve import synthetic as cost_from_spec
     lat, r = server_latencies_ms(cost_from_spec(system.cost), 8000, system, n=200_000)
     arrive = r.engine.query_scheduled_ns.astype(np.float64)
     depart = r.engine.sample_complete_ns.astype(np.float64)

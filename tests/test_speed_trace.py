@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from sim.cost.speed_trace import SpeedTrace, TimeVaryingCost
 from sim.cost.synthetic import FixedCost
 from sim.errors import InputError
 from sim.run import simulate
-from sim.cost.speed_trace import SpeedTrace, TimeVaryingCost
 
 MS = 1e6
 

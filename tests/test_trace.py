@@ -10,9 +10,9 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
+from sim.apps.trace import PID_DEVICE0, PID_POST, PID_QUERIES, chrome_trace, write_trace
 from sim.run import simulate
 from sim.sut.system import parse_system
-from sim.apps.trace import PID_DEVICE0, PID_POST, PID_QUERIES, chrome_trace, write_trace
 
 SYSTEM = parse_system({"name": "2x2 with link and post-processing",
                        "batching": {"policy": "dynamic", "max_batch": 8, "max_queue_delay_us": 500},

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 import sys
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -21,7 +21,6 @@ from onnx import TensorProto
 
 from sim.errors import InputError
 from sim.sut.system import SystemSpec, parse_system
-
 
 # ---------------------------------------------------------------------------------------
 # bad input
@@ -130,7 +129,7 @@ def test_server_busy_times_follow_the_measured_traffic_slowdown():
     batch 4 has too few cycles at the low rate and takes batch 1's there): Server's cost
     interpolates linearly in the rate and holds the end values; other scenarios and a
     calibration without traffic keep the busy times as measured."""
-    from sim.validate.calibrate_cpu import Calibration
+    from sim.validate.calibrate_cpu import MachineCalibration as Calibration
     from sim.validate.harness import HarnessConfig
     c = _cost()
     traffic = [{"rate_qps": 1000.0, "concurrency": 1,
@@ -157,7 +156,7 @@ def test_calibrations_before_and_after_the_runs_pool_their_samples():
     the first), so it keeps one window's spread rather than two humps; LoadGen's overheads
     and the traffic slowdowns are averaged; calibrations of other systems are refused."""
     from sim.cost.empirical import EmpiricalCost
-    from sim.validate.calibrate_cpu import Calibration
+    from sim.validate.calibrate_cpu import MachineCalibration as Calibration
     from sim.validate.harness import HarnessConfig
     a = _cost()
     b = EmpiricalCost({k: v * 1.1 for k, v in a.busy.items()}, {k: v * 1.1 for k, v in a.idle.items()}, "test")
@@ -195,7 +194,7 @@ def test_one_slow_calibration_window_of_three_does_not_set_the_level():
     another): each batch size's pooled median is the middle window's, so the 37% slow one
     sets nothing."""
     from sim.cost.empirical import EmpiricalCost
-    from sim.validate.calibrate_cpu import Calibration
+    from sim.validate.calibrate_cpu import MachineCalibration as Calibration
     from sim.validate.harness import HarnessConfig
     a = _cost()
 
@@ -231,7 +230,7 @@ def test_traffic_slowdown_is_measured_against_busy_cycles_of_its_own_window():
     traffic of 1.15x the busy median are no slowdown when the busy cycles measured right next
     to the segment (``reference_ns``) ran 1.15x too; a size without a reference falls back
     to the busy median."""
-    from sim.validate.calibrate_cpu import Calibration
+    from sim.validate.calibrate_cpu import MachineCalibration as Calibration
     from sim.validate.harness import HarnessConfig
     c = _cost()
     slow = 1.15
@@ -413,6 +412,7 @@ def test_replay_pools_a_calibration_made_between_the_rounds(quick_run, tmp_path)
     after its round and pools all three (here a copy of the one after the runs, 10% slower)."""
     import json
     import shutil
+
     from sim.validate.experiment import run_validation
     root, (res,) = quick_run
     kept = tmp_path / "out"
@@ -445,7 +445,9 @@ def test_invalid_runs_are_reported_not_hidden(quick_run):
 
 def test_outputs_json_plots_and_report(quick_run, tmp_path):
     import json
-    from sim.validate import compare, report
+
+    from sim.validate import experiment as compare
+    from sim.validate import report
     root, results = quick_run
     fp = compare.machine_fingerprint(results)
     path = report.write_json(tmp_path / "v.json", results, fp, "python -m sim validate --quick")

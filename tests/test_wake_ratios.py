@@ -9,7 +9,8 @@ import pytest
 from sim.cost.empirical import EmpiricalCost
 from sim.errors import InputError
 from sim.run import simulate
-from sim.validate.calibrate_cpu import GAPS_NS, Calibration, wake_ratios
+from sim.validate.calibrate_cpu import GAPS_NS, wake_ratios
+from sim.validate.calibrate_cpu import MachineCalibration as Calibration
 from sim.validate.harness import HarnessConfig
 
 MS = 1_000_000

@@ -18,18 +18,10 @@ import csv
 import io
 from dataclasses import dataclass, field
 
-from sim.util import atomic
 from sim.errors import InputError
-
-ROUND = "v5.1"
-MODELS = {"resnet50": "resnet50", "ssd_mobilenet_v1": "ssd-mobilenet", "ssd_resnet34": "ssd-resnet34",
-          "retinanet": "retinanet", "bert_large": "bert-99"}
-SERVER_BOUND_NS = {"resnet50": 15_000_000, "ssd-mobilenet": 10_000_000, "ssd-resnet34": 100_000_000,
-                   "retinanet": 100_000_000, "bert-99": 130_000_000}
-SCENARIOS = (("Offline", "Samples per second", "samples/s", "offline_samples_per_s"),
-             ("Server", "Scheduled samples per second", "samples/s", "server_samples_per_s"),
-             ("SingleStream", "90th percentile latency (ns)", "ns", "singlestream_p90_ns"),
-             ("MultiStream", "99th percentile latency (ns)", "ns", "multistream_p99_ns"))
+from sim.hw import profiles, published
+from sim.hw.whatif import MODELS, ROUND, SCENARIOS, software_round, unit_of_profile, what_if_row
+from sim.util import atomic
 
 
 @dataclass
@@ -54,43 +46,8 @@ class DeviceRow:
         return v / (self.tdp_w * self.count) if v and self.tdp_w else None
 
 
-def software_round(prof, calib) -> str:
-    """The round whose software a prediction assumes: the current round, or the last round
-    with published results of the device's chip when that is older. The fitted software
-    trend is not extrapolated past a chip's last results: a product that stopped
-    submitting (e.g. Habana Goya, last seen in v0.5) shows no later software gains."""
-    from sim.hw.rows import ROUND_YEAR
-
-    f = calib.units.get(_unit(prof))
-    if f is None or not f.fitted or not f.row_keys:
-        return ROUND
-    last = max(k[6] for k in f.row_keys)
-    if last >= ROUND_YEAR[ROUND]:
-        return ROUND
-    return min((v for v, y in ROUND_YEAR.items() if y >= last and not v.startswith("mobile")),
-               key=lambda v: ROUND_YEAR[v])
-
-
-def _row(prof, count: int, model: str, scenario: str, metric: str, units: str, version: str = ROUND) -> dict:
-    return {"version": version, "division": "closed", "submitter": "what-if", "system": f"{count}x {prof.name}",
-            "accelerator": prof.name, "accelerator_kind": prof.kind,
-            "accelerators_per_node": str(count) if prof.kind != "cpu" else "0",
-            "host_processors_per_node": str(count) if prof.kind == "cpu" else "",
-            "number_of_nodes": "1", "framework": prof.software, "host_cpu": "", "model": model, "scenario": scenario,
-            "metric": metric, "units": units, "power_measured": "no",
-            "target_latency_ns": str(SERVER_BOUND_NS[model]) if scenario == "Server" else "0"}
-
-
-def _unit(prof) -> str | None:
-    """The calibration unit a what-if row of ``prof`` is predicted by (None: unsupported)."""
-    from sim.hw.rows import read_case, unit_of
-    case = read_case(_row(prof, 1, "resnet50", "Offline", SCENARIOS[0][1], SCENARIOS[0][2]), 0)
-    return unit_of(case) if case.ok else None
-
-
 def check_devices(devices: list[str]) -> None:
     """At least one device, each a profile name of ``hw_profiles/`` (else an ``InputError``)."""
-    from sim.hw import profiles
     if not devices:
         raise InputError("--devices: expected at least one device profile name")
     known = set(profiles.names())
@@ -100,7 +57,6 @@ def check_devices(devices: list[str]) -> None:
 
 
 def compare(workload: str, devices: list[str], count: int = 1, calib=None) -> list[DeviceRow]:
-    from sim.hw import profiles, published
     if workload not in MODELS:
         raise InputError(f"--workload {workload!r}: the hardware model covers {sorted(MODELS)}")
     check_devices(devices)
@@ -112,7 +68,7 @@ def compare(workload: str, devices: list[str], count: int = 1, calib=None) -> li
         prof = profiles.get(d)
         r = DeviceRow(d, count, prof.kind, price_usd=prof.price_usd, tdp_w=prof.tdp_w)
         version = software_round(prof, calib)
-        rows = [_row(prof, count, model, sc, metric, units, version) for sc, metric, units, _ in SCENARIOS]
+        rows = [what_if_row(prof, count, model, sc, metric, units, version) for sc, metric, units, _ in SCENARIOS]
         uncapped: dict = {}
         for (value, status), (_, _, _, key) in zip(published.predict_rows(rows, calib, uncapped), SCENARIOS):
             r.values[key], r.status[key] = value, status
@@ -120,7 +76,7 @@ def compare(workload: str, devices: list[str], count: int = 1, calib=None) -> li
         r.source, r.precision = info.get("parameters", info.get("status", "")), info.get("precision", "")
         if version != ROUND:
             r.source += (f"; software as of {version}, the round of its measurements"
-                         if _unit(prof) in calib.own_data_only
+                         if unit_of_profile(prof) in calib.own_data_only
                          else f"; software as of {version}, its latest published round")
         if server_row in uncapped:
             r.server_uncapped = uncapped[server_row]
@@ -168,4 +124,5 @@ def to_markdown(rows: list[DeviceRow]) -> str:
 
 
 def write(rows: list[DeviceRow], out_prefix: str) -> list:
-    return [atomic.write_text(out_prefix + ".csv", to_csv(rows)), atomic.write_text(out_prefix + ".md", to_markdown(rows))]
+    return [atomic.write_text(out_prefix + ".csv", to_csv(rows)),
+            atomic.write_text(out_prefix + ".md", to_markdown(rows))]

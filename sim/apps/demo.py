@@ -12,8 +12,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from sim.run import offline_capacity_qps, resolve_cost, simulate
 from sim.apps.peak import peak_server_qps
+from sim.loadgen.scenarios import CLOSED_LOOP, OFFLINE
+from sim.run import offline_capacity_qps, resolve_cost, simulate
 from sim.sut.system import SystemSpec
 
 
@@ -24,7 +25,7 @@ def main(workload: str = "resnet50", out_dir: str | None = "out/demo", small: bo
     cost = resolve_cost(system, workload, None, small)
     print(f"  cost model: {cost.describe()}  [{time.perf_counter() - t0:.1f} s]", flush=True)
     rows = []
-    for scenario in ("SingleStream", "MultiStream", "Offline"):
+    for scenario in (*CLOSED_LOOP, OFFLINE):
         t = time.perf_counter()
         r = simulate(scenario, workload=workload, system=system, cost=cost, small=small)
         rows.append((scenario, r.metrics.headline_name, r.metrics.headline_value, r.metrics.valid,

@@ -8,9 +8,9 @@ schedule seed, so repeats see other Poisson arrival sequences.
 
 from __future__ import annotations
 
+from sim.loadgen.peak_search import PeakResult, find_peak_qps
 from sim.loadgen.settings import load_settings
 from sim.run import RunResult, mlperf_model_of, offline_capacity_qps, simulate, unloaded_latency_ns
-from sim.loadgen.peak_search import PeakResult, find_peak_qps
 
 
 def scenario_metric(scenario: str, workload, system, cost, mlperf_model=None, user_conf=None,

@@ -38,10 +38,17 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from sim.apps.compare import check_devices
 from sim.errors import InputError
+from sim.hw import analytic, profiles, published, whatif
+from sim.hw import system_model as sm
+from sim.loadgen.scenarios import CLOSED_LOOP, THROUGHPUT, percentile_label
+from sim.loadgen.settings import MODEL_ALIASES
+from sim.run import offline_capacity_qps, simulate
 from sim.sut.system import BatchingSpec, SystemSpec
+from sim.util.bisect import bisect
 
-SCENARIOS = ("Server", "Offline", "SingleStream", "MultiStream")
+SCENARIOS = (*THROUGHPUT, *CLOSED_LOOP)      # Server, Offline, SingleStream, MultiStream
 OBJECTIVES = ("cost", "hourly", "power", "count")
 MS_SAMPLES = 8
 DEVICES_PER_NODE = 8      # node size for the per-node scaling loss of the hardware model
@@ -75,9 +82,9 @@ def check_target(t: Target) -> None:
     """Field-named errors for a target the planner cannot work with."""
     if t.scenario not in SCENARIOS:
         raise InputError(f"--scenario {t.scenario!r}: expected one of {list(SCENARIOS)}")
-    if t.scenario in ("Server", "Offline") and not (t.qps and t.qps > 0):
+    if t.scenario in THROUGHPUT and not (t.qps and t.qps > 0):
         raise InputError(f"--qps {t.qps!r}: a {t.scenario} plan needs a target rate > 0 (queries/s)")
-    if t.scenario in ("SingleStream", "MultiStream") and not (t.latency_ms and t.latency_ms > 0):
+    if t.scenario in CLOSED_LOOP and not (t.latency_ms and t.latency_ms > 0):
         raise InputError(f"--latency-ms {t.latency_ms!r}: a {t.scenario} plan needs a latency limit > 0 ms")
     if t.latency_ms is not None and not t.latency_ms > 0:
         raise InputError(f"--latency-ms {t.latency_ms!r}: expected a latency bound > 0 ms")
@@ -183,7 +190,6 @@ class _Simulated:
         return first
 
     def _run(self, count: int, built, target: Target, load: float) -> Candidate:
-        from sim.run import simulate
 
         system, cost, extra = built
         sc = target.scenario
@@ -235,7 +241,7 @@ class _Simulated:
                          overrides={"multi_stream_samples_per_query": MS_SAMPLES, **extra.get("hints", {}), **over})
             got = r.metrics.query_latency.percentiles_ns["99.00"] / 1e6
         ok = got <= limit_ms and r.metrics.valid
-        pct = "p90" if sc == "SingleStream" else "p99"
+        pct = percentile_label(sc)
         return Candidate(count, ok, label, got, _busy_share(r, system.servers),
                          "" if ok else ("latency" if got > limit_ms else _invalid_reason(r.metrics)),
                          valid=r.metrics.valid,
@@ -265,35 +271,28 @@ class HwDevice(_Simulated):
     """A hardware profile through the calibrated hardware model (``sim.hw``)."""
 
     def __init__(self, name: str, workload: str, target: Target, calib, per_node: int = DEVICES_PER_NODE):
-        from sim.apps import compare
-        from sim.hw import profiles
 
-        if workload not in compare.MODELS:
-            raise InputError(f"--workload {workload!r}: the hardware model covers {sorted(compare.MODELS)}")
+        if workload not in whatif.MODELS:
+            raise InputError(f"--workload {workload!r}: the hardware model covers {sorted(whatif.MODELS)}")
         self.prof = profiles.get(name)
         self.name, self.kind = name, self.prof.kind
-        self.model, self.workload = compare.MODELS[workload], workload
-        self.mlperf_model = {"bert-99": "bert"}.get(self.model, self.model)
+        self.model, self.workload = whatif.MODELS[workload], workload
+        self.mlperf_model = MODEL_ALIASES.get(self.model, self.model)
         self.calib = calib
         self.per_node = per_node
         self.price_usd, self.tdp_w = self.prof.price_usd, self.prof.tdp_w
         self.bound_ns = (float(target.latency_ms) * 1e6 if target.latency_ms
-                         else float(compare.SERVER_BOUND_NS[self.model]))
-        self._built: dict = {}
+                         else float(whatif.SERVER_BOUND_NS[self.model]))
         first = self._engine(1, target.scenario)
         self.precision, self.source = first.case.precision, first.source
 
     def _engine(self, count: int, scenario: str):
-        from sim.hw import whatif
 
-        key = (min(count, self.per_node), scenario)
-        if key not in self._built:
-            try:
-                self._built[key] = whatif.engine(self.name, self.workload, scenario, key[0], self.calib,
-                                                 self.bound_ns)
-            except InputError as e:
-                raise Infeasible("unsupported", str(e)) from None
-        return self._built[key]
+        try:
+            return whatif.engine(self.name, self.workload, scenario, min(count, self.per_node), self.calib,
+                                 self.bound_ns)
+        except InputError as e:
+            raise Infeasible("unsupported", str(e)) from None
 
     def _parts(self, count: int, scenario: str):
         """(case, setup, params, cost of one engine) for ``count`` devices (per-node scaling)."""
@@ -301,7 +300,6 @@ class HwDevice(_Simulated):
         return e.case, e.setup, e.params, e.cost
 
     def feasible(self, target: Target) -> None:
-        from sim.hw import analytic
 
         case, s, p, c = self._parts(1, target.scenario)
         if self.prof.memory_capacity_gb:
@@ -326,7 +324,6 @@ class HwDevice(_Simulated):
         return count * self.prof.chips_per_device
 
     def system(self, count: int, variant, target: Target):
-        from sim.hw import system_model as sm
 
         case, s, p, c = self._parts(count, target.scenario)
         servers = self.engines(count)
@@ -360,9 +357,8 @@ class HwDevice(_Simulated):
 
     def estimate(self, target: Target) -> int:
         """The count the throughput alone asks for (the search's starting point)."""
-        from sim.hw import system_model as sm
 
-        if target.scenario in ("SingleStream", "MultiStream"):
+        if target.scenario in CLOSED_LOOP:
             return 1
         case, s, p, c = self._parts(1, target.scenario)
         if target.scenario == "Offline":
@@ -377,7 +373,6 @@ class HwDevice(_Simulated):
         """Sustained Server QPS of one engine at ``batch``, and where it comes from: the
         calibrated Server utilisation of the batched capacity, at most the engine's Offline
         capacity (as ``sim.hw.published.predict_case`` caps a Server prediction)."""
-        from sim.hw import system_model as sm
 
         case, s, p, c = self._parts(count, "Server")
         _, so, _, co = self._parts(count, "Offline")
@@ -386,7 +381,8 @@ class HwDevice(_Simulated):
                                                bo / co.batch_seconds(bo))
         if capped:
             return per, f"the Offline capacity of one {self.name}, where the Server calibration said more"
-        return per, f"{p.server_util:.0%} of the batched capacity, the calibrated Server utilisation of {self.prof.chip}"
+        return per, (f"{p.server_util:.0%} of the batched capacity, the calibrated Server utilisation of "
+                     f"{self.prof.chip}")
 
 
 class CostDevice(_Simulated):
@@ -407,16 +403,17 @@ class CostDevice(_Simulated):
             sys_ = replace(sys_, batching=BatchingSpec("dynamic", math.ceil(MS_SAMPLES / sys_.servers), 0.0))
         extra = {}
         if target.scenario == "SingleStream":
-            extra["hints"] = {"single_stream_expected_latency_ns": max(1, int(self.cost.service_time_ns(1, True, None)))}
+            latency_ns = max(1, int(self.cost.service_time_ns(1, True, None)))
+            extra["hints"] = {"single_stream_expected_latency_ns": latency_ns}
         if target.scenario == "MultiStream":
             per = sys_.batching.max_batch
-            extra["hints"] = {"multi_stream_expected_latency_ns": max(1, int(self.cost.service_time_ns(per, True, None)))}
+            latency_ns = max(1, int(self.cost.service_time_ns(per, True, None)))
+            extra["hints"] = {"multi_stream_expected_latency_ns": latency_ns}
         return sys_, self.cost, extra
 
     def estimate(self, target: Target) -> int:
-        if target.scenario not in ("Server", "Offline"):
+        if target.scenario not in THROUGHPUT:
             return 1
-        from sim.run import offline_capacity_qps
         per = offline_capacity_qps(replace(self.base, accelerators=1), self.cost)
         return max(1, math.ceil(target.required_qps() / per))
 
@@ -454,12 +451,7 @@ def smallest_count(evaluate, start: int, max_count: int) -> tuple[Candidate | No
             hi = nxt
         else:
             lo = nxt
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if ev(mid).ok:
-            hi = mid
-        else:
-            lo = mid
+    hi, lo = bisect(lambda count: ev(count).ok, hi, lo)
     return ev(hi), ev(lo), ev(hi)
 
 
@@ -502,7 +494,7 @@ def plan_device(dev, target: Target, max_count: int = 256) -> DevicePlan:
         out.binding = "none: one device meets the target"
     else:
         out.binding = BINDING_TEXT.get(smaller.reason, smaller.reason)
-    if target.scenario in ("Server", "Offline"):
+    if target.scenario in THROUGHPUT:
         out.plus10 = evaluate(chosen.count, 1.1 / (1.0 + target.headroom))   # the planned system at +10 % load
         nxt, _, _ = smallest_count(lambda k: evaluate(k, 1.1), chosen.count, max_count)
         out.count_at_plus10 = nxt.count if nxt else None
@@ -522,12 +514,10 @@ def plan(workload: str, target: Target, devices: list[str], objective: str = "co
          budget_usd: float | None = None, max_count: int = 256, prices: dict | None = None,
          hourly: dict | None = None, calib=None, log=None) -> list[DevicePlan]:
     """Plan every device (profile names) and rank them by ``objective``; see the module docstring."""
-    from sim.hw import profiles, published
 
     check_target(target)
     if objective not in OBJECTIVES:
         raise InputError(f"--objective {objective!r}: expected one of {list(OBJECTIVES)}")
-    from sim.apps.compare import check_devices
     check_devices(devices)
     for what, table in (("--price", prices or {}), ("--hourly", hourly or {})):
         for d in table:
@@ -536,9 +526,8 @@ def plan(workload: str, target: Target, devices: list[str], objective: str = "co
     if max_count < 1:
         raise InputError(f"--max-devices {max_count!r}: expected at least 1")
     if target.scenario == "Server" and target.latency_ms is None:
-        from sim.apps import compare
-        if workload in compare.MODELS:
-            target = replace(target, latency_ms=compare.SERVER_BOUND_NS[compare.MODELS[workload]] / 1e6)
+        if workload in whatif.MODELS:
+            target = replace(target, latency_ms=whatif.SERVER_BOUND_NS[whatif.MODELS[workload]] / 1e6)
     calib = calib or published.calibration_from()
     out = []
     for name in devices:

@@ -31,10 +31,12 @@ from matplotlib import rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
-from sim.util import atomic
 from sim.errors import InputError
+from sim.loadgen.scenarios import METRIC_PERCENTILE, SCENARIOS
+from sim.util import atomic
 
 STYLE = {
     "font.size": 11, "axes.titlesize": 12.5, "axes.titleweight": "bold", "axes.labelsize": 11,
@@ -45,8 +47,8 @@ STYLE = {
 }
 COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f",
            "#bcbd22"]
-SCENARIO_ORDER = ("SingleStream", "MultiStream", "Server", "Offline")
-TARGET_PERCENTILE = {"SingleStream": 0.90, "MultiStream": 0.99, "Server": 0.99}
+SCENARIO_ORDER = SCENARIOS
+TARGET_PERCENTILE = METRIC_PERCENTILE
 
 
 def _figure(width_in: float, height_in: float) -> Figure:
@@ -308,7 +310,7 @@ def cost_vs_capacity(entries, path=None, *, cost_unit: str = "USD", capacity_uni
 
     ``entries``: ``[(label, cost, capacity), ...]``.
     """
-    entries = [(str(l), float(c), float(q)) for l, c, q in entries]
+    entries = [(str(label), float(c), float(q)) for label, c, q in entries]
     if not entries:
         raise InputError("cost_vs_capacity: no entries; expected [(label, cost, capacity), ...]")
     front = pareto_front(entries)
@@ -467,7 +469,6 @@ def device_comparison(entries, path=None, *, title: str = "Devices side by side"
         ax_l.set_xlabel("ms (log scale)")
         ax_l.set_title("SingleStream p90 latency")
         ax_l.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        from matplotlib.patches import Patch
         ax_l.legend(handles=[Patch(color=colour[k], label=k) for k in kinds], loc="lower right")
         fig.suptitle(title)
     return _finish(fig, path)

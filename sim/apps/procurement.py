@@ -21,6 +21,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from sim.apps import compare
+from sim.apps import plan as planner
+from sim.hw import published, whatif
+from sim.run import simulate
+
 DEVICES = ("t4", "a2", "a10", "a30", "a40", "a100-pcie", "a100-sxm", "l4", "l40", "l40s", "h100-pcie", "h100-sxm",
            "h200-sxm", "cloud-ai-100-standard", "cloud-ai-100-pro", "cloud-ai-100-ultra", "goya", "vck5000", "u250",
            "hexagon-855-hvx", "hexagon-x-elite", "xeon-8380", "xeon-8480", "xeon-8592", "local-cpu")
@@ -32,8 +37,6 @@ CURVE_SECONDS = 20                 # simulated seconds per point of the Server c
 def server_curve(device: str, workload: str, calib, peak_qps: float) -> list[tuple]:
     """(qps, p99_ns, valid) of simulated Server runs of one device around its peak (a run
     above the device's calibrated sustained capacity counts as INVALID, as in ``sim.apps.plan``)."""
-    from sim.apps import plan as planner
-    from sim.run import simulate
 
     target = planner.Target("Server", qps=peak_qps, headroom=0.0)
     dev = planner.HwDevice(device, workload, target, calib)
@@ -52,12 +55,10 @@ def server_curve(device: str, workload: str, calib, peak_qps: float) -> list[tup
 
 
 def main(workload: str = "resnet50", out_dir: str = "out/procurement", devices=DEVICES, curves=CURVE_DEVICES) -> int:
-    from sim.apps import compare
-    from sim.apps import plots
-    from sim.hw import published
+    from sim.apps import plots  # noqa: PLC0415 - loads matplotlib: kept out of `python -m sim --help`
 
     t0 = time.perf_counter()
-    print(f"Procurement comparison: {workload}, one of each of {len(devices)} devices, MLPerf {compare.ROUND} rules")
+    print(f"Procurement comparison: {workload}, one of each of {len(devices)} devices, MLPerf {whatif.ROUND} rules")
     print("Fitting the hardware model to the published MLPerf results (cached after the first run) ...", flush=True)
     calib = published.calibration_from()
     print(f"  [{time.perf_counter() - t0:.1f} s]", flush=True)
@@ -82,11 +83,10 @@ def main(workload: str = "resnet50", out_dir: str = "out/procurement", devices=D
         if peak:
             series[d], peaks[d] = server_curve(d, workload, calib, peak), peak
     if series:
-        bound = compare.SERVER_BOUND_NS[compare.MODELS[workload]]
-        written += plots.save_figure(plots.server_p99_vs_qps(series, bound_ns=bound, peak_qps=peaks,
-                                                             title=f"{workload} Server: p99 against load ({CURVE_SECONDS} s "
-                                                                   f"simulated per point; hollow: INVALID, incl. above "
-                                                                   f"the calibrated sustained capacity)"),
+        bound = whatif.SERVER_BOUND_NS[whatif.MODELS[workload]]
+        title = (f"{workload} Server: p99 against load ({CURVE_SECONDS} s simulated per point; hollow: INVALID, "
+                 f"incl. above the calibrated sustained capacity)")
+        written += plots.save_figure(plots.server_p99_vs_qps(series, bound_ns=bound, peak_qps=peaks, title=title),
                                      out / "server_p99_vs_qps")
     notes = [f"  {r.device}: {k.replace('_', ' ')}: {st}" for r in rows for k, st in r.status.items() if st != "ok"]
     if notes:

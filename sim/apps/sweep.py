@@ -80,20 +80,29 @@ import itertools
 import json
 import math
 import os
+import signal
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
+from dataclasses import replace as _replace
 from pathlib import Path
 
 import numpy as np
 import yaml
 
+from sim.apps.peak import peak_server_qps
+from sim.cost import resolve
 from sim.errors import InputError, field_error
+from sim.hw import profiles, whatif
+from sim.loadgen.scenarios import SCENARIOS
+from sim.loadgen.settings import load_settings
+from sim.run import mlperf_model_of, simulate
+from sim.sut.system import parse_system
 from sim.util.yamlfile import read_yaml
+from sim.workload.catalog import catalog
 
 RECORD_SCHEMA = "sim.sweep.record/1"
-SCENARIOS = ("SingleStream", "MultiStream", "Server", "Offline")
 GRID_KEYS = ("name", "description", "base", "axes", "points")
 POINT_FIELDS = ("scenario", "workload", "small", "mlperf_model", "system", "device", "accelerators", "instances",
                 "batching", "qps", "settings", "search", "replica")
@@ -150,7 +159,6 @@ def _check_value(name: str, value, src: str, where: str, base_dir: Path):
     if name == "workload":
         if value is None:
             return value
-        from sim.workload.catalog import catalog
         names = sorted(catalog())
         is_file = isinstance(value, str) and (value.endswith(".onnx") or os.sep in value)
         if not isinstance(value, str) or not (value in names or (is_file and Path(value).is_file())):
@@ -196,7 +204,6 @@ def _check_value(name: str, value, src: str, where: str, base_dir: Path):
             except yaml.YAMLError as exc:
                 raise InputError(f"{path}: not valid YAML ({str(exc).splitlines()[0]}); "
                                  f"expected a system description (from {src}: {where})") from None
-            from sim.sut.system import parse_system
             parse_system(data, str(path))
             return data
         if not isinstance(value, dict):
@@ -205,7 +212,6 @@ def _check_value(name: str, value, src: str, where: str, base_dir: Path):
     if name == "settings":
         if not isinstance(value, dict):
             raise bad("a mapping of LoadGen test settings (TestSettings field names, SI units)")
-        from sim.loadgen.settings import load_settings
         try:
             load_settings("resnet50", "Server", overrides=value, allow_unknown_model=True)
         except InputError as exc:
@@ -224,7 +230,6 @@ def _check_value(name: str, value, src: str, where: str, base_dir: Path):
 
 def _check_device_name(name: str, src: str, where: str):
     """A device profile name (``hw_profiles/<name>.yaml``), run through the calibrated hardware model."""
-    from sim.hw import profiles
     known = profiles.names()
     if name not in known:
         raise field_error(src, where, name, f"a cost mapping {{kind: fixed|exponential|affine|cpu_profile, ...}} "
@@ -379,18 +384,14 @@ def _system_name(p: dict, sysd: dict) -> str:
     return f"{acc.get('count', 1)}x {label}" + (f" x{inst} instances" if inst != 1 else "") + f", {batching}"
 
 
-_COST_CACHE: dict[str, object] = {}      # per process: measured costs (cpu_profile) by description
-
-
 def system_and_cost(p: dict, *, build_cost: bool = True):
     """The one place a grid point becomes a ``SystemSpec`` and a cost model.
 
     ``device`` mappings are system-file cost entries (synthetic or ``cpu_profile``; the
-    latter measured once per process, cached on disk by ``sim.profile.cpu_profile``); a device
+    latter measured once per process, cached on disk by ``sim.profile.store``); a device
     profile name goes through the calibrated hardware model (``_hw_system_and_cost``). With ``build_cost=False``
     the point is only checked (cheap: nothing is measured) and the cost is ``None``.
     """
-    from sim.sut.system import cost_from_spec, parse_system
     if isinstance(p.get("device"), str):
         return _hw_system_and_cost(p, build_cost)
     sysd = system_mapping(p)
@@ -404,45 +405,27 @@ def system_and_cost(p: dict, *, build_cost: bool = True):
         raise InputError("device kind cpu_profile needs a workload: expected 'workload' in the point or the cost")
     if not build_cost:
         return system, None
-    if spec is not None and spec["kind"] != "cpu_profile":
-        return system, cost_from_spec(spec, system.idle_wake_ns)
-    key = json.dumps([spec, workload, bool(p.get("small", False)), system.batching.max_batch], sort_keys=True)
-    if key not in _COST_CACHE:
-        from sim.run import resolve_cost
-        _COST_CACHE[key] = resolve_cost(system, workload, None, bool(p.get("small", False)))
-    return system, _COST_CACHE[key]
+    return system, resolve.for_system(system, workload, None, bool(p.get("small", False)), cache=True)
 
 
 def _hw_system_and_cost(p: dict, build_cost: bool):
     """A point whose device is a profile name: the calibrated cost of one engine
     (``sim.hw.whatif``); ``accelerators`` counts devices (each has the profile's engines)."""
-    from dataclasses import replace as _replace
 
-    from sim.apps import compare
-    from sim.sut.system import parse_system
     name, workload = _check_device_name(p["device"], "point", "device"), p.get("workload")
-    if workload not in compare.MODELS:
+    if workload not in whatif.MODELS:
         raise InputError(f"device {name!r} (a hardware profile) needs a workload the hardware model covers: "
-                         f"expected 'workload' one of {sorted(compare.MODELS)}, got {workload!r}")
+                         f"expected 'workload' one of {sorted(whatif.MODELS)}, got {workload!r}")
     system = parse_system(system_mapping(p), "system")
     if system.cost is not None:
         raise InputError(f"device {name!r} is a hardware profile: the system must not give accelerators.cost too")
     if not build_cost:
         return system, None
-    from sim.hw import whatif
     bound = (p.get("settings") or {}).get("server_target_latency_ns")
-    key = json.dumps(["hw", name, workload, p["scenario"], system.accelerators, bound])
-    if key not in _COST_CACHE:
-        _COST_CACHE[key] = whatif.engine(name, workload, p["scenario"], system.accelerators, _hw_calibration(), bound)
-    e = _COST_CACHE[key]
+    e = whatif.engine(name, workload, p["scenario"], system.accelerators, None, bound)
     return _replace(system, accelerators=system.accelerators * e.engines_per_device), e.cost
 
 
-def _hw_calibration():
-    if "hw-calibration" not in _COST_CACHE:
-        from sim.hw import published
-        _COST_CACHE["hw-calibration"] = published.calibration_from()
-    return _COST_CACHE["hw-calibration"]
 
 
 def _stats(s) -> dict:
@@ -513,15 +496,12 @@ def run_point(params: dict) -> dict:
     t0 = time.perf_counter()
     metrics, error = None, None
     try:
-        from sim.run import mlperf_model_of, simulate
         system, cost = system_and_cost(params)
         scenario = params["scenario"]
         workload = params.get("workload")
         model = params.get("mlperf_model") or mlperf_model_of(workload)
         overrides = dict(params.get("settings") or {})
         if scenario == "Server" and params.get("qps") == "peak":
-            from sim.loadgen.settings import load_settings
-            from sim.apps.peak import peak_server_qps
             search = params.get("search") or {}
             peak = peak_server_qps(workload, system, cost, model, None, overrides, seed,
                                    rel_tol=float(search.get("rel_tol", 0.01)), repeats=int(search.get("repeats", 5)))
@@ -595,7 +575,7 @@ class ResultsFile:
         except OSError as exc:
             raise InputError(f"--out {self.path}: cannot open for writing ({exc.strerror})") from None
         try:
-            import fcntl
+            import fcntl  # noqa: PLC0415 - POSIX only: Windows has no fcntl
             fcntl.flock(self.fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except ImportError:
             pass
@@ -712,11 +692,10 @@ def _worker_init(results_fd: int | None = None, results_id: tuple | None = None)
                 os.close(results_fd)
         except OSError:
             pass
-    import signal
     signal.signal(signal.SIGINT, signal.SIG_IGN)     # Ctrl-C is the sweep's to handle, not each worker's
     if sys.platform.startswith("linux"):
         try:
-            import ctypes
+            import ctypes  # noqa: PLC0415 - Linux only (prctl)
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
         except (OSError, AttributeError):
             pass
@@ -734,7 +713,7 @@ def _run_chunk(chunk: list[dict]) -> list[dict]:
 def _dask_executor(address: str, timeout_s: float):
     """A client of the running scheduler at ``address``, its executor, and its worker threads."""
     try:
-        from distributed import Client
+        from distributed import Client  # noqa: PLC0415 - optional extra: dask
     except ImportError:
         raise InputError(f"--dask {address}: dask.distributed is not installed; expected "
                          f"pip install 'mlperf-inference-sim[dask]'") from None
@@ -827,9 +806,10 @@ def run_sweep(grid: Grid | str | Path, out: str | Path, *, workers: int | None =
 
 def _measure_profiles_first(points: list[dict], source: str) -> None:
     """Measure each CPU profile the points need once, here, before workers start (they load it)."""
+
     seen = set()
     if any(isinstance(p.get("device"), str) for p in points):
-        _hw_calibration()          # fitted (or loaded) once here: workers load the cached fit
+        whatif.default_calibration()   # fitted (or loaded) once here: workers load the cached fit
     for p in points:
         if isinstance(p.get("device"), str):
             continue

@@ -5,9 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import asdict
 
-from sim.util import atomic
+from sim.apps import plan as planner
 from sim.errors import InputError
+from sim.loadgen.scenarios import OFFLINE, percentile_label
+from sim.util import atomic
+
+NAME = "plan"
 
 COLUMNS = ("rank", "device", "kind", "count", "batching", "value", "value_units", "utilisation_pct",
            "price_usd_total", "usd_per_hour_total", "power_w_total", "binding", "plus10_load", "status",
@@ -31,10 +36,10 @@ def _pairs(text: str | None, flag: str) -> dict:
     return out
 
 
-def add_parser(sub) -> None:
-    p = sub.add_parser("plan", help="smallest system per device that meets a target, ranked (capacity planning)")
+def add_parser(subparsers):
+    p = subparsers.add_parser(NAME, help="smallest system per device that meets a target, ranked (capacity planning)")
     p.add_argument("--workload", default="resnet50", help="a model the hardware model covers (default resnet50)")
-    p.add_argument("--scenario", default="Server", choices=("Server", "Offline", "SingleStream", "MultiStream"))
+    p.add_argument("--scenario", default="Server", choices=planner.SCENARIOS)
     p.add_argument("--qps", type=float, help="Server target QPS, or Offline samples/s")
     p.add_argument("--latency-ms", type=float,
                    help="Server latency bound (default: the model's MLPerf bound); SingleStream p90 / "
@@ -52,12 +57,10 @@ def add_parser(sub) -> None:
                    help="shorter simulated runs than MLPerf's 600 s (faster, less strict)")
     p.add_argument("--min-query-count", type=int, help="override LoadGen's minimum query count")
     p.add_argument("--out", help="path prefix for PREFIX.csv, PREFIX.md and PREFIX.json")
-    p.set_defaults(func=cmd_plan)
+    return p
 
 
-def cmd_plan(args) -> int:
-    from sim.apps import plan as planner
-
+def run(args) -> int:
     target = planner.Target(args.scenario, args.qps, args.latency_ms, args.headroom, args.min_duration_ms,
                             args.min_query_count)
     devices = [d.strip() for d in args.devices.split(",") if d.strip()]
@@ -74,8 +77,7 @@ def cmd_plan(args) -> int:
 
 
 def _units(target) -> str:
-    return {"Server": "p99 ms", "Offline": "samples/s", "SingleStream": "p90 ms", "MultiStream": "p99 ms"}[
-        target.scenario]
+    return "samples/s" if target.scenario == OFFLINE else f"{percentile_label(target.scenario)} ms"
 
 
 def rows(plans, target, objective: str) -> list[dict]:
@@ -108,7 +110,7 @@ def describe_target(target, workload: str) -> str:
     elif t.scenario == "Offline":
         what = f"Offline {t.qps:,.0f} samples/s, planned at {t.required_qps():,.0f} ({t.headroom:.0%} headroom)"
     else:
-        pct = "p90" if t.scenario == "SingleStream" else "p99"
+        pct = percentile_label(t.scenario)
         what = (f"{t.scenario} {pct} <= {t.latency_ms:g} ms, planned at <= {t.latency_limit_ns() / 1e6:.3g} ms "
                 f"({t.headroom:.0%} headroom)")
     runs = "MLPerf run rules" if t.min_duration_ms is None else f"runs of at least {t.min_duration_ms} ms"
@@ -116,7 +118,6 @@ def describe_target(target, workload: str) -> str:
 
 
 def to_markdown(plans, target, objective: str, workload: str) -> str:
-    from sim.apps import plan as planner
     head = ("rank", "device", "count", "batching", "value", "utilisation_pct", "price_usd_total", "power_w_total",
             "binding")
     lines = [f"Plan for {describe_target(target, workload)}; ranked by {objective}.", "",
@@ -155,7 +156,6 @@ def to_csv(plans, target, objective: str) -> str:
 
 
 def to_json(plans, target, objective: str, workload: str) -> str:
-    from dataclasses import asdict
     return json.dumps({"schema": "sim.plan/1", "workload": workload, "target": asdict(target),
                        "objective": objective, "plans": [asdict(p) for p in plans]}, indent=1) + "\n"
 

@@ -1,4 +1,4 @@
-"""``python -m sim validate``: the command-line face of ``sim.validate`` (kept out of sim/cli.py).
+"""``python -m sim validate``: the command-line face of ``sim.validate``.
 
 Runs each workload for real (onnxruntime + LoadGen) and simulated, prints the comparison
 table, and writes what was asked: ``--json FILE`` (machine fingerprint and ``records``),
@@ -13,11 +13,14 @@ import shlex
 import sys
 from pathlib import Path
 
-from sim.validate import LOAD_BASES, LOAD_BASES_HELP
+from sim.commands.args import system_of
+from sim.validate import LOAD_BASES, LOAD_BASES_HELP, experiment, report
+
+NAME = "validate"
 
 
-def add_parser(sub) -> None:
-    p = sub.add_parser("validate", help="compare predictions with real onnxruntime runs driven by LoadGen")
+def add_parser(subparsers):
+    p = subparsers.add_parser(NAME, help="compare predictions with real onnxruntime runs driven by LoadGen")
     p.add_argument("--workload", action="append", required=True,
                    help="built-in workload (name:key=value,... sets builder parameters, e.g. bert_base:seq_len=16) "
                         "or a .onnx file; repeat for several")
@@ -53,24 +56,21 @@ def add_parser(sub) -> None:
     p.add_argument("--json", metavar="FILE", help="write the fingerprint and records as JSON")
     p.add_argument("--plots", metavar="DIR", help="folder for the plots (default: <out>/plots)")
     p.add_argument("--report", metavar="FILE", help="write the markdown report (e.g. docs/validation.md)")
-    p.set_defaults(func=run)
+    return p
 
 
 def run(args) -> int:
-    from sim.sut.system import SystemSpec, load_system
-    from sim.validate import compare, report
-    system = load_system(args.system) if args.system else SystemSpec()
-    results = compare.run_validation(args.workload, system, args.out, quick=args.quick, small=args.small,
-                                     repeats=args.repeats, sim_seeds=args.sim_seeds,
-                                     server_bound_ms=args.server_bound_ms, peak=not args.no_peak,
-                                     mlperf_model=args.mlperf_model, quiet_wait_s=args.quiet_wait_s,
-                                     nice=args.nice, drift_probe=args.drift_probe, replay=args.replay,
-                                     calibrate_after=args.calibrate_after,
-                                     calibrate_between=args.calibrate_between, load_basis=args.server_loads_of,
-                                     log=lambda *a: print(*a, flush=True))
+    results = experiment.run_validation(args.workload, system_of(args), args.out, quick=args.quick, small=args.small,
+                                        repeats=args.repeats, sim_seeds=args.sim_seeds,
+                                        server_bound_ms=args.server_bound_ms, peak=not args.no_peak,
+                                        mlperf_model=args.mlperf_model, quiet_wait_s=args.quiet_wait_s,
+                                        nice=args.nice, drift_probe=args.drift_probe, replay=args.replay,
+                                        calibrate_after=args.calibrate_after,
+                                        calibrate_between=args.calibrate_between, load_basis=args.server_loads_of,
+                                        log=lambda *a: print(*a, flush=True))
     print()
     print(report.format_table(report.all_records(results)))
-    fp = compare.machine_fingerprint(results)
+    fp = experiment.machine_fingerprint(results)
     command = "python -m sim " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["validate"] \
         else "python -m sim validate ..."
     plots = report.write_plots(results, Path(args.plots) if args.plots else Path(args.out) / "plots")

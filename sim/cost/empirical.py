@@ -213,7 +213,8 @@ class EmpiricalCost:
         return {"schema": SCHEMA, "source": self.source, "idle_after_ns": self.idle_after_ns,
                 "busy": [{"batch": b, "concurrency": c, "ns": [int(x) for x in v]}
                          for (b, c), v in sorted(self.busy.items())],
-                "idle": [{"batch": b, "gap_ns": g, "ns": [int(x) for x in v]} for (b, g), v in sorted(self.idle.items())]}
+                "idle": [{"batch": b, "gap_ns": g, "ns": [int(x) for x in v]}
+                         for (b, g), v in sorted(self.idle.items())]}
 
     @staticmethod
     def from_dict(d: dict, source: str | None = None) -> "EmpiricalCost":

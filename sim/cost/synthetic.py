@@ -11,7 +11,7 @@ queueing-theory checks:
 - ``AffineCost``: ``a + b * batch``, the usual shape of batched inference.
 
 Each may add ``wake_ns`` when the instance was idle. The measured CPU profile provides
-another implementation (``sim.profile.cpu_profile.CpuProfileCost``); calibrated device profiles
+another implementation (``sim.cost.cpu_profile.CpuProfileCost``); calibrated device profiles
 provide more.
 """
 

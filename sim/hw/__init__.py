@@ -11,7 +11,7 @@
 - ``sim.hw.published``: predicting published results (``python -m sim predict-published``).
 - ``sim.hw.evaluate``: leave-one-system-out, cross-scenario, unseen products, twin baseline.
 - ``sim.hw.local_cpu``: the analytical model against this machine's measured CPU profile.
-- ``sim.commands.hw``: the ``calibrate`` and ``predict-published`` sub-commands.
+- ``sim.commands.calibrate``, ``sim.commands.predict_published``: their sub-commands.
 
 docs/hardware.md describes the model and its measured accuracy.
 """

@@ -114,7 +114,7 @@ class Device:
 
 
 @dataclass
-class Workload:
+class AnalyticWorkload:
     """A layer summary as arrays, split by what the cost model does with each kernel."""
     name: str
     mac_class: np.ndarray        # index into EFF_CLASSES per MAC kernel
@@ -151,10 +151,10 @@ class Workload:
         return float(self.w_elems.sum() + self.vw_elems.sum())
 
 
-_WORKLOADS: dict[str, Workload] = {}
+_WORKLOADS: dict[str, AnalyticWorkload] = {}
 
 
-def workload(name: str) -> Workload:
+def workload(name: str) -> AnalyticWorkload:
     """The workload ``name`` prepared for the cost model (cached)."""
     if name in _WORKLOADS:
         return _WORKLOADS[name]
@@ -167,7 +167,7 @@ def workload(name: str) -> Workload:
     act_in, act_out = _fused_attention_traffic(kc, a["op_type"], a["act_in"], a["act_out"])
     # graph input/output elements per sample: the first layers' inputs are not known here,
     # so the summary's explicit fields are used when present
-    w = Workload(name=name, mac_class=cls_idx, flops=a["flops"][mac], m=a["m"][mac], n=a["n"][mac],
+    w = AnalyticWorkload(name=name, mac_class=cls_idx, flops=a["flops"][mac], m=a["m"][mac], n=a["n"][mac],
                  w_elems=a["weights"][mac], a_elems=a["act_in"][mac] + a["act_out"][mac],
                  v_elems=a["act_in"][vec] + a["act_out"][vec], vw_elems=np.zeros(int(vec.sum())),
                  input_elems=float(summary.get("input_elems", 0.0)),
@@ -194,7 +194,7 @@ def _fused_attention_traffic(kclass: np.ndarray, op_type: np.ndarray, act_in: np
     return act_in, act_out
 
 
-def _fill(w: Workload, dev: Device, batch: int) -> np.ndarray:
+def _fill(w: AnalyticWorkload, dev: Device, batch: int) -> np.ndarray:
     """Busy share of the compute units: output tiles run in waves over them (tile quantisation)."""
     tm, tn = TILES.get(dev.kind, (32, 32))
     tiles = np.ceil(w.m * batch / tm) * np.ceil(w.n / tn)
@@ -203,11 +203,12 @@ def _fill(w: Workload, dev: Device, batch: int) -> np.ndarray:
     return tiles / (waves * dev.units)
 
 
-def layer_times_s(w: Workload, dev: Device, precision: str, eff: Efficiency, batch: int,
+def layer_times_s(w: AnalyticWorkload, dev: Device, precision: str, eff: Efficiency, batch: int,
                   latency_mode: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Per-kernel times (MAC kernels, vector kernels) of one batch, without ``batch_s``."""
     if precision not in dev.peak_ops:
-        raise InputError(f"device {dev.name}: no {precision} peak in its profile; expected one of {sorted(dev.peak_ops)}")
+        raise InputError(f"device {dev.name}: no {precision} peak in its profile; "
+                         f"expected one of {sorted(dev.peak_ops)}")
     peak = dev.peak_ops[precision] * (eff.latency_eff if latency_mode and dev.kind in LATENCY_EFF_KINDS else 1.0)
     nbytes = BYTES[precision]
     effs = np.array([eff.conv, eff.gconv, eff.matmul, eff.bmm])[w.mac_class]
@@ -226,7 +227,7 @@ def layer_times_s(w: Workload, dev: Device, precision: str, eff: Efficiency, bat
     return mac_t, vec_t
 
 
-def batch_time_s(w: Workload, dev: Device, precision: str, eff: Efficiency, batch: int, net: float = 1.0,
+def batch_time_s(w: AnalyticWorkload, dev: Device, precision: str, eff: Efficiency, batch: int, net: float = 1.0,
                  batch_us: float | None = None, latency_mode: bool = False) -> float:
     """T(b): seconds for one batch of ``batch`` samples on one device (no host link).
 
@@ -241,7 +242,7 @@ def batch_time_s(w: Workload, dev: Device, precision: str, eff: Efficiency, batc
     return float(net * (mac_t.sum() + vec_t.sum()) + fixed * 1e-6)
 
 
-def link_time_s(w: Workload, dev: Device, precision: str, batch: int) -> float:
+def link_time_s(w: AnalyticWorkload, dev: Device, precision: str, batch: int) -> float:
     """Host link time of one batch: inputs in, outputs back (0 for a device without a link)."""
     if not dev.link_bps:
         return 0.0
@@ -259,7 +260,7 @@ class AnalyticCost:
     ``sim.hw.calibrate``); ``overlap_link`` chooses pipelined copies (throughput) or copies
     in series with compute (latency).
     """
-    workload: Workload
+    workload: AnalyticWorkload
     device: Device
     precision: str
     eff: Efficiency
@@ -290,7 +291,8 @@ class AnalyticCost:
         return (f"analytic roofline of {self.workload.name} on {self.device.name} at {self.precision}: "
                 f"eff conv {e.conv:.2f} gconv {e.gconv:.2f} matmul {e.matmul:.2f} bmm {e.bmm:.2f} mem {e.mem:.2f}, "
                 f"{e.kernel_us:.1f} us/kernel, "
-                f"{e.batch_us if self.batch_us is None else self.batch_us:.0f} us/batch, network factor {self.net:.3f}, "
+                f"{e.batch_us if self.batch_us is None else self.batch_us:.0f} us/batch, "
+                f"network factor {self.net:.3f}, "
                 f"{'latency' if self.latency_mode else 'throughput'} mode (latency efficiency {e.latency_eff:.2f}), "
                 f"scale {self.scale:.3f}")
 
@@ -298,7 +300,7 @@ class AnalyticCost:
         return replace(self, scale=scale, _cache={})
 
 
-def batch_times_many(w: Workload, kind: str, eff: Efficiency, peak_ops: np.ndarray, bandwidth_bps: np.ndarray,
+def batch_times_many(w: AnalyticWorkload, kind: str, eff: Efficiency, peak_ops: np.ndarray, bandwidth_bps: np.ndarray,
                      onchip_bytes: np.ndarray, units: np.ndarray, nbytes: np.ndarray, batch: np.ndarray,
                      latency_mode: np.ndarray, net: float = 1.0, batch_us: float | None = None) -> np.ndarray:
     """``batch_time_s`` for many (device, precision, batch, mode) points of one network at once.
@@ -332,7 +334,7 @@ def batch_times_many(w: Workload, kind: str, eff: Efficiency, peak_ops: np.ndarr
     return net * (mac_t.sum(axis=1) + vec_t.sum(axis=1)) + fixed * 1e-6
 
 
-def link_times_many(w: Workload, link_bps: np.ndarray, nbytes: np.ndarray, batch: np.ndarray) -> np.ndarray:
+def link_times_many(w: AnalyticWorkload, link_bps: np.ndarray, nbytes: np.ndarray, batch: np.ndarray) -> np.ndarray:
     """``link_time_s`` for many points (0 where the device has no host link)."""
     per_sample = w.input_elems * nbytes + min(w.output_elems, RESPONSE_ELEMS) * 4.0
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -74,6 +74,7 @@ from scipy.optimize import least_squares
 
 from sim.errors import InputError
 from sim.hw import analytic, profiles
+from sim.hw import precision as precision_rules
 from sim.hw import system_model as sm
 from sim.hw.analytic import Efficiency
 from sim.hw.rows import Case, read_case, stack_of, unit_of
@@ -307,7 +308,8 @@ class UnitModel:
             out[srv] = util * self.servers[srv] * self.STREAM_BATCHES[best] / ts[np.arange(len(srv)), best]
         for i in self._ms_idx:
             ts = times[self._flat[i]:self._flat[i] + n] * scale[i]
-            out[i] = max(0.5, _largest_batch_within(ts + extra[i], self.STREAM_BATCHES, self.bound[i]) * self.servers[i])
+            within = _largest_batch_within(ts + extra[i], self.STREAM_BATCHES, self.bound[i])
+            out[i] = max(0.5, within * self.servers[i])
         return out
 
     def _chosen(self, ts: np.ndarray, allowed: np.ndarray) -> np.ndarray:
@@ -700,7 +702,8 @@ def read_measurements(path: str | Path) -> tuple[list[Case], dict[int, float]]:
         try:
             devices = int(r.get("devices") or 1)
         except ValueError:
-            raise InputError(f"{path}:{line}: field 'devices' = {r.get('devices')!r}: expected an integer >= 1") from None
+            raise InputError(f"{path}:{line}: field 'devices' = {r.get('devices')!r}: "
+                             "expected an integer >= 1") from None
         model = r["model"].strip()
         case = read_case({"version": "v5.1", "division": "closed", "submitter": "user", "system": f"measurement-{line}",
                           "accelerator": "", "accelerator_kind": prof.kind, "accelerators_per_node": str(devices),
@@ -715,7 +718,6 @@ def read_measurements(path: str | Path) -> tuple[list[Case], dict[int, float]]:
         prec = (r.get("precision") or "").strip()
         if prec and prec not in prof.peak_tops:
             raise InputError(f"{path}:{line}: field 'precision' = {prec!r}: expected one of {sorted(prof.peak_tops)}")
-        from sim.hw import precision as precision_rules
         chosen, why = (prec, "given in the measurements") if prec else precision_rules.choose(prof, model)
         framework = (r.get("framework") or "").strip()
         stack = (stack_of(prof.kind, "", framework) if framework else "user") if prof.kind == "cpu" else case.stack

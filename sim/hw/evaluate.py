@@ -27,6 +27,7 @@ import numpy as np
 
 from sim.hw import calibrate as cal
 from sim.hw import names, published
+from sim.hw import system_model as sm
 from sim.hw.rows import Case, read_case, unit_of
 
 FIVE_MODELS = ("resnet50", "ssd-mobilenet", "ssd-resnet34", "retinanet", "bert-99")
@@ -265,7 +266,6 @@ def one_network_to_others(data: Data, full: cal.Calibration, min_rows: int = 3) 
     full calibration) and its other networks' non-Server rows are predicted in closed form,
     with the fixed cost per kernel held at the prior (``calibrate.kernel_us_held``, a variant
     the calibration does not use) and free. Returns {"held"|"free": |errors|, "<kind> held"|...}."""
-    from sim.hw import system_model as sm
 
     by: dict[str, list[Case]] = defaultdict(list)
     for c in data.cases:

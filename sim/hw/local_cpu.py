@@ -1,6 +1,6 @@
 """The analytical model against the measured CPU profile of this machine.
 
-The measured onnxruntime profile (``sim.profile.cpu_profile``) is ground truth on the one device
+The measured onnxruntime profile (``sim.profile``) is ground truth on the one device
 this project can measure. ``compare`` fits the ``local-cpu`` profile's parameters to the
 profile's end-to-end times (every measured batch size of every measured workload) and
 then sets the analytical model's per-layer times beside the measured per-kernel times:
@@ -27,6 +27,9 @@ from sim.hw import analytic, summaries
 from sim.hw import calibrate as cal
 from sim.hw import system_model as sm
 from sim.hw.rows import Case
+from sim.profile import store
+from sim.workload import catalog as wl
+from sim.workload import layers
 
 PROFILE = "local-cpu"
 WORKLOADS = ("resnet50", "ssd_mobilenet_v1", "bert_base")
@@ -35,15 +38,13 @@ CLASSES = ("conv", "gconv", "matmul", "bmm", "vector", "other")
 
 def measured_profiles(workloads=WORKLOADS) -> dict[str, dict]:
     """Cached measured profiles of this machine, by workload (missing ones left out)."""
-    from sim.profile import cpu_profile
-    from sim.workload import catalog as wl
 
     out = {}
     for name in workloads:
         w = wl.build(name)
-        path = cpu_profile.profile_path(w)
+        path = store.profile_path(w)
         if path.is_file():
-            out[name] = cpu_profile.load_profile(path)
+            out[name] = store.load_profile(path)
     return out
 
 
@@ -73,8 +74,6 @@ def _prior() -> cal.Prior:
 
 def _node_classes(workload: str) -> tuple[dict[str, str], list[str]]:
     """kclass of every original node, and the names of the summary's rows in order."""
-    from sim.workload import layers
-    from sim.workload import catalog as wl
 
     w = wl.build(workload)
     table = layers.layer_table(w.model, 1, w.name)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from sim.hw import profiles
+
 
 @dataclass(frozen=True)
 class DeviceName:
@@ -112,7 +114,6 @@ def normalise(accelerator: str, kind: str | None = None) -> DeviceName | None:
     """
     if not accelerator:
         return None
-    from sim.hw import profiles
     if accelerator in profiles.names():        # a profile's own name (what-if systems)
         return DeviceName(accelerator)
     s = _clean(accelerator)

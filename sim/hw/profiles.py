@@ -39,9 +39,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
-from sim.paths import REPO_ROOT
 from sim.errors import InputError, field_error
+from sim.paths import REPO_ROOT
 from sim.util.yamlfile import read_yaml
 
 KINDS = ("cpu", "gpu", "dsp", "fpga", "asic")
@@ -99,7 +98,8 @@ def _number(d: dict, key: str, src: str, path: str, required: bool, minimum: flo
             raise field_error(src, where, None, "a mapping {value: <number>, source: <text>}")
         return None, None
     if not isinstance(entry, dict) or set(entry) - {"value", "source"} or "source" not in entry:
-        raise field_error(src, where, entry, "a mapping {value: <number>, source: <text>} (every number needs a source)")
+        raise field_error(src, where, entry,
+                          "a mapping {value: <number>, source: <text>} (every number needs a source)")
     source = entry.get("source")
     if not isinstance(source, str) or not source.strip():
         raise field_error(src, where + ".source", source, "a non-empty text naming the datasheet, paper or fit")

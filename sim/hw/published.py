@@ -25,13 +25,14 @@ import pickle
 from dataclasses import replace
 from pathlib import Path
 
-from sim.paths import SHARED_DATA
-from sim.util import atomic
 from sim.errors import InputError
 from sim.hw import calibrate as cal
-from sim.hw import system_model as sm
 from sim.hw import profiles
+from sim.hw import system_model as sm
 from sim.hw.rows import INPUT_COLUMNS, REQUIRED_COLUMNS, Case, read_case, unit_of
+from sim.paths import SHARED_DATA
+from sim.util import atomic
+from sim.workload import catalog as workloads
 
 MODEL_VERSION = "hw-model/7"      # bump when the model or its fitting changes: invalidates caches
 DEFAULT_RESULTS = SHARED_DATA / "mlperf_results" / "results.csv"
@@ -56,7 +57,6 @@ def _fingerprint(path: Path) -> str:
 
 def calibration_from(results: str | Path | None = None, use_cache: bool = True) -> cal.Calibration:
     """The calibration fitted on a results CSV (all its supported rows), cached on disk."""
-    from sim.workload import catalog as workloads
 
     path = Path(results) if results else DEFAULT_RESULTS
     if not path.is_file():

@@ -187,7 +187,8 @@ def read_case(row: dict, index: int = 0) -> Case:
     prec, why = precision.choose(prof, model, g["system"], g["framework"])
     return Case(**base, target=target, profile=dev.profile, workload=workload, devices=count,
                 mig_slices=dev.mig_slices, mig_instances=dev.mig_instances, cores=cores, latency_bound_ns=bound,
-                power_capped=g["power_measured"].lower() == "yes", stack=stack_of(prof.kind, g["system"], g["framework"]),
+                power_capped=g["power_measured"].lower() == "yes",
+                stack=stack_of(prof.kind, g["system"], g["framework"]),
                 triton=bool(re.search(r"triton", text)), precision=prec, precision_reason=why)
 
 

@@ -39,12 +39,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-
 from sim.errors import InputError
 from sim.hw import analytic, profiles
 from sim.hw.analytic import AnalyticCost, Device, Efficiency
 from sim.hw.rows import Case
+from sim.loadgen.settings import MODEL_ALIASES
+from sim.run import simulate
 from sim.sut.system import BatchingSpec, SystemSpec
+from sim.util.bisect import bisect
 
 MAX_BATCH = {"gpu": 2048, "asic": 32, "fpga": 16, "dsp": 1, "cpu": 32}
 TUNED_BATCH_KINDS = ("gpu",)
@@ -99,7 +101,7 @@ class Setup:
     """Everything about a case that does not depend on the parameters."""
     profile: profiles.Profile
     device: Device
-    workload: analytic.Workload
+    workload: analytic.AnalyticWorkload
     servers: int                 # concurrent execution engines (devices x chips x MIG instances)
     physical: int                # physical devices in the node (for the scaling term)
     age_years: float             # software age: years since the chip first shipped
@@ -165,7 +167,7 @@ def batch_of(case: Case, s: Setup) -> int:
     raise ValueError(f"no single batch size for target {case.target!r}")
 
 
-def offline_batch(prof: profiles.Profile, w: analytic.Workload, precision: str, fraction: float = 1.0) -> int:
+def offline_batch(prof: profiles.Profile, w: analytic.AnalyticWorkload, precision: str, fraction: float = 1.0) -> int:
     """The largest Offline batch: ``MAX_BATCH`` of the kind, halved while one batch's largest
     activations (twice, in and out) exceed a quarter of the engine's memory (its chip's
     share of the card, times ``fraction`` for a MIG instance)."""
@@ -220,12 +222,7 @@ def ms_streams_batch(c: AnalyticCost, bound_s: float, limit: int = 1 << 16) -> i
     lo, hi = 1, 2
     while hi <= limit and c.batch_seconds(hi) <= bound_s:
         lo, hi = hi, hi * 2
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if c.batch_seconds(mid) <= bound_s:
-            lo = mid
-        else:
-            hi = mid
+    lo, hi = bisect(lambda batch: c.batch_seconds(batch) <= bound_s, lo, hi)
     return lo
 
 
@@ -276,12 +273,11 @@ def _settings(model: str, **fields) -> dict:
 
 
 def _mlperf_model(case: Case) -> str:
-    return {"bert-99": "bert", "bert-99.9": "bert"}.get(case.model, case.model)
+    return MODEL_ALIASES.get(case.model, case.model)
 
 
 def simulate_case(case: Case, p: Params, seed: int = 0) -> float:
     """The row's metric, through the simulator (see the module docstring)."""
-    from sim.run import simulate
 
     s = setup(case)
     model = _mlperf_model(case)
@@ -296,7 +292,8 @@ def simulate_case(case: Case, p: Params, seed: int = 0) -> float:
         per_round = b * s.servers
         n = per_round * max(20, math.ceil(est / per_round))
         r = simulate("Offline", workload=None, mlperf_model=model, system=system, cost=c, seed=seed,
-                     overrides=_settings(model, offline_expected_qps=n / 1.1, min_duration_ns=10 ** 9, min_query_count=n))
+                     overrides=_settings(model, offline_expected_qps=n / 1.1, min_duration_ns=10 ** 9,
+                                         min_query_count=n))
         return float(r.metrics.headline_value)
     if case.target == "singlestream":
         c = cost(case, s, p, overlap_link=False)
@@ -312,8 +309,9 @@ def simulate_case(case: Case, p: Params, seed: int = 0) -> float:
         r = simulate("MultiStream", workload=None, mlperf_model=model,
                      system=_system(s, p, case, BatchingSpec("dynamic", per, 0.0), triton_ms_s(case, p) * 1e9),
                      cost=c, seed=seed,
-                     overrides=_settings(model, multi_stream_expected_latency_ns=t * 1e9, min_duration_ns=_ms_ns(700 * t),
-                                        min_query_count=700, multi_stream_samples_per_query=MS_SAMPLES))
+                     overrides=_settings(model, multi_stream_expected_latency_ns=t * 1e9,
+                                         min_duration_ns=_ms_ns(700 * t), min_query_count=700,
+                                         multi_stream_samples_per_query=MS_SAMPLES))
         return float(r.metrics.headline_value)
     if case.target == "ms_streams":
         return float(_ms_streams_simulated(case, s, p, model, seed))
@@ -323,7 +321,6 @@ def simulate_case(case: Case, p: Params, seed: int = 0) -> float:
 
 
 def _ms_streams_ok(case, s, p, model, n: int, seed: int) -> bool:
-    from sim.run import simulate
 
     c = cost(case, s, p, overlap_link=False)
     per = math.ceil(n / s.servers)
@@ -399,7 +396,6 @@ def server_peak(case: Case, p: Params, s: Setup | None = None, seed: int = 0, re
     (long enough for the queue to settle), one schedule seed. The search starts at the
     sustainable capacity, steps down by 8 % until VALID, then bisects to ``rel_tol``.
     """
-    from sim.run import simulate
 
     s = s or setup(case)
     model = _mlperf_model(case)
@@ -436,10 +432,5 @@ def server_peak(case: Case, p: Params, s: Setup | None = None, seed: int = 0, re
         hi = q
     if lo is None:
         return 0.0
-    while hi - lo > rel_tol * lo:
-        mid = 0.5 * (lo + hi)
-        if valid(mid):
-            lo = mid
-        else:
-            hi = mid
+    lo, hi = bisect(valid, lo, hi, rel_tol=rel_tol)
     return lo

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 
+from sim.loadgen.scenarios import CLOSED_LOOP
+
 RULE = "================================================"
 
 
@@ -27,7 +29,7 @@ def summary_text(m, params: list[tuple[str, object]], sut_name: str = "Simulated
     """The text of ``mlperf_log_summary.txt`` for metrics ``m`` and test parameters ``params``."""
     out = [RULE, "MLPerf Results Summary", RULE, f"SUT name : {sut_name}", f"Scenario : {m.scenario}",
            f"Mode     : {mode}"]
-    if m.scenario in ("SingleStream", "MultiStream"):
+    if m.scenario in CLOSED_LOOP:
         out.append(f"{m.headline_name} : {int(m.headline_value)}")
     elif m.scenario == "Server":
         out.append(f"Completed samples per second    : {_fixed2(m.headline_value)}")

@@ -21,6 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+from sim.util.bisect import bisect
+
 
 @dataclass
 class Trial:
@@ -86,12 +88,7 @@ def find_peak_qps(trial: Callable[[float, int], object], start_qps: float, rel_t
                 hi = q
     if lo is None or hi is None:
         raise RuntimeError(f"could not bracket the peak within {max_trials} trials (last QPS {q:g})")
-    while (hi - lo) > rel_tol * lo and len(trials) < max_trials:
-        mid = 0.5 * (lo + hi)
-        if run(mid):
-            lo = mid
-        else:
-            hi = mid
+    lo, hi = bisect(run, lo, hi, rel_tol=rel_tol, max_steps=max_trials - len(trials))
     share_lo = (1 + sum(run(lo, k) for k in range(1, repeats))) / repeats if repeats > 1 else 1.0
     share_hi = sum(run(hi, k) for k in range(1, repeats)) / repeats if repeats > 1 else 0.0
     return PeakResult(peak_qps=lo, invalid_qps=hi, valid_share_at_peak=share_lo,

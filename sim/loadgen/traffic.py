@@ -68,13 +68,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.loadgen import rng as lg_random
 from sim.errors import InputError
+from sim.loadgen import rng as lg_random
+from sim.loadgen.scenarios import CLOSED_LOOP
 from sim.loadgen.settings import TestSettings
 
 #: Refuse to pre-generate more samples than this (LoadGen would need tens of GB).
 MAX_GENERATED_SAMPLES = 2_000_000_000
-_CLOSED_LOOP = ("SingleStream", "MultiStream")
 
 
 @dataclass(frozen=True)
@@ -138,7 +138,7 @@ def generation_horizon_ns(settings: TestSettings) -> int:
     """Queries are generated while the previous offset is below this (0 for Offline)."""
     if settings.performance_issue_unique:
         return 0
-    multiplier = 2 if settings.scenario in _CLOSED_LOOP else 1
+    multiplier = 2 if settings.scenario in CLOSED_LOOP else 1
     return multiplier * settings.target_duration_ns
 
 

@@ -6,12 +6,10 @@ device's link (one transfer at a time per direction), compute for the cost model
 service time, device-to-host copy; the instance is then free again, and the batch goes
 on to host post-processing (a pool of workers). An instance that has been without work
 for ``idle_after_ns`` is idle, and its next batch pays the cost model's wake-up time.
-A cost model with ``service_time_in_context_ns(batch, gap_ns, computing, rng)`` is asked
-instead, with the time since the instance's last batch ended and the number of batches in
-compute at once (this one included): CPU instances share cores and caches. One with
-``service_time_at_ns(..., start_ns)`` is also told when the batch starts (a machine whose
-speed varies over time, ``sim.cost.speed_trace``); a cost model with ``for_run(rng)`` is bound
-to the run first.
+The cost model follows ``sim.cost.protocol``: the engine asks the most specific
+capability it has (the time told when the batch starts, the time in context of the gap
+since the instance's last batch and of the batches in compute at once, or the plain time
+with the idle flag), chosen once per run; a run-bound model is bound to the run first.
 """
 
 from __future__ import annotations
@@ -20,6 +18,8 @@ import math
 from collections import deque
 
 import simpy
+
+from sim.cost.protocol import ContextCost, CostModel, RunBoundCost, TimedCost
 
 
 class Instance:
@@ -63,8 +63,8 @@ class Devices:
     def __init__(self, env: simpy.Environment, system, cost, rng, record):
         self.env = env
         self.system = system
-        bind = getattr(cost, "for_run", None)
-        self.cost = bind(rng) if bind is not None else cost
+        self.cost = cost.for_run(rng) if isinstance(cost, RunBoundCost) else cost
+        self._time = _time_function(self.cost)
         self.rng = rng
         self.record = record          # record(first, count, device, instance, dispatch, start, end, done)
         self.link = system.link
@@ -104,14 +104,7 @@ class Devices:
 
     def _service_ns(self, inst: Instance, count: int, start: float) -> float:
         """The cost model's time for a batch starting at ``start`` on ``inst``."""
-        gap = start - inst.last_end_ns
-        at = getattr(self.cost, "service_time_at_ns", None)
-        if at is not None:
-            return at(count, gap, self.computing, self.rng, start)
-        in_context = getattr(self.cost, "service_time_in_context_ns", None)
-        if in_context is None:
-            return self.cost.service_time_ns(count, gap > self.idle_after_ns, self.rng)
-        return in_context(count, gap, self.computing, self.rng)   # depends on the gap and on neighbours
+        return self._time(self, count, start - inst.last_end_ns, start)
 
     def _transfer(self, lanes, device: int, nbytes: int):
         with lanes[device].request() as req:
@@ -140,3 +133,18 @@ class Devices:
         self.in_flight -= 1
         self.record(first, count, inst.device, inst.index, dispatch_ns, start, end, env.now)
         on_done(first, count)
+
+
+def _time_function(cost):
+    """The one question the engine asks ``cost`` for every batch: its most specific capability."""
+    if isinstance(cost, TimedCost):
+        at = cost.service_time_at_ns
+        return lambda dev, count, gap, start: at(count, gap, dev.computing, dev.rng, start)
+    if isinstance(cost, ContextCost):   # depends on the gap and on neighbours
+        in_context = cost.service_time_in_context_ns
+        return lambda dev, count, gap, start: in_context(count, gap, dev.computing, dev.rng)
+    if not isinstance(cost, CostModel):
+        raise TypeError(f"{type(cost).__name__} is not a cost model: expected service_time_ns and describe "
+                        "(sim.cost.protocol.CostModel)")
+    plain = cost.service_time_ns
+    return lambda dev, count, gap, start: plain(count, gap > dev.idle_after_ns, dev.rng)

@@ -35,8 +35,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-
-from sim.cost.synthetic import AffineCost, ExponentialCost, FixedCost
 from sim.errors import field_error
 from sim.util.yamlfile import read_yaml
 
@@ -151,18 +149,6 @@ def _cost(d, src: str) -> dict | None:
     return dict(d)
 
 
-def cost_from_spec(cost: dict, wake_ns: float = 0.0):
-    """A synthetic cost model from a system's ``cost`` mapping (``cpu_profile`` is built elsewhere)."""
-    kind = cost["kind"]
-    if kind == "fixed":
-        return FixedCost(cost["time_us"] * 1e3, wake_ns)
-    if kind == "exponential":
-        return ExponentialCost(cost["mean_us"] * 1e3, wake_ns)
-    if kind == "affine":
-        return AffineCost(cost["a_us"] * 1e3, cost["b_us_per_sample"] * 1e3, wake_ns)
-    raise ValueError(f"cost kind {kind!r} is not synthetic")
-
-
 def parse_system(data: dict, src: str = "system") -> SystemSpec:
     d = _check_keys(data, {"name", "host", "batching", "accelerators", "link"}, src, "")
     host = _check_keys(d.get("host"), {"issue_overhead_us", "schedule_delay_us", "preprocess", "postprocess"},
@@ -196,7 +182,8 @@ def parse_system(data: dict, src: str = "system") -> SystemSpec:
             raise field_error(src, "link.bandwidth_gbps", bw, "a number > 0 (GB/s)")
         link_spec = LinkSpec(bandwidth_bytes_per_s=bw * 1e9,
                              latency_ns=_get(link, "latency_us", float, src, "link.", 0.0, minimum=0) * 1e3,
-                             input_bytes_per_sample=_get(link, "input_bytes_per_sample", int, src, "link.", 0, minimum=0),
+                             input_bytes_per_sample=_get(link, "input_bytes_per_sample", int, src, "link.", 0,
+                                                         minimum=0),
                              output_bytes_per_sample=_get(link, "output_bytes_per_sample", int, src, "link.", 0,
                                                           minimum=0))
     name = _get(d, "name", str, src, "", SystemSpec.name)

@@ -10,14 +10,14 @@ import os
 import tempfile
 from pathlib import Path
 
+from sim.errors import InputError
+
 
 def _default_mode() -> int:
     """0o666 less the process umask: the mode ``open()`` would give a new file."""
     mask = os.umask(0)
     os.umask(mask)
     return 0o666 & ~mask
-
-from sim.errors import InputError
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> Path:

@@ -29,6 +29,8 @@ import os
 import platform
 import sys
 
+import numpy
+
 HASH_CHARS = 12
 
 
@@ -80,8 +82,7 @@ def fingerprint(intra_op_threads: int | None = None, inter_op_threads: int | Non
                 execution_mode: str = "ORT_SEQUENTIAL",
                 graph_optimization_level: str = "ORT_ENABLE_ALL") -> dict:
     """The facts a CPU profile depends on (see the module docstring)."""
-    import numpy
-    import onnxruntime
+    import onnxruntime  # noqa: PLC0415 - heavy: only its version is read
 
     return {
         "cpu_model": cpu_model_name(),

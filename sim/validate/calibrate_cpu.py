@@ -31,11 +31,11 @@ Service times (``measure_service``, no LoadGen)
       give how much slower a worker runs while queries keep arriving (another thread takes
       the interpreter lock and the CPU for each issue; a worker that just woke from a short
       idle spell is still cold). Per batch size
-      and rate: ``traffic`` in the result, ``Calibration.cost_for`` applies it to Server.
+      and rate: ``traffic`` in the result, ``MachineCalibration.cost_for`` applies it to Server.
     - a *speed probe* before and after (batch-1 runs back to back for a second, and the
       same at the largest batch: the probes each real run makes before LoadGen starts):
       the ratio of a run's probe to the calibration's is the machine's drift since
-      calibration (``Calibration.drift``, ``Calibration.drift_max``).
+      calibration (``MachineCalibration.drift``, ``MachineCalibration.drift_max``).
 
 LoadGen's overhead (``measure_loadgen_overhead``, LoadGen with no model)
     The real harness, with a model that only sleeps (for the measured service time, so
@@ -53,11 +53,11 @@ Batches woken by LoadGen's Server traffic (``measure_loadgen_wakes``, LoadGen wi
     batch (their cycle) and batches that woke the worker (their inference time): under
     LoadGen's threads the medians hold but the tails do not (dlrm, 100 pairs a sample, at 78
     QPS: batch-1 times p90 7.5 to 8.2 ms against 5.7 to 6.6 ms in the calibration's busy and
-    idle segments), and a queue's waiting time follows the tail. ``Calibration.cost_for(...,
+    idle segments), and a queue's waiting time follows the tail. ``MachineCalibration.cost_for(...,
     loadgen_ratios=True)`` draws Server's batches from these ratios; predictions do not by
     default (dlrm: closer than without them at 78 QPS, p99 17.7% too high at 110 QPS).
 
-``calibrate`` runs them and returns a ``Calibration``: an ``EmpiricalCost`` and the
+``calibrate`` runs them and returns a ``MachineCalibration``: an ``EmpiricalCost`` and the
 per-scenario host overheads, which ``system_for`` puts into the simulated ``SystemSpec``.
 """
 
@@ -77,7 +77,18 @@ import numpy as np
 
 from sim.cost.empirical import EmpiricalCost
 from sim.errors import InputError
-from sim.validate.harness import HarnessConfig, WorkerSUT, _current_niceness, make_executors, run_in_subprocess
+from sim.util.fingerprint import fingerprint
+from sim.validate.harness import (
+    CpuMonitor,
+    ForeignMeter,
+    HarnessConfig,
+    WorkerSUT,
+    _current_niceness,
+    load_workload,
+    make_executors,
+    run_in_subprocess,
+    wait_quiet,
+)
 
 GAPS_NS = (30_000.0, 200_000.0, 2_000_000.0, 20_000_000.0, 60_000_000.0, 200_000_000.0)
 SPIN_BELOW_NS = 1_000_000.0     # shorter gaps are waited out on the clock, not slept
@@ -107,7 +118,7 @@ class _Sample:
 
 def _respond_factory():
     try:
-        import mlperf_loadgen as lg
+        import mlperf_loadgen as lg  # noqa: PLC0415 - optional extra
         return lambda i: lg.QuerySampleResponse(i, 0, 0)
     except ImportError:
         return lambda i: (i, 0, 0)
@@ -261,7 +272,6 @@ def _reference(cfg: HarnessConfig, executors, scale: float, respond) -> dict[int
 
 def measure_service(spec: dict) -> dict:
     """Busy and idle service times of the harness's SUT code (see the module docstring)."""
-    from sim.validate.harness import CpuMonitor, ForeignMeter, wait_quiet
     cfg = HarnessConfig.from_dict(spec["config"])
     scale = float(spec.get("seconds_scale", 1.0))
     executors = make_executors(cfg, seed=int(spec.get("seed", 0)))
@@ -381,7 +391,6 @@ def _harness_run(spec: dict, folder: Path, timeout_s: float, disturbed_cores: fl
     """One harness run (LoadGen, ``spec``), made again (up to ``retries`` times, each after
     waiting up to ``quiet_wait_s`` for quiet) while other processes used more than
     ``disturbed_cores`` during it; the last attempt's result."""
-    from sim.validate.harness import wait_quiet
     for _ in range(1 + retries):
         if quiet_wait_s > 0:
             wait_quiet(min(disturbed_cores, 0.35), quiet_wait_s)
@@ -473,7 +482,7 @@ def _probe_ratio(run: dict, key: str, reference_ns: float | None) -> float | Non
 
 
 @dataclass
-class Calibration:
+class MachineCalibration:
     config: HarnessConfig
     workload_sha256: str
     cost: EmpiricalCost
@@ -488,7 +497,7 @@ class Calibration:
     wakes: dict = field(default_factory=dict)     # woken batches under LoadGen Server traffic (measure_loadgen_wakes)
 
     @staticmethod
-    def pooled(parts: list["Calibration"]) -> "Calibration":
+    def pooled(parts: list["MachineCalibration"]) -> "MachineCalibration":
         """One calibration from several of the same system made at different times (before,
         between and after the real runs). The machine's speed drifts by some percent from one
         window of minutes to the next, and a run sees one window's speed, not a mix: so each
@@ -512,7 +521,7 @@ class Calibration:
         overhead = {s: {k: float(np.mean([c.overhead[s][k] for c in parts])) for k in o
                         if all(isinstance(c.overhead.get(s, {}).get(k), (int, float)) for c in parts)}
                     for s, o in first.overhead.items() if all(s in c.overhead for c in parts)}
-        return Calibration(first.config, first.workload_sha256, cost, overhead,
+        return MachineCalibration(first.config, first.workload_sha256, cost, overhead,
                            {f"part{k + 1}": c.machine for k, c in enumerate(parts)},
                            float(sum(c.seconds for c in parts)), first.fingerprint, first.probe_ns, [],
                            first.probe_max_ns, list(parts))
@@ -612,11 +621,11 @@ class Calibration:
                 "traffic": self.traffic, "probe_max_ns": self.probe_max_ns, "wakes": self.wakes}
 
     @staticmethod
-    def from_dict(d: dict, source: str = "calibration") -> "Calibration":
+    def from_dict(d: dict, source: str = "calibration") -> "MachineCalibration":
         if not isinstance(d, dict) or d.get("schema") != SCHEMA:
             raise InputError(f"{source}: field 'schema' = {d.get('schema') if isinstance(d, dict) else d!r}: "
                              f"expected {SCHEMA!r}")
-        return Calibration(HarnessConfig.from_dict(d["config"]), d["workload_sha256"],
+        return MachineCalibration(HarnessConfig.from_dict(d["config"]), d["workload_sha256"],
                            EmpiricalCost.from_dict(d["cost"], source), d["overhead"], d.get("machine", {}),
                            d.get("seconds", 0.0), d.get("fingerprint", {}), d.get("probe_ns"),
                            list(d.get("traffic") or []), d.get("probe_max_ns"), wakes=dict(d.get("wakes") or {}))
@@ -651,14 +660,12 @@ class Calibration:
 
 def calibrate(cfg: HarnessConfig, outdir: Path, mlperf_model: str, quick: bool = False, seed: int = 0,
               timeout_s: float = 1800.0, disturbed_cores: float = math.inf, quiet_wait_s: float = 0.0,
-              retries: int = 0, nice: int = 0) -> Calibration:
+              retries: int = 0, nice: int = 0) -> MachineCalibration:
     """Service-time microbenchmarks and LoadGen overhead runs; writes ``calibration.json``.
 
     A measurement during which other processes used more than ``disturbed_cores`` is made
     again (up to ``retries`` times, after waiting up to ``quiet_wait_s`` for quiet).
     """
-    from sim.util.fingerprint import fingerprint
-    from sim.validate.harness import load_workload
     outdir = Path(outdir)
     t0 = time.perf_counter()
     spec = {"config": cfg.to_dict(), "seed": seed, "seconds_scale": 0.3 if quick else 1.0,
@@ -677,7 +684,7 @@ def calibrate(cfg: HarnessConfig, outdir: Path, mlperf_model: str, quick: bool =
     w = load_workload(cfg.workload, cfg.small)
     probe = service.get("probe_ns") or []
     probe_max = service.get("probe_max_ns") or []
-    cal = Calibration(cfg, w.sha256, cost, overhead, {"service": service["machine"]},
+    cal = MachineCalibration(cfg, w.sha256, cost, overhead, {"service": service["machine"]},
                       time.perf_counter() - t0,
                       fingerprint(intra_op_threads=cfg.intra_op_threads, inter_op_threads=1),
                       float(np.median(probe)) if probe else None, list(service.get("traffic") or []),

@@ -12,7 +12,7 @@
    over the repeats): loads at or above it make a run's latency grow with its length;
 4. with ``calibrate_between`` and/or ``calibrate_after``, calibrate again between the rounds
    and/or after the runs: the machine's speed drifts by some percent between windows of minutes, so
-   the prediction pools the calibrations at their median per batch size (``Calibration.pooled``)
+   the prediction pools the calibrations at their median per batch size (``MachineCalibration.pooled``)
    rather than carry one window's speed;
 5. simulate every one of those runs with the same LoadGen settings (the traffic is LoadGen's
    own, query for query), the calibrated cost and host overheads, and ``sim_seeds`` seeds
@@ -41,14 +41,20 @@ import math
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
 from sim.errors import InputError
+from sim.loadgen.scenarios import CLOSED_LOOP
 from sim.loadgen.settings import PERFORMANCE_SAMPLE_COUNT, canonical_model
+from sim.run import offline_capacity_qps, simulate
+from sim.sut.system import SystemSpec
+from sim.util.bisect import bisect
+from sim.util.fingerprint import fingerprint, fingerprint_hash
 from sim.validate import LOAD_BASES, require_loadgen
-from sim.validate.calibrate_cpu import Calibration, calibrate
+from sim.validate.calibrate_cpu import MachineCalibration, calibrate
 from sim.validate.harness import load_workload, realise, run_in_subprocess, wait_quiet
 
 LOADS = (0.30, 0.60, 0.85)
@@ -148,8 +154,8 @@ class Validator:
         self.model = canonical_model(spec_model, allow_unknown_model=True)
         self.total = total_samples(self.model)
         self.root = Path(plan.outdir)
-        self.cal: Calibration | None = None     # the calibration before the runs (their settings)
-        self.pred_cal: Calibration | None = None  # what the predictions use (pooled with the later ones)
+        self.cal: MachineCalibration | None = None     # the calibration before the runs (their settings)
+        self.pred_cal: MachineCalibration | None = None  # what the predictions use (pooled with the later ones)
         self.runs: list[dict] = []              # every real run (for the report's run table)
         self.disturbed_retries = 0
         self._costs: dict = {}                  # (drift, Server QPS, traffic) -> cost model
@@ -235,7 +241,7 @@ class Validator:
     def simulate(self, scenario: str, overrides: dict, seed: int, drift: float = 1.0, traffic: bool = True):
         """The simulated twin of a run; ``drift`` rescales the calibrated service times (see
         ``pair``); ``traffic=False`` leaves out Server's model of batches under traffic
-        (``Calibration.cost_for``)."""
+        (``MachineCalibration.cost_for``)."""
         cal = self.pred_cal
         qps = overrides.get("server_target_qps") if scenario == "Server" else None
         key = (round(drift, 6), qps, traffic)
@@ -324,7 +330,7 @@ class Validator:
                                     for seed in seeds] if speed else [])
         return rp
 
-    def _calibration_again(self, name: str) -> Calibration | None:
+    def _calibration_again(self, name: str) -> MachineCalibration | None:
         """Another calibration of the system (``calibration_between*``, ``calibration_after``):
         made now, or on replay read back where the kept validation made one (None where it
         did not)."""
@@ -332,7 +338,7 @@ class Validator:
         folder = self.root / name
         if p.replay:
             path = folder / "calibration.json"
-            return Calibration.from_dict(json.loads(path.read_text()), str(path)) if path.is_file() else None
+            return MachineCalibration.from_dict(json.loads(path.read_text()), str(path)) if path.is_file() else None
         if p.quiet_wait_s > 0:
             wait_quiet(p.quiet_cores, p.quiet_wait_s)
         return calibrate(self.cfg, folder, self.model, quick=p.quick, disturbed_cores=p.disturbed_cores,
@@ -371,7 +377,7 @@ class Validator:
             path = self.root / "calibration" / "calibration.json"
             if not path.is_file():
                 raise InputError(f"{path}: no calibration to replay; run the validation first")
-            self.cal = Calibration.from_dict(json.loads(path.read_text()), str(path))
+            self.cal = MachineCalibration.from_dict(json.loads(path.read_text()), str(path))
         else:
             # a replay pools every later calibration it finds: none may be left from an
             # earlier validation with other options
@@ -385,7 +391,6 @@ class Validator:
                                  retries=2 * p.retries, nice=p.nice)
         for line in self.cal.summary_lines():
             self.log("  " + line)
-        from sim.run import offline_capacity_qps
         base = self.cal.system_for("Offline", p.system)
         self.expected_capacity = offline_capacity_qps(base, self.cal.cost)
         bound_ms = p.server_bound_ms or max(2.0, math.ceil(20 * self.cal.cost.median_ns(1, idle=True) / 1e5) / 10)
@@ -398,7 +403,7 @@ class Validator:
         capacity = float(np.mean([_lg(r, "result_samples_per_second") for r in off.real]))
         self.log(f"  measured capacity {capacity:.2f} samples/s (expected from calibration "
                  f"{self.expected_capacity:.2f}); Server bound {bound_ms:g} ms")
-        pairs += [RunPair(s, s, self.settings_for(s)) for s in ("SingleStream", "MultiStream")]
+        pairs += [RunPair(s, s, self.settings_for(s)) for s in CLOSED_LOOP]
         # Server's own capacity, where a load above it would make a run's latency grow with its length
         peak = self.peak_search([], capacity) if p.load_basis == "peak" else None
         basis = server_load_basis(p.load_basis, capacity, peak)
@@ -431,7 +436,7 @@ class Validator:
             peak = self.peak_search(server_pairs, capacity)
         after = self._calibration_again("calibration_after") if p.calibrate_after or p.replay else None
         more += [after] if after is not None else []
-        self.pred_cal = Calibration.pooled([self.cal] + more)
+        self.pred_cal = MachineCalibration.pooled([self.cal] + more)
         if more:
             self.log(f"  the predictions pool {1 + len(more)} calibrations at their median per batch size")
             for line in self.pred_cal.summary_lines():
@@ -582,13 +587,8 @@ def bisect_peak(trial, known: dict, capacity: float, rel_tol: float, max_trials:
             lo = q
         else:
             hi = q
-    while hi is not None and lo is not None and (hi - lo) > rel_tol * lo and n < max_trials:
-        q = 0.5 * (lo + hi)
-        n += 1
-        if trial(q):
-            lo = q
-        else:
-            hi = q
+    if hi is not None and lo is not None:
+        lo, hi = bisect(trial, lo, hi, rel_tol=rel_tol, max_steps=max_trials - n)
     return float(lo or 0.0)
 
 
@@ -763,12 +763,12 @@ def plot_data(pairs: list, server_pairs: list, peak: dict | None, curve: dict) -
             "peak": peak and {"real": peak["real"], "sim": peak["sim"], "trials": peak["trials"]}}
 
 
-def simulate_twin(cal: Calibration, system, workload: str, model: str, total: int, scenario: str, overrides: dict,
+def simulate_twin(cal: MachineCalibration, system, workload: str, model: str, total: int, scenario: str,
+                  overrides: dict,
                   seed: int, cost=None):
     """The simulated twin of a real run with LoadGen settings ``overrides``: ``system`` with the
-    calibration's host overheads, ``cost`` (default: ``Calibration.cost_for`` the scenario, Server's
+    calibration's host overheads, ``cost`` (default: ``MachineCalibration.cost_for`` the scenario, Server's
     batches as measured under LoadGen's traffic), the same LoadGen seeds."""
-    from sim.run import simulate
     if cost is None:
         cost = cal.cost_for(scenario, overrides.get("server_target_qps") if scenario == "Server" else None)
     return simulate(scenario, workload=workload, system=cal.system_for(scenario, system), cost=cost,
@@ -800,7 +800,6 @@ def run_validation(workloads: list[str], system=None, outdir="out/validate", *, 
     ``replay``: no real runs and no calibration: both are read back from ``outdir`` (a
     finished validation with the same options) and only the simulated side runs again.
     """
-    from sim.sut.system import SystemSpec
     if load_basis not in LOAD_BASES:
         raise InputError(f"Server loads of {load_basis!r}: expected 'offline' (the Offline samples/s) or 'peak' "
                          f"(the real peak VALID Server QPS)")
@@ -813,7 +812,8 @@ def run_validation(workloads: list[str], system=None, outdir="out/validate", *, 
     after = not quick if calibrate_after is None else calibrate_after
     for w in workloads:
         slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in w + ("-small" if small else ""))
-        plan = Plan(workload=w, system=system, outdir=Path(outdir).resolve() / slug, small=small, mlperf_model=mlperf_model,
+        plan = Plan(workload=w, system=system, outdir=Path(outdir).resolve() / slug, small=small,
+                    mlperf_model=mlperf_model,
                     repeats=repeats or (1 if quick else 3), sim_seeds=sim_seeds or 3,
                     durations=durations or (QUICK if quick else Durations()), server_bound_ms=server_bound_ms,
                     peak=peak, quick=quick, quiet_wait_s=(0.0 if quick else 120.0) if quiet_wait_s is None
@@ -827,9 +827,7 @@ def run_validation(workloads: list[str], system=None, outdir="out/validate", *, 
 
 def machine_fingerprint(results: list[dict] | None = None) -> dict:
     """This machine's fingerprint (``sim.util.fingerprint``) plus the LoadGen version and a hash."""
-    from importlib import metadata
 
-    from sim.util.fingerprint import fingerprint, fingerprint_hash
     threads = 0
     if results:
         threads = results[0].get("harness_config", {}).get("intra_op_threads", 0)

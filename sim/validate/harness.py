@@ -41,13 +41,17 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from sim.paths import REPO_ROOT
 from sim.errors import InputError
+from sim.loadgen.scenarios import CLOSED_LOOP
+from sim.paths import REPO_ROOT
+from sim.validate import require_loadgen
+from sim.workload import catalog as workloads
 
 POOL_SAMPLES = 32          # distinct input samples held in memory per instance
 WARMUP_RUNS = 2            # per batch size and instance, before LoadGen starts
@@ -75,7 +79,6 @@ def parse_workload_ref(ref: str) -> tuple[str, dict]:
 
 
 def load_workload(ref: str, small: bool = False):
-    from sim.workload import catalog as workloads
     name, params = parse_workload_ref(ref)
     return workloads.resolve(name, small=small, **params)
 
@@ -151,7 +154,8 @@ def realise(system, workload: str, small: bool = False, source: str = "system") 
 
 def check_model_batches(model, max_batch: int, source: str) -> None:
     """A model with a fixed first dimension can only run batches of exactly that size."""
-    from sim.workload.inputs import graph_inputs
+    from sim.workload.inputs import graph_inputs  # noqa: PLC0415 - loads onnx
+
     for v in graph_inputs(model):
         t = v.type.tensor_type
         dims = t.shape.dim if t.HasField("shape") else []
@@ -181,8 +185,9 @@ class Executor:
         self.sleep_s = {int(b): float(ns) / 1e9 for b, ns in (null_sleep_ns or {}).items()}
         if self.null:
             return
-        import onnxruntime as ort
-        from sim.workload.inputs import make_feeds
+        import onnxruntime as ort  # noqa: PLC0415 - heavy: loaded only in the harness's process
+
+        from sim.workload.inputs import make_feeds  # noqa: PLC0415 - loads onnx
         so = ort.SessionOptions()
         so.intra_op_num_threads = int(intra_op_threads or 0)
         so.inter_op_num_threads = 1
@@ -237,7 +242,8 @@ class Executor:
 
 
 def _inputs(model):
-    from sim.workload.inputs import graph_inputs
+    from sim.workload.inputs import graph_inputs  # noqa: PLC0415 - loads onnx
+
     return graph_inputs(model)
 
 
@@ -296,7 +302,7 @@ class WorkerSUT:
         self.cfg = cfg
         self.rule = BatchRule(cfg)
         self.executors = executors
-        self.closed_loop = scenario in ("SingleStream", "MultiStream")
+        self.closed_loop = scenario in CLOSED_LOOP
         self.all_known = scenario == "Offline"       # the one Offline query holds every sample
         self.complete = complete
         self.respond = respond
@@ -382,7 +388,6 @@ class WorkerSUT:
                     if self.closed_loop or self.queue:
                         self.cv.notify_all()
         except Exception:  # a worker must never die silently: LoadGen would wait forever
-            import traceback
             traceback.print_exc()
             sys.stderr.flush()
             os._exit(3)
@@ -560,7 +565,6 @@ def read_detail(path: Path) -> dict:
 
 def run_loadgen(spec: dict) -> dict:
     """One LoadGen test against the real SUT; writes the run's folder (module docstring)."""
-    from sim.validate import require_loadgen
     lg = require_loadgen()
     cfg = HarnessConfig.from_dict(spec["config"])
     scenario = spec["scenario"]

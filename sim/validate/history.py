@@ -18,8 +18,8 @@ import math
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from sim.util import atomic
 from sim.errors import InputError
+from sim.util import atomic
 from sim.validate.report import _clean, error_summary
 
 SCHEMA = "sim.validation-history/1"

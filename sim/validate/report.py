@@ -137,9 +137,9 @@ def system_tag(res: dict) -> str:
 
 def plot_workload(res: dict, folder: Path) -> list[Path]:
     """Latency CDFs (measured vs predicted) per scenario, and Server p99 against QPS."""
-    import matplotlib
+    import matplotlib  # noqa: PLC0415 - heavy: only to draw
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # noqa: PLC0415 - heavy: only to draw
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -303,8 +303,10 @@ def markdown(results: list[dict], fingerprint: dict, command: str, plot_paths: l
     if repeatability:
         lines += [""] + list(repeatability)
     lines += ["", "## All compared metrics", "",
-              "`measured` is the median of the real repeats, `predicted` the median over the repeats of the mean over each repeat's simulation seeds, "
-              "error = (predicted - measured) / measured. " + _load_basis_text(results) + " `LoadGen` is the real runs' verdict (INVALID runs are kept, with LoadGen's reasons). "
+              "`measured` is the median of the real repeats, `predicted` the median over the repeats of the mean "
+              "over each repeat's simulation seeds, error = (predicted - measured) / measured. "
+              + _load_basis_text(results) +
+              " `LoadGen` is the real runs' verdict (INVALID runs are kept, with LoadGen's reasons). "
               "`batch time vs calibration`: how long the real repeats' batches took against the calibrated busy "
               "times of the same batch size (median over each run's batches; median and range over the "
               "repeats), read from the runs' own batch logs after the fact: never an input of a prediction, it "

@@ -19,13 +19,16 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import onnx
 import yaml
 
+from sim.errors import InputError, field_error
 from sim.paths import REPO_ROOT
 from sim.util import atomic
-from sim.errors import InputError, field_error
+
+if TYPE_CHECKING:
+    import onnx
 
 WORKLOADS_DIR = Path(os.environ.get("SIM_WORKLOADS_DIR", REPO_ROOT / "workloads"))
 
@@ -106,6 +109,7 @@ def model_sha256(model: onnx.ModelProto) -> str:
 
 def build(name: str, small: bool = False, seed: int = 0, **params) -> Workload:
     """Build a catalog workload (``small`` picks its fast variant); cached on disk."""
+    import onnx  # noqa: PLC0415 - loaded only where a model is: listing the catalog needs no onnx
     specs = catalog()
     if name not in specs:
         raise InputError(f"unknown workload {name!r}: expected a .onnx file or one of {sorted(specs)}")
@@ -132,6 +136,8 @@ def build(name: str, small: bool = False, seed: int = 0, **params) -> Workload:
 
 
 def _check_external_data(model: onnx.ModelProto, path: Path) -> None:
+    import onnx  # noqa: PLC0415 - loaded only where a model is: listing the catalog needs no onnx
+
     folder = path.parent.resolve()
     for tensor in model.graph.initializer:
         if tensor.data_location != onnx.TensorProto.EXTERNAL:
@@ -147,6 +153,7 @@ def _check_external_data(model: onnx.ModelProto, path: Path) -> None:
 
 def load_file(path: str | os.PathLike) -> Workload:
     """Load a user's ONNX file, refusing external data outside its folder."""
+    import onnx  # noqa: PLC0415 - loaded only where a model is: listing the catalog needs no onnx
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file; expected an ONNX model file")

@@ -1,19 +1,17 @@
-"""The hardware sub-commands: ``calibrate`` and ``predict-published``.
+"""``python -m sim calibrate``: fit the calibration unit of a device (its chip; on CPUs its chip
+and software stack).
 
-``python -m sim calibrate --device a100-sxm``: fit the calibration unit of a device (its
-chip; on CPUs its chip and software stack) on the published results (``--results``,
+``python -m sim calibrate --device a100-sxm`` fits on the published results (``--results``,
 default the shared results file) or on your own measurements (``--measurements``, a CSV
 described in ``sim.hw.calibrate``). Prints the rows used, the parameters and where their
 priors came from, the in-sample error and the leave-one-system-out error; ``--write``
 records the fit in ``hw_profiles/fitted/<unit>.yaml``. Refuses (exit status 2) with fewer
 than ``MIN_ROWS`` usable rows.
-
-``python -m sim predict-published --in ROWS.csv --out PRED.csv``: predict published rows
-(``sim.hw.published``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections import defaultdict
 from pathlib import Path
@@ -21,18 +19,20 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from sim.util import atomic
 from sim.errors import InputError
-from sim.paths import REPO_ROOT
 from sim.hw import calibrate as cal
 from sim.hw import profiles, published
+from sim.hw import system_model as sm
 from sim.hw.rows import unit_of
+from sim.paths import REPO_ROOT
+from sim.util import atomic
 
+NAME = "calibrate"
 FITTED_DIR = REPO_ROOT / "hw_profiles" / "fitted"
 
 
-def add_parsers(sub) -> None:
-    p = sub.add_parser("calibrate", help="fit a device's efficiency parameters to published results or measurements")
+def add_parser(subparsers):
+    p = subparsers.add_parser(NAME, help="fit a device's efficiency parameters to published results or measurements")
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("--device", help="a profile name (hw_profiles/<name>.yaml), e.g. a100-sxm")
     who.add_argument("--all", action="store_true", help="every calibration unit with enough rows")
@@ -42,21 +42,8 @@ def add_parsers(sub) -> None:
                      help="your own measurements: CSV with device, model, batch, latency_ms or throughput")
     p.add_argument("--write", action="store_true", help="record the fit in hw_profiles/fitted/<unit>.yaml")
     p.add_argument("--no-loo", action="store_true", help="skip the leave-one-system-out error")
-    p.set_defaults(func=cmd_calibrate)
+    return p
 
-    p = sub.add_parser("predict-published", help="predict published MLPerf results (Offline, Server, SingleStream, "
-                                                 "MultiStream) from system descriptions")
-    p.add_argument("--in", dest="input", required=True, help="CSV of systems and tests (results.csv's columns)")
-    p.add_argument("--out", required=True, help="output CSV: the same rows plus predicted_value and status")
-    p.add_argument("--results", default=None, help="published results to calibrate on (default: the shared file)")
-    p.add_argument("--explain", action="store_true", help="add columns: precision and why, parameter source, correction, and "
-                        "server_uncapped (a Server prediction capped at its system's Offline one: the value before)")
-    p.set_defaults(func=cmd_predict_published)
-
-
-# ---------------------------------------------------------------------------
-# calibrate
-# ---------------------------------------------------------------------------
 
 def _load(args):
     """(cases, values, source, units of shipped measurements): the user's measurements, or
@@ -72,8 +59,6 @@ def _load(args):
 
 def unit_loo(cases, values, prior: cal.Prior, fit: cal.UnitFit) -> dict[int, float]:
     """Leave-one-system-out within a unit: log(pred/measured) of each row from a refit without its system."""
-    from sim.hw import system_model as sm
-
     by_sys = defaultdict(list)
     for c in cases:
         by_sys[c.system_key].append(c)
@@ -119,8 +104,6 @@ def _measured_source(cases) -> str:
 
 
 def _fitted_yaml(unit: str, fit: cal.UnitFit, loo, source: str, rows, cases, measured: bool = False) -> dict:
-    import hashlib
-
     digest = hashlib.sha256(Path(source).read_bytes()).hexdigest()[:12]
     data = f"{len(fit.rows)} rows of {Path(source).name} (sha256 {digest}), listed under rows"
     err = np.abs(np.expm1(fit.in_sample_log_err))
@@ -149,7 +132,7 @@ def _fitted_yaml(unit: str, fit: cal.UnitFit, loo, source: str, rows, cases, mea
     return doc
 
 
-def cmd_calibrate(args) -> int:
+def run(args) -> int:
     cases, values, source, measured = _load(args)
     usable = [c for c in cases if c.ok and c.target in cal.FIT_TARGETS and c.index in values]
     if args.device:
@@ -193,25 +176,4 @@ def cmd_calibrate(args) -> int:
             written.append(path)
     for p in written:
         print(f"wrote {p}")
-    return 0
-
-
-# ---------------------------------------------------------------------------
-# predict-published
-# ---------------------------------------------------------------------------
-
-def cmd_predict_published(args) -> int:
-    header, rows = published.read_rows(args.input)
-    calib = published.calibration_from(args.results)
-    uncapped: dict = {}
-    preds = published.predict_rows(rows, calib, uncapped)
-    extra = None
-    if args.explain:
-        extra = [published.explain_row(r, calib) for r in rows]
-        for k, e in enumerate(extra):
-            # a Server row capped at its system's Offline prediction: what its own correction gave
-            e["server_uncapped"] = f"{uncapped[k]:.6g}" if k in uncapped else ""
-    out = published.write_predictions(args.out, header, rows, preds, extra)
-    ok = sum(1 for _, s in preds if s == "ok")
-    print(f"wrote {out}: {len(rows)} rows, {ok} ok, {len(rows) - ok} unsupported")
     return 0

@@ -1,0 +1,30 @@
+"""``python -m sim layers``: the per-node layer table of a workload (``sim.workload.layers``)."""
+
+from __future__ import annotations
+
+import json
+
+from sim.commands.args import add_workload_args, positive_int
+
+NAME = "layers"
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser(NAME, help="per-node layer table (MACs, FLOPs, bytes) of a workload")
+    add_workload_args(p)
+    p.add_argument("--batch", type=positive_int, default=1)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--all", action="store_true", help="print every node (default: first 60)")
+    return p
+
+
+def run(args) -> int:
+    from sim.workload import catalog as workloads  # noqa: PLC0415 - loads onnx: kept out of `python -m sim --help`
+    from sim.workload import layers  # noqa: PLC0415 - loads onnx: kept out of `python -m sim --help`
+    w = workloads.resolve(args.workload, small=args.small)
+    table = layers.layer_table(w.model, batch=args.batch, name=w.name, source=str(w.path))
+    if args.json:
+        print(json.dumps(table.to_dict()))
+    else:
+        print(layers.format_table(table, max_rows=None if args.all else 60))
+    return 0

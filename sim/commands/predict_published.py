@@ -1,0 +1,37 @@
+"""``python -m sim predict-published --in ROWS.csv --out PRED.csv``: predict published MLPerf rows
+(``sim.hw.published``)."""
+
+from __future__ import annotations
+
+from sim.hw import published
+
+NAME = "predict-published"
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser(NAME, help="predict published MLPerf results (Offline, Server, SingleStream, "
+                                         "MultiStream) from system descriptions")
+    p.add_argument("--in", dest="input", required=True, help="CSV of systems and tests (results.csv's columns)")
+    p.add_argument("--out", required=True, help="output CSV: the same rows plus predicted_value and status")
+    p.add_argument("--results", default=None, help="published results to calibrate on (default: the shared file)")
+    p.add_argument("--explain", action="store_true",
+                   help="add columns: precision and why, parameter source, correction, and "
+                        "server_uncapped (a Server prediction capped at its system's Offline one: the value before)")
+    return p
+
+
+def run(args) -> int:
+    header, rows = published.read_rows(args.input)
+    calib = published.calibration_from(args.results)
+    uncapped: dict = {}
+    preds = published.predict_rows(rows, calib, uncapped)
+    extra = None
+    if args.explain:
+        extra = [published.explain_row(r, calib) for r in rows]
+        for k, e in enumerate(extra):
+            # a Server row capped at its system's Offline prediction: what its own correction gave
+            e["server_uncapped"] = f"{uncapped[k]:.6g}" if k in uncapped else ""
+    out = published.write_predictions(args.out, header, rows, preds, extra)
+    ok = sum(1 for _, s in preds if s == "ok")
+    print(f"wrote {out}: {len(rows)} rows, {ok} ok, {len(rows) - ok} unsupported")
+    return 0

@@ -1,0 +1,29 @@
+"""``python -m sim profile``: measure a workload's per-kernel CPU cost with onnxruntime
+(``sim.profile.store``, cached)."""
+
+from __future__ import annotations
+
+from sim.commands.args import add_workload_args, int_list, positive_int
+
+NAME = "profile"
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser(NAME, help="measure per-kernel CPU cost with onnxruntime")
+    add_workload_args(p)
+    p.add_argument("--batch-sizes", type=int_list, default=[1, 2, 4, 8])
+    p.add_argument("--threads", type=positive_int, default=None, help="intra-op threads (default: all cores)")
+    p.add_argument("--cache-dir", default=None,
+                   help="profile cache folder (default: $SIM_CACHE_DIR or ~/.cache/mlperf-sim)")
+    p.add_argument("--remeasure", action="store_true", help="measure again even if cached")
+    return p
+
+
+def run(args) -> int:
+    from sim.profile import store  # noqa: PLC0415 - loads onnx: kept out of `python -m sim --help`
+    from sim.workload import catalog as workloads  # noqa: PLC0415 - loads onnx: kept out of `python -m sim --help`
+    w = workloads.resolve(args.workload, small=args.small)
+    profile = store.load_or_measure(w, batch_sizes=args.batch_sizes, threads=args.threads,
+                                    cache_dir=args.cache_dir, remeasure=args.remeasure)
+    print(store.summarise(profile))
+    return 0
