@@ -57,7 +57,8 @@ def _child(args: dict) -> None:
         sys.setswitchinterval(args["switch_interval_us"] / 1e6)
     stop = threading.Event()
     if args["mode"] == "thread":
-        from sim.validate.harness import HarnessConfig, make_executors
+        from sim.validate.config import HarnessConfig
+        from sim.validate.sut import make_executors
         cfg = HarnessConfig.from_dict({"workload": args["workload"], "instances": 1, "intra_op_threads": 1,
                                        "policy": "fixed", "max_batch": args["batch"]})
         ex = make_executors(cfg, seed=0)[0]
@@ -99,7 +100,7 @@ def _child(args: dict) -> None:
 
 _BUSY_CODE = {
     "process": ("import sys, time\nsys.path.insert(0, {root!r})\nimport numpy as np\n"
-                "from sim.validate.harness import HarnessConfig, make_executors\n"
+                "from sim.validate.config import HarnessConfig\nfrom sim.validate.sut import make_executors\n"
                 "cfg = HarnessConfig.from_dict({{'workload': {workload!r}, 'instances': 1, 'intra_op_threads': 1, "
                 "'policy': 'fixed', 'max_batch': {batch}}})\n"
                 "ex = make_executors(cfg, seed=0)[0]\nex.warm_up()\nidx = np.arange({batch})\n"

@@ -64,7 +64,7 @@ def spread(values) -> dict:
 def calibrated(cfg, folder: Path, model: str, nice: int):
     """The validation's calibration of ``cfg``, as it makes it (quiet waits, disturbed parts again)."""
     from sim.validate.calibrate_cpu import calibrate
-    from sim.validate.harness import wait_quiet
+    from sim.validate.machine import wait_quiet
     wait_quiet(0.35, 120.0)
     return calibrate(cfg, folder, model, disturbed_cores=0.6, quiet_wait_s=120.0, retries=4, nice=nice)
 
@@ -72,7 +72,8 @@ def calibrated(cfg, folder: Path, model: str, nice: int):
 def predictions(cal, system, args, model: str, lengths: list, measured: dict) -> dict:
     """Each length's runs simulated (3 seeds, LoadGen's settings and seeds), as the validation
     predicts Server and with the times as measured, against the measured medians."""
-    from sim.validate.experiment import Validator, simulate_twin, total_samples
+    from sim.validate.experiment import Validator, total_samples
+    from sim.validate.twin import simulate_twin
     out = {}
     for seconds in lengths:
         overrides = {"min_duration_ns": int(seconds * 1e9), "min_query_count": 100, "server_target_qps": args.qps,
@@ -99,8 +100,8 @@ def predict_again(args) -> int:
     """``--predict-again``: the predictions of a finished ``--predict`` run under ``--out``."""
     from sim.loadgen.settings import canonical_model
     from sim.sut import system as system_mod
-    from sim.validate.calibrate_cpu import MachineCalibration
-    from sim.validate.harness import load_workload
+    from sim.validate.config import load_workload
+    from sim.validate.machine_calibration import MachineCalibration
     out = Path(args.out).resolve()
     path = out / "summary.json"
     if not path.is_file():
@@ -151,8 +152,10 @@ def main(argv=None) -> int:
     from sim.loadgen.settings import canonical_model
     from sim.sut import system as system_mod
     from sim.validate import require_loadgen
+    from sim.validate.config import load_workload, realise
     from sim.validate.experiment import total_samples
-    from sim.validate.harness import load_workload, realise, run_in_subprocess, wait_quiet
+    from sim.validate.machine import wait_quiet
+    from sim.validate.process import run_in_subprocess
     require_loadgen()
     system = system_mod.load_system(args.system)
     cfg = realise(system, args.workload, False)
@@ -201,7 +204,7 @@ def main(argv=None) -> int:
                   f"{s['sd_log']:.3f}, a perfect model misses the median of 3 by > 10% in "
                   f"{s['oracle_miss_10pct_share']:.0%} of draws")
     if args.predict:
-        from sim.validate.calibrate_cpu import MachineCalibration
+        from sim.validate.machine_calibration import MachineCalibration
         cal = MachineCalibration.pooled(cals + [calibrated(cfg, out / "calibration_after", model, args.nice)])
         summary["predicted"] = predictions(cal, system, args, model, lengths, summary["lengths"])
     out.mkdir(parents=True, exist_ok=True)

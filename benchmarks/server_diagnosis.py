@@ -43,8 +43,8 @@ STALL_NS = 500_000
 
 
 def warm_up(cfg, gaps_ns=(30e3, 200e3, 2e6), batches=(1, 4), following: int = 5, reps: int = 300) -> None:
-    from sim.validate.calibrate_cpu import _respond_factory, _Sample, wait_ns
-    from sim.validate.harness import WorkerSUT, make_executors
+    from sim.validate.service_times import _respond_factory, _Sample, wait_ns
+    from sim.validate.sut import WorkerSUT, make_executors
     ex = make_executors(cfg)[0]
     ex.warm_up()
     respond = _respond_factory()
@@ -87,8 +87,9 @@ def _cycles(samples: dict) -> np.ndarray:
 def loadgen_completion(cfg, model: str, cal, outdir: Path, batches=(1, 4, 8), seconds: float = 2.0) -> None:
     import time
 
-    from sim.validate.calibrate_cpu import _respond_factory, _Sample
-    from sim.validate.harness import WorkerSUT, make_executors, run_in_subprocess
+    from sim.validate.process import run_in_subprocess
+    from sim.validate.service_times import _respond_factory, _Sample
+    from sim.validate.sut import WorkerSUT, make_executors
     print("2. LoadGen's completion path: back-to-back cycles, median us")
     respond = _respond_factory()
     for b in batches:
@@ -132,7 +133,7 @@ def kept_runs(kept: Path, workload: str, cal, system_file: Path) -> None:
     from sim.loadgen.traffic import generate
     from sim.run import simulate
     from sim.sut.system import load_system
-    from sim.validate.calibrate_cpu import back_to_back_cycles
+    from sim.validate.service_times import back_to_back_cycles
     runs = sorted((kept / workload / "real").glob("Server_at_*/r*/spec.json"))
     if not runs:
         print(f"3./4. no kept Server runs under {kept / workload / 'real'}")
@@ -185,8 +186,8 @@ def speed_traces(kept: Path, workload: str, cal, system_file: Path, seconds: flo
     from sim.loadgen.traffic import generate
     from sim.sut.engine import simulate_open
     from sim.sut.system import load_system
-    from sim.validate.calibrate_cpu import _respond_factory, traffic_arrays
-    from sim.validate.harness import make_executors
+    from sim.validate.service_times import _respond_factory, traffic_arrays
+    from sim.validate.sut import make_executors
     loads = sorted((kept / workload / "real").glob("Server_at_*"))
     if not loads:
         print(f"5. no kept Server runs under {kept / workload / 'real'}")
@@ -250,13 +251,13 @@ def main(argv=None) -> int:
         os.nice(-10)
     except OSError:
         pass
-    from sim.validate.calibrate_cpu import MachineCalibration
+    from sim.validate.machine_calibration import MachineCalibration
     cal_path = Path(a.kept) / a.workload / "calibration" / "calibration.json"
     if not cal_path.is_file():
         print(f"{cal_path}: no calibration; run benchmarks/validation_report.py first", file=sys.stderr)
         return 2
     cal = MachineCalibration.from_dict(json.loads(cal_path.read_text()), str(cal_path))
-    from sim.validate.harness import load_workload
+    from sim.validate.config import load_workload
     model = load_workload(a.workload).mlperf_model
     if not a.only_speed_trace:
         warm_up(cal.config)

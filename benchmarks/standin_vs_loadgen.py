@@ -14,7 +14,7 @@ This script runs, in alternation, ``--pairs`` pairs of:
 
 - a real LoadGen Server run at ``--qps`` through the validation harness
   (``sim.validate.harness``, the same code and settings as the validation's runs);
-- the stand-in at the same rate for the same time (``calibrate_cpu.traffic_arrays``), in
+- the stand-in at the same rate for the same time (``service_times.traffic_arrays``), in
   a fresh process, followed by busy batch-1 runs (the pair's reference: the median
   completion-to-completion cycle of batches queued back to back);
 
@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 
 def ratios(arrays: dict, reference_ns: float) -> dict:
     """Median batch-1 inference time and back-to-back batch-1 cycle over ``reference_ns``."""
-    from sim.validate.calibrate_cpu import back_to_back_cycles
+    from sim.validate.service_times import back_to_back_cycles
     one = arrays["batch_count"] == 1
     took = (arrays["batch_end_ns"] - arrays["batch_start_ns"])[one]
     cycles = back_to_back_cycles(arrays).get(1, [])
@@ -58,8 +58,9 @@ def ratios(arrays: dict, reference_ns: float) -> dict:
 
 def child(spec_path: str) -> int:
     """The stand-in side, in its own process: traffic, then the busy reference."""
-    from sim.validate import calibrate_cpu as cc
-    from sim.validate.harness import HarnessConfig, make_executors
+    from sim.validate import service_times as cc
+    from sim.validate.config import HarnessConfig
+    from sim.validate.sut import make_executors
     spec = json.loads(Path(spec_path).read_text())
     cfg = HarnessConfig.from_dict(spec["config"])
     executors = make_executors(cfg, seed=0)
@@ -91,8 +92,9 @@ def main(argv=None) -> int:
     from sim.loadgen.settings import canonical_model
     from sim.sut import system as system_mod
     from sim.validate import require_loadgen
+    from sim.validate.config import load_workload, realise
     from sim.validate.experiment import total_samples
-    from sim.validate.harness import _niceness, child_env, load_workload, realise, run_in_subprocess
+    from sim.validate.process import _niceness, child_env, run_in_subprocess
     require_loadgen()
     cfg = realise(system_mod.load_system(args.system), args.workload, False)
     if cfg.instances != 1:

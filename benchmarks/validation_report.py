@@ -239,7 +239,7 @@ NOTES = [
     "-8.1% (Offline +0.5% at the runs' speed): its three calibrations timed busy batch 8 at a median of "
     "114 to 122 ms from 12 cycles each, where their 10 s idle batch-8 segments read 110 to 111 ms and the "
     "Offline runs' batches 109 ms. Busy times are since measured for 4.5 s and at least 30 cycles per "
-    "batch size (`BUSY_S`, `BUSY_MIN_BATCHES` in `sim/validate/calibrate_cpu.py`), first used in the "
+    "batch size (`BUSY_S`, `BUSY_MIN_BATCHES` in `sim/validate/service_times.py`), first used in the "
     "runs of the last row. dlrm Server p99 at 30% load -16.4%, where its real repeats spread 38.1% (21.9 to 32.4 ms; "
     "one round's batches at 1.27 of the calibration).",
     "In the runs of 2026-11-25 10:08-12:02 UTC (the history's fourth row): the machine's speed held (batch time "

@@ -36,14 +36,14 @@ from sim.sut.system import SystemSpec, parse_system
     ({"accelerators": {"cost": {"kind": "fixed", "time_us": 100}}}, "accelerators.cost.kind"),
 ])
 def test_realise_refuses_what_a_cpu_cannot_be(data, field):
-    from sim.validate.harness import realise
+    from sim.validate.config import realise
     with pytest.raises(InputError) as exc:
         realise(parse_system(data, "sys.yaml"), "mobilenet_v1", source="sys.yaml")
     assert "sys.yaml" in str(exc.value) and field in str(exc.value) and "cannot realise" in str(exc.value)
 
 
 def test_realise_maps_the_system():
-    from sim.validate.harness import realise
+    from sim.validate.config import realise
     spec = parse_system({"batching": {"policy": "dynamic", "max_batch": 4, "max_queue_delay_us": 500,
                                       "preferred_batch_sizes": [2, 4]},
                          "accelerators": {"instances": 2, "cost": {"kind": "cpu_profile", "threads": 1}}})
@@ -53,7 +53,7 @@ def test_realise_maps_the_system():
 
 
 def test_fixed_batch_dimension_refuses_batching():
-    from sim.validate.harness import check_model_batches
+    from sim.validate.config import check_model_batches
     from sim.workload.graphs.builder import GraphBuilder
     g = GraphBuilder("fixed")
     x = g.input("x", [1, 16])
@@ -75,7 +75,7 @@ def test_missing_loadgen_says_how_to_install(monkeypatch, capsys):
 
 
 def test_workload_reference_parameters():
-    from sim.validate.harness import parse_workload_ref
+    from sim.validate.config import parse_workload_ref
     assert parse_workload_ref("bert_base:seq_len=16,num_layers=2") == ("bert_base", {"seq_len": 16,
                                                                                       "num_layers": 2})
     assert parse_workload_ref("resnet50") == ("resnet50", {})
@@ -129,8 +129,8 @@ def test_server_busy_times_follow_the_measured_traffic_slowdown():
     batch 4 has too few cycles at the low rate and takes batch 1's there): Server's cost
     interpolates linearly in the rate and holds the end values; other scenarios and a
     calibration without traffic keep the busy times as measured."""
-    from sim.validate.calibrate_cpu import MachineCalibration as Calibration
-    from sim.validate.harness import HarnessConfig
+    from sim.validate.config import HarnessConfig
+    from sim.validate.machine_calibration import MachineCalibration as Calibration
     c = _cost()
     traffic = [{"rate_qps": 1000.0, "concurrency": 1,
                 "cycles": {"1": {"median_ns": 1.2 * 1150, "count": 500}, "4": {"median_ns": 9e9, "count": 3}}},
@@ -156,8 +156,8 @@ def test_calibrations_before_and_after_the_runs_pool_their_samples():
     the first), so it keeps one window's spread rather than two humps; LoadGen's overheads
     and the traffic slowdowns are averaged; calibrations of other systems are refused."""
     from sim.cost.empirical import EmpiricalCost
-    from sim.validate.calibrate_cpu import MachineCalibration as Calibration
-    from sim.validate.harness import HarnessConfig
+    from sim.validate.config import HarnessConfig
+    from sim.validate.machine_calibration import MachineCalibration as Calibration
     a = _cost()
     b = EmpiricalCost({k: v * 1.1 for k, v in a.busy.items()}, {k: v * 1.1 for k, v in a.idle.items()}, "test")
     over = lambda issue: {"Server": {"issue_overhead_ns": issue, "schedule_delay_ns": 2 * issue}}  # noqa: E731
@@ -194,8 +194,8 @@ def test_one_slow_calibration_window_of_three_does_not_set_the_level():
     another): each batch size's pooled median is the middle window's, so the 37% slow one
     sets nothing."""
     from sim.cost.empirical import EmpiricalCost
-    from sim.validate.calibrate_cpu import MachineCalibration as Calibration
-    from sim.validate.harness import HarnessConfig
+    from sim.validate.config import HarnessConfig
+    from sim.validate.machine_calibration import MachineCalibration as Calibration
     a = _cost()
 
     def at(f, f4=None):
@@ -215,7 +215,7 @@ def test_one_slow_calibration_window_of_three_does_not_set_the_level():
 def test_batch_speed_reads_a_runs_batch_log_against_the_calibration(tmp_path):
     """Batches of 1 taking 1.1x and batches of 4 taking 1.2x the calibrated busy medians
     (1150 and 3450 ns): the median over the run's batches; no log, no figure."""
-    from sim.validate.experiment import batch_speed
+    from sim.validate.real_runs import batch_speed
     c = _cost()
     count = np.array([1, 1, 1, 4, 4])
     took = np.array([1.1 * 1150, 1.1 * 1150, 1.1 * 1150, 1.2 * 3450, 1.2 * 3450])
@@ -230,8 +230,8 @@ def test_traffic_slowdown_is_measured_against_busy_cycles_of_its_own_window():
     traffic of 1.15x the busy median are no slowdown when the busy cycles measured right next
     to the segment (``reference_ns``) ran 1.15x too; a size without a reference falls back
     to the busy median."""
-    from sim.validate.calibrate_cpu import MachineCalibration as Calibration
-    from sim.validate.harness import HarnessConfig
+    from sim.validate.config import HarnessConfig
+    from sim.validate.machine_calibration import MachineCalibration as Calibration
     c = _cost()
     slow = 1.15
     traffic = [{"rate_qps": 1000.0, "concurrency": 1, "reference_ns": {"1": slow * c.median_ns(1)},
@@ -271,7 +271,8 @@ def test_schedule_delay_is_a_delay_not_a_queue():
 def test_batch_rule_matches_the_simulated_policies():
     """The harness decides like ``sim.sut.batching`` on the same queue state."""
     from sim.sut.batching import QueueView, make_policy
-    from sim.validate.harness import BatchRule, HarnessConfig
+    from sim.validate.config import HarnessConfig
+    from sim.validate.sut import BatchRule
     rng = np.random.default_rng(0)
     for policy, max_batch, delay, pref in (("none", 1, 0, ()), ("fixed", 4, 0, ()), ("dynamic", 8, 0, ()),
                                            ("dynamic", 8, 1000, (2, 4, 8))):
@@ -369,7 +370,7 @@ def test_every_run_records_its_speed_probes_against_the_calibration(quick_run):
     cals = sorted((root / "out").rglob("calibration.json"))
     assert [c.parent.name for c in cals] == ["calibration", "calibration_after"]
     # busy times in passes over the batch sizes: one entry per size, every pass's cycles in it
-    from sim.validate.calibrate_cpu import BUSY_MIN_BATCHES, BUSY_PASSES
+    from sim.validate.service_times import BUSY_MIN_BATCHES, BUSY_PASSES
     service = json.loads((cals[0].parent / "service" / "service.json").read_text())
     assert sorted(e["batch"] for e in service["busy"]) == [1, 2, 3, 4]
     assert all(e["passes"] == BUSY_PASSES == 3 and len(e["ns"]) >= BUSY_MIN_BATCHES == 30 for e in service["busy"]), \
@@ -378,7 +379,7 @@ def test_every_run_records_its_speed_probes_against_the_calibration(quick_run):
     # idle times at the closed-loop gaps (SingleStream's p90, MultiStream's p99) measured at
     # length: batch 1 and the MultiStream batch (4 here) span about IDLE_LONG_S x the quick
     # scale (0.3), unless the segment hit its cap of batches
-    from sim.validate.calibrate_cpu import GAPS_NS, IDLE_LONG_S, IDLE_MAX_REPS
+    from sim.validate.service_times import GAPS_NS, IDLE_LONG_S, IDLE_MAX_REPS
     for e in service["idle"]:
         span_s = (sum(e["ns"]) + (len(e["ns"]) - 1) * e["gap_mean_ns"]) / 1e9
         if e["gap_ns"] in GAPS_NS[:2]:
@@ -461,7 +462,7 @@ def test_outputs_json_plots_and_report(quick_run, tmp_path):
 
 
 def test_peak_search_brackets_and_bisects():
-    from sim.validate.experiment import bisect_peak
+    from sim.validate.peak import bisect_peak
     calls = []
 
     def trial(q):
@@ -479,7 +480,7 @@ def test_peak_search_brackets_and_bisects():
 
 def test_records_use_the_median_of_repeats_and_report_invalid_runs():
     from sim.validate import report
-    from sim.validate.experiment import _record
+    from sim.validate.records import _record
     real = [{"valid": True, "loadgen": {}, "machine": {"foreign_cores_mean": 0.1}},
             {"valid": False, "loadgen": {"early_stopping_met": False}, "machine": {"foreign_cores_mean": 0.9}},
             {"valid": True, "loadgen": {}, "machine": {"foreign_cores_mean": 0.0}}]

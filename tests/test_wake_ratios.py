@@ -9,9 +9,10 @@ import pytest
 from sim.cost.empirical import EmpiricalCost
 from sim.errors import InputError
 from sim.run import simulate
-from sim.validate.calibrate_cpu import GAPS_NS, wake_ratios
-from sim.validate.calibrate_cpu import MachineCalibration as Calibration
-from sim.validate.harness import HarnessConfig
+from sim.validate.config import HarnessConfig
+from sim.validate.loadgen_wakes import wake_ratios
+from sim.validate.machine_calibration import MachineCalibration as Calibration
+from sim.validate.service_times import GAPS_NS
 
 MS = 1_000_000
 

@@ -13,7 +13,7 @@ NAME = "sweep"
 
 def add_parser(subparsers):
     p = subparsers.add_parser(NAME, help="run a grid of what-ifs in parallel, one JSON line per point (resumable)")
-    p.add_argument("grid", help="sweep grid (YAML; format in sim/apps/sweep.py and docs/sweep.md)")
+    p.add_argument("grid", help="sweep grid (YAML; format in sim/apps/sweep/__init__.py and docs/sweep.md)")
     p.add_argument("--out", required=True, help="results file (JSON lines); finished points in it are skipped")
     p.add_argument("--workers", type=positive_int, help="local processes (default: CPU count)")
     p.add_argument("--dask", metavar="ADDRESS", help="run on this Dask scheduler, e.g. tcp://host:8786")

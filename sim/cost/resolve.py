@@ -13,7 +13,7 @@ measured kind).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Hashable, TypeVar
+from typing import Any, Callable, Hashable, Protocol, TypeVar
 
 from sim.cost.cpu_profile import CpuProfileCost
 from sim.cost.protocol import CostModel
@@ -21,10 +21,15 @@ from sim.cost.synthetic import AffineCost, ExponentialCost, FixedCost
 from sim.errors import InputError
 from sim.workload import catalog
 
-if TYPE_CHECKING:
-    from sim.sut.system import SystemSpec
-
 T = TypeVar("T")
+
+
+class SystemCost(Protocol):
+    """What the resolver reads of a system description (``sim.sut.system.SystemSpec``)."""
+
+    cost: dict | None            # the system file's accelerators.cost mapping
+    idle_wake_ns: float
+    batching: Any                # .max_batch: the largest batch a measured profile must cover
 
 #: the system file's synthetic cost kinds: (fields in microseconds) -> cost model (ns), wake-up time (ns)
 SYNTHETIC: dict[str, Callable[[dict, float], CostModel]] = {
@@ -58,7 +63,7 @@ def synthetic(cost: dict, wake_ns: float = 0.0) -> CostModel:
     return build(cost, wake_ns)
 
 
-def for_system(system: SystemSpec, workload: str | None, cost: CostModel | None = None, small: bool = False,
+def for_system(system: SystemCost, workload: str | None, cost: CostModel | None = None, small: bool = False,
                *, cache: bool = False) -> CostModel:
     """The batch cost model of a run: explicit, from the system file, or the workload's CPU profile.
 

@@ -32,6 +32,11 @@ The machine is shared: before each real run the harness waits (up to ``quiet_wai
 until other processes use less than ``quiet_cores`` of the CPU, and a run during which
 others used more than ``disturbed_cores`` on average is repeated (up to ``retries``
 times); the CPU used by others is recorded with every run.
+
+Here: the plan (``Plan``, run lengths ``Durations``) and the ``Validator`` that carries it
+out. The pieces it puts together: the real runs' attempts and kept files
+(``sim.validate.real_runs``), the simulated twins (``sim.validate.twin``), the peak search
+(``sim.validate.peak``) and the records (``sim.validate.records``).
 """
 
 from __future__ import annotations
@@ -41,7 +46,6 @@ import math
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -49,13 +53,31 @@ import numpy as np
 from sim.errors import InputError
 from sim.loadgen.scenarios import CLOSED_LOOP
 from sim.loadgen.settings import PERFORMANCE_SAMPLE_COUNT, canonical_model
-from sim.run import offline_capacity_qps, simulate
+from sim.run import RunResult, offline_capacity_qps
 from sim.sut.system import SystemSpec
-from sim.util.bisect import bisect
-from sim.util.fingerprint import fingerprint, fingerprint_hash
 from sim.validate import LOAD_BASES, require_loadgen
-from sim.validate.calibrate_cpu import MachineCalibration, calibrate
-from sim.validate.harness import load_workload, realise, run_in_subprocess, wait_quiet
+from sim.validate.calibrate_cpu import calibrate
+from sim.validate.config import load_workload, realise
+from sim.validate.machine import machine_fingerprint, wait_quiet
+from sim.validate.machine_calibration import MachineCalibration
+from sim.validate.peak import bisect_peak, predict_peak, search_real_peak
+from sim.validate.process import run_in_subprocess
+from sim.validate.real_runs import (
+    attempt_folder,
+    batch_speed,
+    foreign_cores,
+    keep_least_disturbed,
+    kept_run,
+    loadgen_value,
+    real_latencies,
+)
+from sim.validate.records import RunPair, make_records, ns_to_ms, plot_data
+from sim.validate.twin import check_same_settings, sim_latencies, sim_summary, simulate_twin
+
+#: the public names (``machine_fingerprint``, ``simulate_twin``, ``bisect_peak``, ``wait_quiet``,
+#: ``real_latencies`` and ``make_records`` are defined in the modules above)
+__all__ = ["Plan", "Durations", "QUICK", "LOADS", "validate_workload", "simulate_twin", "bisect_peak",
+           "wait_quiet", "real_latencies", "make_records", "machine_fingerprint"]
 
 LOADS = (0.30, 0.60, 0.85)
 PROBE_S = 1.0           # the speed probe before each real run (and during calibration)
@@ -110,10 +132,6 @@ class Plan:
 # helpers
 
 
-def _ms(ns) -> float:
-    return float(ns) / 1e6
-
-
 def _label(workload: str, small: bool) -> str:
     return f"{workload} (small)" if small else workload
 
@@ -123,27 +141,9 @@ def total_samples(model: str) -> int:
     return int(PERFORMANCE_SAMPLE_COUNT.get(model, 0) or 1024)
 
 
-# ---------------------------------------------------------------------------------------
-# one real run and its simulated twin
-
-
-@dataclass
-class RunPair:
-    scenario: str
-    tag: str                                    # "SingleStream", "Server@0.60", "peak@123.4" ...
-    overrides: dict
-    real: list = field(default_factory=list)    # harness.json dicts, one per repeat
-    sim: list = field(default_factory=list)     # per repeat: summaries of simulated runs, one per seed
-    drift: list = field(default_factory=list)   # per repeat: the machine's speed then, relative to calibration
-    sim_traffic: object = None                  # LoadGen's traffic (the same for every seed)
-    sim_latencies: object = None                # latencies of the first simulated run (for plots)
-    speed: list = field(default_factory=list)   # per repeat: its batches' time against the calibration's
-    sim_at_speed: list = field(default_factory=list)  # per repeat: twins at that speed (a diagnostic)
-    load: float = 0.0                           # Server: fraction of the measured capacity
-    qps: float = 0.0                            # Server: target QPS
-
-
 class Validator:
+    """Carries out a ``Plan`` (see the module docstring): ``run()`` returns the workload's result."""
+
     def __init__(self, plan: Plan):
         require_loadgen()
         self.plan = plan
@@ -166,47 +166,12 @@ class Validator:
         ``drift_probe`` the run's speed probe against the calibration's (see ``pair``)."""
         return self.cal.drift(real) if self.plan.drift_probe else 1.0
 
-    @staticmethod
-    def _attempt_folder(folder: Path, attempt: int) -> Path:
-        return folder if attempt == 0 else folder.parent / f"{folder.name}.attempt{attempt + 1}"
-
-    @staticmethod
-    def _foreign(result: dict) -> float:
-        return result["machine"].get("foreign_cores_mean") or 0.0
-
-    def _keep(self, best: dict | None, result: dict) -> tuple[dict, bool]:
-        """(the attempt to keep so far, whether to stop): the least disturbed attempt, and the
-        first undisturbed one ends the retries."""
-        if best is None or self._foreign(result) < self._foreign(best):
-            best = result
-        return best, self._foreign(result) <= self.plan.disturbed_cores
-
-    def _kept_run(self, folder: Path, overrides: dict) -> dict:
-        """Replay: the attempt ``_measured_run`` kept, read back from its folder."""
-        spec = folder / "spec.json"
-        if spec.is_file() and json.loads(spec.read_text()).get("overrides") != json.loads(json.dumps(overrides)):
-            raise InputError(f"{spec}: the kept run had other LoadGen settings than this replay asks for; "
-                             f"replay with the options the validation ran with")
-        best = None
-        for attempt in range(1 + max(0, self.plan.retries)):
-            path = self._attempt_folder(folder, attempt) / "harness.json"
-            if not path.is_file():
-                break
-            result = json.loads(path.read_text())
-            result.setdefault("attempt", attempt + 1)
-            best, done = self._keep(best, result)
-            if done:
-                break
-        if best is None:
-            raise InputError(f"{folder}: no kept real run (harness.json) to replay; run the validation first")
-        return best
-
     def _measured_run(self, scenario: str, overrides: dict, folder: Path) -> dict:
         p = self.plan
         best = None
         for attempt in range(1 + max(0, p.retries)):
             waited, reading = wait_quiet(p.quiet_cores, p.quiet_wait_s) if p.quiet_wait_s > 0 else (0.0, None)
-            where = self._attempt_folder(folder, attempt)
+            where = attempt_folder(folder, attempt)
             spec = {"config": self.cfg.to_dict(), "scenario": scenario, "mlperf_model": self.model,
                     "overrides": overrides, "outdir": str(where), "total_sample_count": self.total,
                     "probe_s": PROBE_S}
@@ -214,12 +179,12 @@ class Validator:
             result = run_in_subprocess("sim.validate.harness", spec, where, timeout, nice=p.nice)
             result["waited_s"], result["foreign_before"] = waited, reading
             result["attempt"] = attempt + 1
-            best, done = self._keep(best, result)
+            best, done = keep_least_disturbed(best, result, p.disturbed_cores)
             if done:
                 break
             if attempt < p.retries:
                 self.disturbed_retries += 1
-                self.log(f"    run disturbed (other processes used {self._foreign(result):.2f} cores); repeating")
+                self.log(f"    run disturbed (other processes used {foreign_cores(result):.2f} cores); repeating")
         if best["errors"]:
             raise RuntimeError(f"{folder}: the harness reported errors: {best['errors']}")
         return best
@@ -228,7 +193,7 @@ class Validator:
         """One real run; while other processes disturb it, again (the least disturbed attempt is
         kept). With ``replay`` the kept run is read back instead."""
         if self.plan.replay:
-            result = self._kept_run(folder, overrides)
+            result = kept_run(folder, overrides, self.plan.retries, self.plan.disturbed_cores)
         else:
             result = self._measured_run(scenario, overrides, folder)
         self.runs.append({"folder": str(folder), "scenario": scenario, "valid": result["valid"],
@@ -238,7 +203,8 @@ class Validator:
         return result
 
     # ---- simulated ----------------------------------------------------------------
-    def simulate(self, scenario: str, overrides: dict, seed: int, drift: float = 1.0, traffic: bool = True):
+    def simulate(self, scenario: str, overrides: dict, seed: int, drift: float = 1.0,
+                 traffic: bool = True) -> RunResult:
         """The simulated twin of a run; ``drift`` rescales the calibrated service times (see
         ``pair``); ``traffic=False`` leaves out Server's model of batches under traffic
         (``MachineCalibration.cost_for``)."""
@@ -251,37 +217,8 @@ class Validator:
         return simulate_twin(cal, self.plan.system, self.plan.workload, self.model, self.total, scenario,
                              overrides, seed, self._costs[key])
 
-    @staticmethod
-    def sim_summary(r) -> dict:
-        m = r.metrics
-        out = {"valid": bool(m.valid), "p50_ns": m.sample_latency.percentiles_ns["50.00"],
-               "p90_ns": m.sample_latency.percentiles_ns["90.00"], "p99_ns": m.sample_latency.percentiles_ns["99.00"],
-               "mean_ns": m.sample_latency.mean_ns, "headline": m.headline_value,
-               "es_estimate_ns": m.early_stopping_estimate_ns, "queries": m.query_count,
-               "mean_batch": float(np.mean(r.engine.batches["count"])) if len(r.engine.batches.get("count", []))
-               else 0.0}
-        if m.query_latency is not None:
-            out["query_p99_ns"] = m.query_latency.percentiles_ns["99.00"]
-            out["query_mean_ns"] = m.query_latency.mean_ns
-        return out
-
-    # ---- checks -------------------------------------------------------------------
-    @staticmethod
-    def check_same_settings(real: dict, r, folder) -> None:
-        lg = real["loadgen"]
-        s, t = r.settings, r.traffic
-        expected = {"generated_query_count": t.query_count, "generated_samples_per_query": t.samples_per_query,
-                    "effective_min_query_count": s.min_query_count,
-                    "effective_performance_sample_count": s.performance_sample_count,
-                    "effective_target_latency_ns": s.target_latency_ns,
-                    "effective_samples_per_query": s.samples_per_query}
-        bad = {k: (lg.get(k), v) for k, v in expected.items() if k in lg and int(lg[k]) != int(v)}
-        if "effective_target_qps" in lg and not math.isclose(float(lg["effective_target_qps"]), s.target_qps,
-                                                             rel_tol=1e-5):
-            bad["effective_target_qps"] = (lg["effective_target_qps"], s.target_qps)
-        if bad:
-            raise RuntimeError(f"{folder}: LoadGen's settings differ from the simulated run's "
-                               f"(LoadGen, simulated): {bad}")
+    # kept on the class: callers outside the package summarise twins with it
+    sim_summary = staticmethod(sim_summary)
 
     # ---- one comparison point -----------------------------------------------------
     def pair(self, scenario: str, tag: str, overrides: dict) -> RunPair:
@@ -321,12 +258,12 @@ class Validator:
         seeds = range(self.plan.sim_seeds)
         for k, (real, drift, speed) in enumerate(zip(rp.real, rp.drift, rp.speed)):
             sims = [self.simulate(rp.scenario, rp.overrides, seed, drift) for seed in seeds]
-            self.check_same_settings(real, sims[0], self._folder(rp, k))
+            check_same_settings(real, sims[0], self._folder(rp, k))
             if k == 0:
                 rp.sim_traffic = sims[0].traffic
-                rp.sim_latencies = _sim_latencies(sims[0])
-            rp.sim.append([self.sim_summary(r) for r in sims])
-            rp.sim_at_speed.append([self.sim_summary(self.simulate(rp.scenario, rp.overrides, seed, speed, False))
+                rp.sim_latencies = sim_latencies(sims[0])
+            rp.sim.append([sim_summary(r) for r in sims])
+            rp.sim_at_speed.append([sim_summary(self.simulate(rp.scenario, rp.overrides, seed, speed, False))
                                     for seed in seeds] if speed else [])
         return rp
 
@@ -400,7 +337,7 @@ class Validator:
         self.log(f"  Offline x{p.repeats}")
         off = self.pair("Offline", "Offline", self.settings_for("Offline"))
         pairs.append(off)
-        capacity = float(np.mean([_lg(r, "result_samples_per_second") for r in off.real]))
+        capacity = float(np.mean([loadgen_value(r, "result_samples_per_second") for r in off.real]))
         self.log(f"  measured capacity {capacity:.2f} samples/s (expected from calibration "
                  f"{self.expected_capacity:.2f}); Server bound {bound_ms:g} ms")
         pairs += [RunPair(s, s, self.settings_for(s)) for s in CLOSED_LOOP]
@@ -467,12 +404,12 @@ class Validator:
         out = {"load": [], "qps": [], "p99_ms": [], "mean_ms": [], "valid_share": [], "drift": drift}
         for f in fractions:
             qps = f * capacity
-            sims = [self.sim_summary(self.simulate("Server", self.settings_for("Server", qps), s, drift))
+            sims = [sim_summary(self.simulate("Server", self.settings_for("Server", qps), s, drift))
                     for s in range(min(3, self.plan.sim_seeds))]
             out["load"].append(float(f))
             out["qps"].append(float(qps))
-            out["p99_ms"].append(float(np.mean([_ms(x["p99_ns"]) for x in sims])))
-            out["mean_ms"].append(float(np.mean([_ms(x["mean_ns"]) for x in sims])))
+            out["p99_ms"].append(float(np.mean([ns_to_ms(x["p99_ns"]) for x in sims])))
+            out["mean_ms"].append(float(np.mean([ns_to_ms(x["mean_ns"]) for x in sims])))
             out["valid_share"].append(float(np.mean([x["valid"] for x in sims])))
         return out
 
@@ -482,43 +419,23 @@ class Validator:
         s["min_duration_ns"] = int(self.plan.durations.peak_s * 1000) * 1_000_000
         return s
 
-    def peak_search(self, server_pairs: list, capacity: float) -> dict:
+    def peak_search(self, server_pairs: list[RunPair], capacity: float) -> dict:
         """The real peak VALID QPS search, bisected per repeat (``peak_predict`` simulates it)."""
-        p = self.plan
-        peaks_real, trials, drifts = [], [], []
-        for k in range(p.repeats):
-            known = {round(sp.qps, 3): bool(sp.real[k]["valid"]) for sp in server_pairs if k < len(sp.real)}
-            mine = []
+        def run_trial(k: int, qps: float) -> tuple[dict, float]:
+            folder = self.root / "real" / "peak" / f"r{k + 1}" / f"qps_{qps:.3f}"
+            res = self.real_run("Server", self.peak_settings(qps), folder)
+            return res, self._drift(res)
 
-            def real_trial(qps, k=k, mine=mine):
-                folder = self.root / "real" / "peak" / f"r{k + 1}" / f"qps_{qps:.3f}"
-                res = self.real_run("Server", self.peak_settings(qps), folder)
-                mine.append(self._drift(res))
-                trials.append({"repeat": k + 1, "qps": qps, "valid": bool(res["valid"]), "drift": mine[-1],
-                               "p99_ms": _ms(_lg(res, "result_99.00_percentile_latency_ns"))})
-                return bool(res["valid"])
+        return search_real_peak(run_trial, server_pairs, capacity, self.plan.repeats,
+                                self.plan.durations.peak_rel_tol, self.log)
 
-            self.log(f"  peak VALID QPS search, repeat {k + 1}")
-            peaks_real.append(bisect_peak(real_trial, known, capacity, p.durations.peak_rel_tol))
-            # the simulated search of this repeat: the machine's speed during its real trials
-            drifts.append(float(np.median(mine or [sp.drift[k] for sp in server_pairs if k < len(sp.drift)]
-                                          or [1.0])))
-        return {"real": peaks_real, "sim": [], "trials": trials, "drift": drifts}
-
-    def peak_predict(self, peak: dict, server_pairs: list, capacity: float) -> dict:
+    def peak_predict(self, peak: dict, server_pairs: list[RunPair], capacity: float) -> dict:
         """The simulated peak search of each real repeat (``peak["sim"]``), bisected finer."""
-        peak["sim"] = []
-        for drift in peak["drift"]:
-            per_seed = []
-            for seed in range(self.plan.sim_seeds):
-                def sim_trial(qps, seed=seed, drift=drift):
-                    return bool(self.simulate("Server", self.peak_settings(qps), seed, drift).metrics.valid)
+        def sim_valid(qps: float, seed: int, drift: float) -> bool:
+            return bool(self.simulate("Server", self.peak_settings(qps), seed, drift).metrics.valid)
 
-                sim_known = {round(sp.qps, 3): sim_trial(round(sp.qps, 3)) for sp in server_pairs}
-                per_seed.append(bisect_peak(sim_trial, sim_known, capacity,
-                                            min(0.005, self.plan.durations.peak_rel_tol)))
-            peak["sim"].append(float(np.mean(per_seed)))
-        return peak
+        return predict_peak(peak, sim_valid, server_pairs, capacity, self.plan.sim_seeds,
+                            self.plan.durations.peak_rel_tol)
 
 
 def server_load_basis(basis: str, capacity: float, peak: dict | None) -> float:
@@ -540,248 +457,9 @@ def rounds_followed_by_a_calibration(repeats: int, calibrations: int) -> set[int
     return {int(round((j + 1) * repeats / (n + 1))) for j in range(n)}
 
 
-def batch_speed(folder: Path, cost) -> float | None:
-    """How long a real run's batches took against the calibration: the median over its
-    batches of (inference time) / (calibrated busy median of that batch size), from the
-    harness's batch log (``samples.npz``). A diagnostic, never an input of a prediction: 1.10
-    says the machine ran 10% slower during that run than while it was calibrated."""
-    path = Path(folder) / "samples.npz"
-    if not path.is_file():
-        return None
-    with np.load(path) as z:
-        took = z["batch_end_ns"] - z["batch_start_ns"]
-        count = z["batch_count"]
-    known = [(t, int(c)) for t, c in zip(took, count) if int(c) in cost.batch_sizes and t > 0]
-    return float(np.median([t / cost.median_ns(c) for t, c in known])) if known else None
-
-
-def _lg(real: dict, key: str) -> float:
-    v = real["loadgen"].get(key)
-    return float(v) if v is not None else float("nan")
-
-
-def bisect_peak(trial, known: dict, capacity: float, rel_tol: float, max_trials: int = 12) -> float:
-    """Highest VALID target QPS: bracket from the ``known`` {qps: valid} results, then bisect.
-
-    The same procedure for real and simulated trials; 0.0 when nothing down to a tenth of
-    the capacity is VALID.
-    """
-    valid = [q for q, v in known.items() if v]
-    lo = max(valid) if valid else None
-    invalid = [q for q, v in known.items() if not v and (lo is None or q > lo)]
-    hi = min(invalid) if invalid else None
-    n = 0
-    while lo is None and n < max_trials:
-        q = (hi if hi is not None else capacity) * 0.7
-        if q < 0.1 * capacity:
-            return 0.0
-        n += 1
-        if trial(q):
-            lo = q
-        else:
-            hi = q
-    while hi is None and n < max_trials:
-        q = max(lo * 1.1, min(capacity, lo * 1.25)) if lo < capacity else lo * 1.1
-        n += 1
-        if trial(q):
-            lo = q
-        else:
-            hi = q
-    if hi is not None and lo is not None:
-        lo, hi = bisect(trial, lo, hi, rel_tol=rel_tol, max_steps=max_trials - n)
-    return float(lo or 0.0)
-
-
-def _sim_latencies(r) -> np.ndarray:
-    """Per-sample (per-query for MultiStream) latencies of a simulated run, ns."""
-    eng = r.engine
-    if r.scenario == "MultiStream":
-        return (eng.query_complete_ns - eng.query_scheduled_ns).astype(np.int64)
-    if r.scenario == "Offline":
-        return eng.sample_complete_ns.astype(np.int64)
-    spq = eng.samples_per_query
-    return (eng.sample_complete_ns - np.repeat(eng.query_scheduled_ns, spq)).astype(np.int64)
-
-
-def real_latencies(real: dict, traffic) -> np.ndarray | None:
-    """A real run's per-sample latencies (per query for MultiStream), from the SUT's clock.
-
-    The SUT sees when its issue callback ran and when results were ready; LoadGen's own
-    stamps differ by an offset (LoadGen's issue and completion overhead; for Server the
-    run's start is unknown to the SUT). One shift per run makes the mean equal LoadGen's
-    mean latency, so the curve's shape is the SUT's and its position LoadGen's. For plots.
-    """
-    folder = Path(real.get("outdir") or "")
-    try:
-        own = np.load(folder / "samples.npz")
-    except OSError:
-        return None
-    cb, done = own["cb_ns"].astype(np.int64), own["done_ns"].astype(np.int64)
-    scenario = real["scenario"]
-    lg = real["loadgen"]
-    if scenario == "MultiStream":
-        spq = traffic.samples_per_query
-        n = len(cb) // spq
-        lat = done[:n * spq].reshape(n, spq).max(axis=1) - cb[:n * spq:spq]
-        target = lg.get("result_mean_query_latency_ns")
-    elif scenario == "Server":
-        n = min(len(cb), len(traffic.scheduled_ns))
-        lat = done[:n] - traffic.scheduled_ns[:n]           # minus an unknown start time, fixed below
-        target = lg.get("result_mean_latency_ns")
-    elif scenario == "Offline":
-        lat = done - cb.min()
-        target = lg.get("result_mean_latency_ns")
-    else:
-        lat = done - cb
-        target = lg.get("result_mean_latency_ns")
-    if target is None or len(lat) == 0:
-        return None
-    return lat + (int(target) - int(lat.mean()))
-
-
-# ---------------------------------------------------------------------------------------
-# records
-
-
-def _agg(values, center=np.median) -> tuple[float, float]:
-    """(centre, spread %): the median of the repeats (one disturbed run cannot move it) and
-    their max - min in % of it."""
-    v = np.array([x for x in values if x is not None and np.isfinite(x)], dtype=float)
-    if v.size == 0:
-        return float("nan"), float("nan")
-    mid = float(center(v))
-    spread = float(100.0 * (v.max() - v.min()) / mid) if mid else float("nan")
-    return mid, spread
-
-
-def _error_pct(predicted: float, measured: float) -> float:
-    """100 (predicted - measured) / measured; nan without a measured value."""
-    return 100.0 * (predicted - measured) / measured if measured and np.isfinite(measured) else float("nan")
-
-
-def _record(workload: str, scenario: str, metric: str, measured_values, predicted_values, real_runs=None,
-            sim_runs=None, **extra) -> dict:
-    measured, spread = _agg(measured_values)
-    predicted, sim_spread = _agg(predicted_values)
-    err = _error_pct(predicted, measured)
-    rec = {"workload": workload, "scenario": scenario, "metric": metric, "measured": measured,
-           "predicted": predicted, "error_pct": err, "measured_spread_pct": spread,
-           "measured_runs": [float(x) for x in measured_values],
-           "predicted_runs": [float(x) for x in predicted_values], "predicted_spread_pct": sim_spread}
-    if real_runs is not None:
-        rec["measured_valid"] = f"{sum(bool(r['valid']) for r in real_runs)}/{len(real_runs)}"
-        reasons = sorted({reason for r in real_runs for reason in invalid_reasons(r)})
-        if reasons:
-            rec["invalid_reasons"] = reasons
-        rec["foreign_cores_max"] = max((r["machine"].get("foreign_cores_mean") or 0.0) for r in real_runs)
-    if sim_runs is not None:
-        rec["predicted_valid"] = f"{sum(bool(s['valid']) for s in sim_runs)}/{len(sim_runs)}"
-    rec.update(extra)
-    return rec
-
-
-def invalid_reasons(real: dict) -> list[str]:
-    lg = real["loadgen"]
-    out = []
-    for key, text in (("result_min_duration_met", "min duration"), ("result_min_queries_met", "min queries"),
-                      ("result_perf_constraints_met", "latency bound"), ("early_stopping_met", "early stopping")):
-        if lg.get(key) is False:
-            out.append(text)
-    return out
-
-
-def _predicted(rp: RunPair, value, sims: list | None = None) -> list[float]:
-    """Per repeat: the mean over the simulation seeds of ``value(summary)``."""
-    out = []
-    for seeds in (rp.sim if sims is None else sims):
-        v = [value(s) for s in seeds]
-        v = [x for x in v if x is not None and np.isfinite(x)]
-        out.append(float(np.mean(v)) if v else float("nan"))
-    return out
-
-
-def _flat(rp: RunPair) -> list[dict]:
-    return [s for seeds in rp.sim for s in seeds]
-
-
-def make_records(label: str, pairs: list, server_pairs: list, peak: dict | None, system: str = "") -> list[dict]:
-    """One record per compared metric: measured (median of the real repeats) against predicted
-    (median over the repeats of the mean over seeds, each repeat simulated at its own drift)."""
-    recs = []
-    by_tag = {p.tag: p for p in pairs}
-    ss, ms, off = by_tag["SingleStream"], by_tag["MultiStream"], by_tag["Offline"]
-
-    def rec(rp, scenario, metric, key, value, **extra):
-        out = _record(label, scenario, metric, [_lg(r, key) if not callable(key) else key(r) for r in rp.real],
-                      _predicted(rp, value), rp.real, _flat(rp), drift=rp.drift, batch_speed=rp.speed, **extra)
-        at_speed, _ = _agg(_predicted(rp, value, rp.sim_at_speed))
-        out["predicted_at_run_speed"] = at_speed
-        out["error_at_run_speed_pct"] = _error_pct(at_speed, out["measured"])
-        return out
-
-    ms_ = lambda key: (lambda r: _ms(_lg(r, key)))  # noqa: E731
-    recs.append(rec(ss, "SingleStream", "p90 latency (ms)", ms_("result_90.00_percentile_latency_ns"),
-                    lambda s: _ms(s["p90_ns"])))
-    recs.append(rec(ss, "SingleStream", "early-stopping p90 estimate (ms)", ms_("early_stopping_latency_ss"),
-                    lambda s: _ms(s["es_estimate_ns"]) if s["es_estimate_ns"] else None))
-    recs.append(rec(ms, "MultiStream", "p99 latency (ms)", ms_("result_99.00_percentile_per_query_latency_ns"),
-                    lambda s: _ms(s["query_p99_ns"])))
-    recs.append(rec(off, "Offline", "samples/s", "result_samples_per_second", lambda s: s["headline"]))
-    for sp in server_pairs:
-        pct = f"{sp.load:.0%}"
-        recs.append(rec(sp, "Server", f"p99 latency at {pct} load (ms)", ms_("result_99.00_percentile_latency_ns"),
-                        lambda s: _ms(s["p99_ns"]), qps=sp.qps, load=sp.load))
-        recs.append(rec(sp, "Server", f"mean latency at {pct} load (ms)", ms_("result_mean_latency_ns"),
-                        lambda s: _ms(s["mean_ns"]), qps=sp.qps, load=sp.load))
-    if peak is not None:
-        recs.append(_record(label, "Server", "peak VALID QPS", peak["real"], peak["sim"],
-                            trials=len(peak["trials"]), drift=peak.get("drift")))
-    for r in recs:
-        r["system"] = system
-    return recs
-
-
-def _cdf(values, points: int = 200) -> dict:
-    v = np.sort(np.asarray(values, dtype=np.float64))
-    if v.size == 0:
-        return {"ms": [], "p": []}
-    q = np.linspace(0, 1, points)
-    idx = np.minimum(v.size - 1, (q * v.size).astype(int))
-    return {"ms": [float(x / 1e6) for x in v[idx]], "p": [float(x) for x in q]}
-
-
-def plot_data(pairs: list, server_pairs: list, peak: dict | None, curve: dict) -> dict:
-    cdfs = {}
-    for p in pairs:
-        real = real_latencies(p.real[0], p.sim_traffic) if p.real else None
-        cdfs[p.tag] = {"measured": _cdf(real) if real is not None else None, "predicted": _cdf(p.sim_latencies)}
-    points = [{"qps": sp.qps, "load": sp.load,
-               "p99_ms": [_ms(_lg(r, "result_99.00_percentile_latency_ns")) for r in sp.real],
-               "predicted_p99_ms": float(np.median(_predicted(sp, lambda s: _ms(s["p99_ns"]))))}
-              for sp in server_pairs]
-    return {"cdf": cdfs, "server_curve": curve, "server_points": points,
-            "peak": peak and {"real": peak["real"], "sim": peak["sim"], "trials": peak["trials"]}}
-
-
-def simulate_twin(cal: MachineCalibration, system, workload: str, model: str, total: int, scenario: str,
-                  overrides: dict,
-                  seed: int, cost=None):
-    """The simulated twin of a real run with LoadGen settings ``overrides``: ``system`` with the
-    calibration's host overheads, ``cost`` (default: ``MachineCalibration.cost_for`` the scenario, Server's
-    batches as measured under LoadGen's traffic), the same LoadGen seeds."""
-    if cost is None:
-        cost = cal.cost_for(scenario, overrides.get("server_target_qps") if scenario == "Server" else None)
-    return simulate(scenario, workload=workload, system=cal.system_for(scenario, system), cost=cost,
-                    mlperf_model=model, overrides=overrides, seed=seed, total_sample_count=total, auto_hints=False)
-
-
 def validate_workload(plan: Plan) -> dict:
     """Calibrate, run for real and simulated, and compare (see the module docstring)."""
     return Validator(plan).run()
-
-
-__all__ = ["Plan", "Durations", "QUICK", "LOADS", "validate_workload", "simulate_twin", "bisect_peak",
-           "wait_quiet", "real_latencies", "make_records"]
 
 
 def run_validation(workloads: list[str], system=None, outdir="out/validate", *, quick: bool = False,
@@ -823,18 +501,3 @@ def run_validation(workloads: list[str], system=None, outdir="out/validate", *, 
                     load_basis=load_basis)
         results.append(validate_workload(plan))
     return results
-
-
-def machine_fingerprint(results: list[dict] | None = None) -> dict:
-    """This machine's fingerprint (``sim.util.fingerprint``) plus the LoadGen version and a hash."""
-
-    threads = 0
-    if results:
-        threads = results[0].get("harness_config", {}).get("intra_op_threads", 0)
-    fp = fingerprint(intra_op_threads=threads, inter_op_threads=1)
-    try:
-        fp["loadgen"] = metadata.version("mlcommons-loadgen")
-    except metadata.PackageNotFoundError:
-        fp["loadgen"] = "not installed"
-    fp["hash"] = fingerprint_hash(fp)
-    return fp

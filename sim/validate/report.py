@@ -229,7 +229,7 @@ def _md_table(records: list[dict]) -> list[str]:
 
 
 def _speed(values) -> str:
-    """The repeats' batch times against the calibration (``compare.batch_speed``): 'x1.02 (0.99-1.10)'."""
+    """The repeats' batch times against the calibration (``real_runs.batch_speed``): 'x1.02 (0.99-1.10)'."""
     v = [x for x in (values or []) if x is not None and math.isfinite(x)]
     if not v:
         return ""

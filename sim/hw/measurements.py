@@ -1,0 +1,104 @@
+"""The measured values a calibration is fitted on, read from CSV files.
+
+Published results (``read_results``, ``observed``): the rows of a results CSV, and each
+row's published value (calibration and evaluation only; never a prediction input).
+
+User measurements (``read_measurements``): a CSV with columns ``device`` (a profile
+name), ``model`` (``resnet50``, ``ssd-mobilenet``, ``ssd-resnet34``, ``retinanet``,
+``bert-99``), ``batch`` (samples per batch), and ``latency_ms`` (time of one batch) or
+``throughput`` (samples/s at that batch, one device); optional ``devices`` (default 1),
+``precision`` and ``framework`` (on a CPU, the software stack: its calibration unit is the
+chip and that stack, else ``<chip>/user``); other columns (a ``source``, say) are
+ignored. Each row becomes an Offline-like (throughput) or SingleStream-like (latency) case at
+that batch.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import replace
+from pathlib import Path
+
+from sim.errors import InputError
+from sim.hw import precision as precision_rules
+from sim.hw import profiles
+from sim.hw.rows import Case, read_case, stack_of
+
+
+def observed(row: dict) -> float | None:
+    """The published value of a row (calibration and evaluation only; never a prediction input)."""
+    try:
+        v = float(row.get("value", ""))
+    except (TypeError, ValueError):
+        return None
+    return v if v > 0 and math.isfinite(v) else None
+
+
+def read_results(path: str | Path) -> list[dict]:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file; expected a results CSV")
+    with path.open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+MEASUREMENT_COLUMNS = ("device", "model", "batch")
+
+
+def read_measurements(path: str | Path) -> tuple[list[Case], dict[int, float]]:
+    """A user's measurements (module docstring) as cases and values (ns for latencies)."""
+    rows = read_results(path)
+    cases, values = [], {}
+    for i, r in enumerate(rows):
+        line = i + 2
+        for col in MEASUREMENT_COLUMNS:
+            if not (r.get(col) or "").strip():
+                raise InputError(f"{path}:{line}: field '{col}' is empty; expected columns {list(MEASUREMENT_COLUMNS)} "
+                                 f"and latency_ms or throughput")
+        try:
+            batch = int(r["batch"])
+        except ValueError:
+            raise InputError(f"{path}:{line}: field 'batch' = {r['batch']!r}: expected an integer >= 1") from None
+        if batch < 1:
+            raise InputError(f"{path}:{line}: field 'batch' = {batch}: expected an integer >= 1")
+        lat, thr = (r.get("latency_ms") or "").strip(), (r.get("throughput") or "").strip()
+        if bool(lat) == bool(thr):
+            raise InputError(f"{path}:{line}: fields 'latency_ms' = {lat!r}, 'throughput' = {thr!r}: "
+                             f"expected exactly one of them")
+        try:
+            value = float(lat or thr)
+        except ValueError:
+            raise InputError(f"{path}:{line}: value {lat or thr!r}: expected a number > 0") from None
+        if not value > 0:
+            raise InputError(f"{path}:{line}: value {value}: expected a number > 0")
+        name = r["device"].strip()
+        prof = profiles.get(name)
+        try:
+            devices = int(r.get("devices") or 1)
+        except ValueError:
+            raise InputError(f"{path}:{line}: field 'devices' = {r.get('devices')!r}: "
+                             "expected an integer >= 1") from None
+        model = r["model"].strip()
+        case = read_case({"version": "v5.1", "division": "closed", "submitter": "user", "system": f"measurement-{line}",
+                          "accelerator": "", "accelerator_kind": prof.kind, "accelerators_per_node": str(devices),
+                          "framework": r.get("framework", ""), "model": model,
+                          "scenario": "Offline" if thr else "SingleStream",
+                          "metric": "Samples per second" if thr else "90th percentile latency (ns)",
+                          "units": "samples/s" if thr else "ns", "number_of_nodes": "1",
+                          "host_processors_per_node": str(devices)}, i)
+        if case.workload is None:
+            raise InputError(f"{path}:{line}: field 'model' = {model!r}: expected one of "
+                             f"resnet50, ssd-mobilenet, ssd-resnet34, retinanet, bert-99")
+        prec = (r.get("precision") or "").strip()
+        if prec and prec not in prof.peak_tops:
+            raise InputError(f"{path}:{line}: field 'precision' = {prec!r}: expected one of {sorted(prof.peak_tops)}")
+        chosen, why = (prec, "given in the measurements") if prec else precision_rules.choose(prof, model)
+        framework = (r.get("framework") or "").strip()
+        stack = (stack_of(prof.kind, "", framework) if framework else "user") if prof.kind == "cpu" else case.stack
+        case = replace(case, profile=prof.name, unsupported=None, precision=chosen, precision_reason=why,
+                       devices=devices, year=prof.release_year, system_key=f"user/{prof.name}/{line}",
+                       batch=batch, stack=stack)
+        cases.append(case)
+        values[i] = value * 1e6 if lat else value
+    return cases, values
