@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from typing import Callable
 
+import numpy as np
 import simpy
 
 from sim.cost.protocol import ContextCost, CostModel, RunBoundCost, TimedCost
+from sim.sut.system import SystemSpec
 
 
 class Instance:
@@ -60,7 +63,8 @@ class InstancePool:
 class Devices:
     """The accelerators of one system, their links and the post-processing pool."""
 
-    def __init__(self, env: simpy.Environment, system, cost, rng, record):
+    def __init__(self, env: simpy.Environment, system: SystemSpec, cost: CostModel, rng: np.random.Generator,
+                 record: Callable[..., None]):
         self.env = env
         self.system = system
         self.cost = cost.for_run(rng) if isinstance(cost, RunBoundCost) else cost
@@ -135,7 +139,7 @@ class Devices:
         on_done(first, count)
 
 
-def _time_function(cost):
+def _time_function(cost: CostModel) -> Callable[[Devices, int, float, float], float]:
     """The one question the engine asks ``cost`` for every batch: its most specific capability."""
     if isinstance(cost, TimedCost):
         at = cost.service_time_at_ns

@@ -25,9 +25,11 @@ from typing import Callable
 import numpy as np
 import simpy
 
+from sim.cost.protocol import CostModel
 from sim.sut.batching import INF, QueueView, make_policy
 from sim.sut.device import Devices
 from sim.sut.stages import FifoStage
+from sim.sut.system import SystemSpec
 
 BATCH_FIELDS = ("first", "count", "device", "instance", "dispatch_ns", "start_ns", "end_ns", "done_ns")
 
@@ -47,7 +49,7 @@ class EngineResult:
 
 
 class Engine:
-    def __init__(self, system, cost, seed: int = 0):
+    def __init__(self, system: SystemSpec, cost: CostModel, seed: int = 0):
         self.system = system
         self.env = simpy.Environment()
         self.rng = np.random.default_rng(seed)
@@ -206,10 +208,11 @@ class Engine:
         return np.repeat(done.astype(np.int64), count)
 
 
-def simulate_open(system, cost, query_scheduled_ns, samples_per_query: int = 1, seed: int = 0) -> EngineResult:
+def simulate_open(system: SystemSpec, cost: CostModel, query_scheduled_ns: np.ndarray, samples_per_query: int = 1,
+                  seed: int = 0) -> EngineResult:
     return Engine(system, cost, seed).run_open(query_scheduled_ns, samples_per_query)
 
 
-def simulate_closed(system, cost, samples_per_query: int, max_queries: int,
+def simulate_closed(system: SystemSpec, cost: CostModel, samples_per_query: int, max_queries: int,
                     stop: Callable[[int, int], bool], seed: int = 0) -> EngineResult:
     return Engine(system, cost, seed).run_closed(samples_per_query, max_queries, stop)
