@@ -15,7 +15,8 @@ argument, the system's ``cost`` entry, or else the measured CPU profile of the w
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -27,11 +28,12 @@ from sim.loadgen import logs as loadgen_logs
 from sim.loadgen import metrics as metrics_mod
 from sim.loadgen.conf import read_conf_file
 from sim.loadgen.scenarios import SCENARIOS
-from sim.loadgen.settings import TestSettings, load_settings
-from sim.loadgen.traffic import Traffic, generate, stop_issuing
+from sim.loadgen.settings import KNOWN_MODELS, TestSettings, load_settings
+from sim.loadgen.traffic import Traffic, check_run_size, generate, stop_issuing
 from sim.sut.engine import EngineResult, simulate_closed, simulate_open
 from sim.sut.system import SystemSpec
 from sim.util import atomic
+from sim.util.checks import RANGES, check_work, number
 from sim.workload import catalog as workloads
 
 
@@ -47,6 +49,7 @@ class RunResult:
     metrics: metrics_mod.Metrics
     seed: int
     hints: dict
+    notes: list = field(default_factory=list)     # assumptions made for the run (one line each)
 
     def summary_text(self) -> str:
         return loadgen_logs.summary_text(self.metrics, loadgen_logs.summary_params(self.settings),
@@ -70,12 +73,16 @@ class RunResult:
         }
 
     def write(self, out_dir: str | Path) -> list[Path]:
-        """Write the summary, the detail log and result.json into ``out_dir`` (atomically)."""
-        out = Path(out_dir)
+        """Write the summary, the detail log and result.json into ``out_dir``: each file atomically,
+        the three under a lock on the folder, so runs writing into one folder at once take turns
+        and leave the three files of one run."""
+        out = atomic.check_output(out_dir, "folder", "out_dir")
         detail = loadgen_logs.detail_lines(self.metrics, loadgen_logs.detail_settings(self.settings, self.traffic))
-        return [atomic.write_text(out / "mlperf_log_summary.txt", self.summary_text()),
-                atomic.write_text(out / "mlperf_log_detail.txt", "\n".join(detail) + "\n"),
-                atomic.write_text(out / "result.json", json.dumps(self.to_json(), indent=2, default=_jsonable) + "\n")]
+        files = {"mlperf_log_summary.txt": self.summary_text(),
+                 "mlperf_log_detail.txt": "\n".join(detail) + "\n",
+                 "result.json": json.dumps(self.to_json(), indent=2, default=_jsonable) + "\n"}
+        with atomic.folder_lock(out):
+            return [atomic.write_text(out / name, text) for name, text in files.items()]
 
 
 def _jsonable(x):
@@ -95,10 +102,47 @@ def resolve_cost(system: SystemSpec, workload: str | None, cost=None, small: boo
 
 
 def mlperf_model_of(workload: str | None) -> str:
+    """LoadGen's model name for a workload: the catalog's, a user's ``.onnx`` file's stem (a name
+    mlperf.conf does not know gets LoadGen's generic ``*`` settings), resnet50 for none."""
     if workload is None:
         return "resnet50"
     specs = workloads.catalog()
-    return specs[workload].mlperf_model if workload in specs else Path(workload).stem
+    if workload in specs:
+        return specs[workload].mlperf_model
+    if not (workload.endswith(".onnx") or os.sep in workload):     # as sim.workload.catalog.resolve
+        raise InputError(f"unknown workload {workload!r}: expected a .onnx file or one of {sorted(specs)}")
+    return Path(workload).stem
+
+
+#: The QSL size assumed where LoadGen's settings take the performance sample count from the QSL
+#: (a model without ``performance_sample_count_override`` in mlperf.conf: a user's own .onnx,
+#: 3d-unet) and the caller gave none.
+ASSUMED_SAMPLE_COUNT = 1024
+
+
+def settings_of(model: str, scenario: str, *, user_conf=None, overrides: dict | None = None,
+                total_sample_count: int | None = None) -> tuple[TestSettings, list[str]]:
+    """LoadGen's settings for a run, and what was assumed to get them (one line each).
+
+    Where the settings take the performance sample count from the QSL and ``total_sample_count``
+    is not given, a QSL of ``ASSUMED_SAMPLE_COUNT`` samples is assumed; a model mlperf.conf does
+    not know gets LoadGen's generic ``*`` settings. Both are said.
+    """
+    notes = []
+    try:
+        settings = load_settings(model, scenario, user_conf=user_conf, overrides=overrides,
+                                 total_sample_count=total_sample_count, allow_unknown_model=True)
+    except InputError:
+        if total_sample_count is not None:
+            raise
+        settings = load_settings(model, scenario, user_conf=user_conf, overrides=overrides,
+                                 total_sample_count=ASSUMED_SAMPLE_COUNT, allow_unknown_model=True)
+        notes.append(f"model '{settings.model}' takes the performance sample count from the QSL: assumed a QSL of "
+                     f"{ASSUMED_SAMPLE_COUNT} samples (performance_sample_count_override in user.conf sets another)")
+    if settings.model not in KNOWN_MODELS:
+        notes.insert(0, f"model '{settings.model}' is not in LoadGen's mlperf.conf: LoadGen's generic '*' "
+                        f"settings apply (--mlperf-model NAME picks a benchmark's)")
+    return settings, notes
 
 
 # The settings LoadGen uses only to size a run (how many queries to pre-generate), per scenario:
@@ -130,6 +174,8 @@ def unloaded_latency_ns(system: SystemSpec, cost, samples_per_query: int = 1, se
 def offline_capacity_qps(system: SystemSpec, cost, seed: int = 0) -> float:
     """Samples per second of the system kept full (a short simulated Offline run)."""
     n = max(64, 16 * system.servers * system.batching.max_batch)
+    check_work("samples", n, f"the Offline capacity run of the system (16 x {system.servers:,} instances "
+                             f"x max_batch {system.batching.max_batch:,})")
     r = simulate_open(system, cost, np.zeros(1, dtype=np.int64), n, seed)
     return n / (float(r.sample_complete_ns.max()) / 1e9)
 
@@ -154,6 +200,22 @@ def run_size_hints(scenario: str, system: SystemSpec, cost, user_conf=None, over
     return {field: capacity if scenario == "Offline" else 0.5 * capacity}
 
 
+def _refuse_oversized_run(model: str, scenario: str, user_conf, overrides, total_sample_count,
+                          auto_hints: bool) -> None:
+    """Refuse a run too large to generate before the cost model is built (which may measure the
+    workload): what the settings already fix (the minimum query count; the whole size where the
+    user gave the expected latency or QPS) is checked here, the rest once the hints are set
+    (``sim.loadgen.traffic.generate``). Settings that are wrong are reported later, in the
+    usual order."""
+    try:
+        settings, _ = settings_of(model, scenario, user_conf=user_conf, overrides=overrides,
+                                  total_sample_count=total_sample_count)
+    except InputError:
+        return
+    check_run_size(settings, total_sample_count,
+                   by_duration=not auto_hints or _hint_given(scenario, user_conf, overrides))
+
+
 def simulate(scenario: str, *, workload: str | None = "resnet50", system: SystemSpec | None = None,
              cost=None, mlperf_model: str | None = None, user_conf: str | None = None,
              overrides: dict | None = None, seed: int = 0, small: bool = False,
@@ -165,12 +227,14 @@ def simulate(scenario: str, *, workload: str | None = "resnet50", system: System
     """
     if scenario not in SCENARIOS:
         raise InputError(f"scenario {scenario!r}: expected one of {list(SCENARIOS)}")
+    seed = number(seed, "simulate", "seed", **RANGES["seed"])
     system = system or SystemSpec()
     model = mlperf_model or mlperf_model_of(workload)
+    _refuse_oversized_run(model, scenario, user_conf, overrides, total_sample_count, auto_hints)
     cost_model = resolve_cost(system, workload, cost, small)
     hints = run_size_hints(scenario, system, cost_model, user_conf, overrides) if auto_hints else {}
-    settings = load_settings(model, scenario, user_conf=user_conf, overrides={**hints, **(overrides or {})},
-                             total_sample_count=total_sample_count, allow_unknown_model=True)
+    settings, notes = settings_of(model, scenario, user_conf=user_conf, overrides={**hints, **(overrides or {})},
+                                  total_sample_count=total_sample_count)
     traffic = generate(settings, total_sample_count)
     if scenario == "Server":
         eng = simulate_open(system, cost_model, traffic.scheduled_ns, 1, seed)
@@ -190,4 +254,5 @@ def simulate(scenario: str, *, workload: str | None = "resnet50", system: System
                             traffic.samples_per_query if scenario != "Offline" else 1)
     return RunResult(scenario=scenario, workload=workload or "-", system=system,
                      cost_description=describe_cost(cost_model),
-                     settings=settings, traffic=traffic, engine=eng, metrics=m, seed=seed, hints=hints)
+                     settings=settings, traffic=traffic, engine=eng, metrics=m, seed=seed, hints=hints,
+                     notes=notes)

@@ -8,9 +8,9 @@ schedule seed, so repeats see other Poisson arrival sequences.
 
 from __future__ import annotations
 
-from sim.loadgen.peak_search import PeakResult, find_peak_qps
-from sim.loadgen.settings import load_settings
-from sim.run import RunResult, mlperf_model_of, offline_capacity_qps, simulate, unloaded_latency_ns
+from sim.loadgen.peak_search import PeakResult, check_search, find_peak_qps
+from sim.run import RunResult, mlperf_model_of, offline_capacity_qps, settings_of, simulate, unloaded_latency_ns
+from sim.util.checks import RANGES, number
 
 
 def scenario_metric(scenario: str, workload, system, cost, mlperf_model=None, user_conf=None,
@@ -21,6 +21,9 @@ def scenario_metric(scenario: str, workload, system, cost, mlperf_model=None, us
 
 def peak_server_qps(workload, system, cost, mlperf_model=None, user_conf=None, overrides=None, seed: int = 0,
                     rel_tol: float = 0.01, repeats: int = 5, start_qps: float | None = None) -> PeakResult:
+    """The highest VALID Server QPS (``sim.loadgen.peak_search``), each trial a full simulated run."""
+    start_qps, rel_tol, repeats, _, _ = check_search(start_qps, rel_tol, repeats, source="peak_server_qps")
+    seed = number(seed, "peak_server_qps", "seed", **RANGES["seed"])
     overrides = dict(overrides or {})
     overrides.pop("server_target_qps", None)
     base_seed = None
@@ -36,8 +39,8 @@ def peak_server_qps(workload, system, cost, mlperf_model=None, user_conf=None, o
             base_seed = r.settings.schedule_rng_seed
         return r.metrics
 
-    settings = load_settings(mlperf_model or mlperf_model_of(workload), "Server", user_conf=user_conf,
-                             overrides=overrides, allow_unknown_model=True)
+    settings, _ = settings_of(mlperf_model or mlperf_model_of(workload), "Server", user_conf=user_conf,
+                              overrides=overrides)
     floor_ns = unloaded_latency_ns(system, cost, 1, seed)
     if floor_ns > settings.target_latency_ns:
         return PeakResult(0.0, 0.0, 0.0, 0.0, repeats, [],

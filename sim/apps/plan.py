@@ -47,11 +47,16 @@ from sim.loadgen.settings import MODEL_ALIASES
 from sim.run import offline_capacity_qps, simulate
 from sim.sut.system import BatchingSpec, SystemSpec
 from sim.util.bisect import bisect
+from sim.util.checks import RANGES, number
 
 SCENARIOS = (*THROUGHPUT, *CLOSED_LOOP)      # Server, Offline, SingleStream, MultiStream
 OBJECTIVES = ("cost", "hourly", "power", "count")
 MS_SAMPLES = 8
 DEVICES_PER_NODE = 8      # node size for the per-node scaling loss of the hardware model
+
+
+#: The margin a plan keeps: load x (1 + h) or latency / (1 + h), h in [0, 10).
+HEADROOM = {"minimum": 0.0, "below": 10.0}
 
 
 @dataclass(frozen=True)
@@ -79,17 +84,23 @@ class Target:
 
 
 def check_target(t: Target) -> None:
-    """Field-named errors for a target the planner cannot work with."""
+    """Field-named errors for a target the planner cannot work with (the numbers checked as the
+    command line checks its flags: ``sim.util.checks.RANGES``)."""
     if t.scenario not in SCENARIOS:
         raise InputError(f"--scenario {t.scenario!r}: expected one of {list(SCENARIOS)}")
-    if t.scenario in THROUGHPUT and not (t.qps and t.qps > 0):
+    if t.scenario in THROUGHPUT and t.qps is None:
         raise InputError(f"--qps {t.qps!r}: a {t.scenario} plan needs a target rate > 0 (queries/s)")
-    if t.scenario in CLOSED_LOOP and not (t.latency_ms and t.latency_ms > 0):
+    if t.scenario in CLOSED_LOOP and t.latency_ms is None:
         raise InputError(f"--latency-ms {t.latency_ms!r}: a {t.scenario} plan needs a latency limit > 0 ms")
-    if t.latency_ms is not None and not t.latency_ms > 0:
-        raise InputError(f"--latency-ms {t.latency_ms!r}: expected a latency bound > 0 ms")
-    if not 0 <= t.headroom < 10:
-        raise InputError(f"--headroom {t.headroom!r}: expected a fraction in [0, 10), e.g. 0.1 for 10 %")
+    if t.qps is not None:
+        number(t.qps, "--qps", **RANGES["qps"])
+    if t.latency_ms is not None:
+        number(t.latency_ms, "--latency-ms", **RANGES["latency_ms"])
+    number(t.headroom, "--headroom", **HEADROOM)
+    if t.min_duration_ms is not None:
+        number(t.min_duration_ms, "--min-duration-ms", **{**RANGES["duration_ms"], "integer": True})
+    if t.min_query_count is not None:
+        number(t.min_query_count, "--min-query-count", **RANGES["count"])
 
 
 @dataclass
@@ -523,8 +534,12 @@ def plan(workload: str, target: Target, devices: list[str], objective: str = "co
         for d in table:
             if d not in devices:
                 raise InputError(f"{what}: {d!r} is not one of the planned devices {devices}")
-    if max_count < 1:
-        raise InputError(f"--max-devices {max_count!r}: expected at least 1")
+    number(max_count, "--max-devices", **RANGES["instances"])
+    if budget_usd is not None:
+        number(budget_usd, "--budget", minimum=0.0)
+    for what, table in (("--price", prices or {}), ("--hourly", hourly or {})):
+        for d, amount in table.items():
+            number(amount, f"{what} {d}", above=0.0)
     if target.scenario == "Server" and target.latency_ms is None:
         if workload in whatif.MODELS:
             target = replace(target, latency_ms=whatif.SERVER_BOUND_NS[whatif.MODELS[workload]] / 1e6)

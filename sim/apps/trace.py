@@ -31,10 +31,16 @@ from pathlib import Path
 import numpy as np
 
 from sim.util import atomic
+from sim.util.checks import LIMITS, check_work, number
 
 PID_QUERIES = 1
 PID_POST = 2
 PID_DEVICE0 = 10
+#: Events one exported query may add at most: its own, two changes of the outstanding counter,
+#: and one batch's copy-in, compute and post-processing.
+EVENTS_PER_QUERY = 6
+#: The most queries a trace exports: past it a trace could exceed ``LIMITS["trace_events"]``.
+MAX_TRACE_QUERIES = LIMITS["trace_events"] // EVENTS_PER_QUERY
 
 
 def _us(ns) -> float:
@@ -71,8 +77,7 @@ def _meta(pid: int, name: str, sort: int, tid: int | None = None, thread: str | 
 
 def chrome_trace(run, max_queries: int = 10_000) -> dict:
     """The trace of a ``sim.run.RunResult`` (or a bare ``sim.sut.engine.EngineResult``) as a dict."""
-    if max_queries < 1:
-        raise ValueError("max_queries must be >= 1")
+    max_queries = number(max_queries, "chrome_trace", "max_queries", minimum=1, integer=True)
     eng = getattr(run, "engine", run)
     scenario = getattr(run, "scenario", None)
     system = getattr(run, "system", None)
@@ -88,6 +93,8 @@ def chrome_trace(run, max_queries: int = 10_000) -> dict:
     cols = {k: np.asarray(v)[order] for k, v in b.items()} if nb else {}
     sample_limit = q_n * spq
     keep = np.flatnonzero(cols["first"] < sample_limit)[:max_queries] if nb else np.zeros(0, dtype=np.int64)
+    check_work("trace_events", 3 * q_n + 3 * len(keep),
+               f"a trace of {q_n:,} queries and {len(keep):,} batches (max_queries {max_queries:,})")
 
     events: list[dict] = []
     name = f"LoadGen queries ({scenario})" if scenario else "LoadGen queries"

@@ -7,22 +7,37 @@ import argparse
 
 from sim.cost.synthetic import parse_synthetic
 from sim.sut.system import SystemSpec, load_system
+from sim.util.checks import RANGES, flag
 
 
 def positive_int(text: str) -> int:
     """An argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer; expected an integer >= 1") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{value} is not >= 1; expected an integer >= 1")
-    return value
+    return _POSITIVE_INT(text)
 
 
 def int_list(text: str) -> list[int]:
-    """An argparse type: comma-separated integers >= 1, e.g. ``1,2,4,8``."""
-    return [positive_int(part) for part in text.split(",") if part.strip()]
+    """An argparse type: comma-separated batch sizes (integers >= 1), e.g. ``1,2,4,8``."""
+    return [_BATCH(part) for part in text.split(",") if part.strip()]
+
+
+_POSITIVE_INT = flag(minimum=1, integer=True)
+_BATCH = flag(**RANGES["batch"])
+
+# argparse types of the numbers the commands take, each with the range the Python API applies to
+# the same quantity (``sim.util.checks.RANGES``): a bad value is one line from argparse, status 2
+qps = flag(**RANGES["qps"])
+latency_ms = flag(**RANGES["latency_ms"])
+duration_ms = flag(**RANGES["duration_ms"])
+whole_duration_ms = flag(**{**RANGES["duration_ms"], "integer": True})
+query_count = flag(**RANGES["count"])
+seed = flag(**RANGES["seed"])
+rel_tol = flag(**RANGES["rel_tol"])
+repeats = flag(**RANGES["repeats"])
+device_count = flag(**RANGES["instances"])
+non_negative = flag(minimum=0.0)
+seconds = flag(minimum=0.0, maximum=86_400.0, note="at most a day")
+rounds = flag(minimum=0, maximum=1000, integer=True)
+niceness = flag(minimum=-40, maximum=40, integer=True)
 
 
 def add_workload_args(p: argparse.ArgumentParser) -> None:
@@ -40,9 +55,9 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mlperf-model", help="LoadGen model name for settings (default: the workload's)")
     p.add_argument("--service-time-ms", metavar="T",
                    help="synthetic cost instead of the workload's: T or fixed:T, exp:MEAN, affine:A,B (ms)")
-    p.add_argument("--min-query-count", type=positive_int)
-    p.add_argument("--min-duration-ms", type=float)
-    p.add_argument("--seed", type=int, default=0, help="seed of random service times (traffic uses LoadGen's seeds)")
+    p.add_argument("--min-query-count", type=query_count)
+    p.add_argument("--min-duration-ms", type=duration_ms)
+    p.add_argument("--seed", type=seed, default=0, help="seed of random service times (traffic uses LoadGen's seeds)")
 
 
 def system_of(args) -> SystemSpec:
@@ -58,7 +73,7 @@ def overrides(args) -> dict:
     if args.min_query_count is not None:
         out["min_query_count"] = args.min_query_count
     if args.min_duration_ms is not None:
-        out["min_duration_ns"] = int(args.min_duration_ms * 1_000_000)
+        out["min_duration_ns"] = round(args.min_duration_ms * 1_000_000)
     return out
 
 

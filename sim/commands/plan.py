@@ -5,14 +5,18 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from dataclasses import asdict
 
 from sim.apps import plan as planner
+from sim.commands.args import device_count, latency_ms, non_negative, qps, query_count, whole_duration_ms
 from sim.errors import InputError
 from sim.loadgen.scenarios import OFFLINE, percentile_label
 from sim.util import atomic
+from sim.util.checks import flag
 
 NAME = "plan"
+_HEADROOM = flag(**planner.HEADROOM)
 
 COLUMNS = ("rank", "device", "kind", "count", "batching", "value", "value_units", "utilisation_pct",
            "price_usd_total", "usd_per_hour_total", "power_w_total", "binding", "plus10_load", "status",
@@ -30,7 +34,7 @@ def _pairs(text: str | None, flag: str) -> dict:
             v = float(value)
         except ValueError:
             v = float("nan")
-        if not sep or not name.strip() or not v > 0:
+        if not sep or not name.strip() or not 0 < v < math.inf:
             raise InputError(f"{flag} {item!r}: expected DEVICE=AMOUNT with AMOUNT > 0, e.g. t4=2000")
         out[name.strip()] = v
     return out
@@ -40,22 +44,22 @@ def add_parser(subparsers):
     p = subparsers.add_parser(NAME, help="smallest system per device that meets a target, ranked (capacity planning)")
     p.add_argument("--workload", default="resnet50", help="a model the hardware model covers (default resnet50)")
     p.add_argument("--scenario", default="Server", choices=planner.SCENARIOS)
-    p.add_argument("--qps", type=float, help="Server target QPS, or Offline samples/s")
-    p.add_argument("--latency-ms", type=float,
+    p.add_argument("--qps", type=qps, help="Server target QPS, or Offline samples/s")
+    p.add_argument("--latency-ms", type=latency_ms,
                    help="Server latency bound (default: the model's MLPerf bound); SingleStream p90 / "
                         "MultiStream p99 limit")
     p.add_argument("--devices", required=True, help="comma-separated profile names, e.g. t4,l4,a100-sxm")
-    p.add_argument("--headroom", type=float, default=0.1,
+    p.add_argument("--headroom", type=_HEADROOM, default=0.1,
                    help="margin the plan keeps: load x (1 + h), or latency / (1 + h) (default 0.1)")
     p.add_argument("--objective", default="count", choices=("cost", "hourly", "power", "count"),
                    help="rank by purchase price, $/hour, watts (TDP) or device count (default count)")
-    p.add_argument("--budget", type=float, help="purchase budget in USD: plans above it are marked")
+    p.add_argument("--budget", type=non_negative, help="purchase budget in USD: plans above it are marked")
     p.add_argument("--price", help="purchase price per device where the profile has none, e.g. t4=2000,l4=2500")
     p.add_argument("--hourly", help="$/hour per device (cloud), e.g. t4=0.53,l4=0.80")
-    p.add_argument("--max-devices", type=int, default=256, help="largest count tried (default 256)")
-    p.add_argument("--min-duration-ms", type=int,
+    p.add_argument("--max-devices", type=device_count, default=256, help="largest count tried (default 256)")
+    p.add_argument("--min-duration-ms", type=whole_duration_ms,
                    help="shorter simulated runs than MLPerf's 600 s (faster, less strict)")
-    p.add_argument("--min-query-count", type=int, help="override LoadGen's minimum query count")
+    p.add_argument("--min-query-count", type=query_count, help="override LoadGen's minimum query count")
     p.add_argument("--out", help="path prefix for PREFIX.csv, PREFIX.md and PREFIX.json")
     return p
 
@@ -73,6 +77,7 @@ def run(args) -> int:
         print("wrote " + ", ".join(str(p) for p in write(plans, target, args.objective, args.workload, args.out)))
     if not any(p.chosen for p in plans):
         print("no device meets the target (see the reasons above)")
+        return 1        # the question has no answer (exit codes: sim/cli.py)
     return 0
 
 

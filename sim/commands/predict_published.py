@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import sys
+
 from sim.hw import published
 
 NAME = "predict-published"
+MAX_WARNINGS = 10       # bad rows named on stderr; every one has its status in the output file
 
 
 def add_parser(subparsers):
@@ -34,4 +37,11 @@ def run(args) -> int:
     out = published.write_predictions(args.out, header, rows, preds, extra)
     ok = sum(1 for _, s in preds if s == "ok")
     print(f"wrote {out}: {len(rows)} rows, {ok} ok, {len(rows) - ok} unsupported")
+    # a row with a bad value is unsupported, the others predicted: each named once on stderr
+    bad = [s[len("unsupported: "):] for _, s in preds if s.startswith("unsupported: row ")]
+    for reason in bad[:MAX_WARNINGS]:
+        print(f"warning: {args.input}: {reason}", file=sys.stderr)
+    if len(bad) > MAX_WARNINGS:
+        print(f"warning: {args.input}: {len(bad) - MAX_WARNINGS} more rows with bad values (see their status "
+              f"in {out})", file=sys.stderr)
     return 0

@@ -4,7 +4,7 @@ scenario's metric."""
 from __future__ import annotations
 
 from sim.apps.peak import peak_server_qps, scenario_metric
-from sim.commands.args import add_run_args, overrides, positive_int, synthetic_cost, system_of
+from sim.commands.args import add_run_args, overrides, rel_tol, repeats, synthetic_cost, system_of
 from sim.run import SCENARIOS, resolve_cost
 
 NAME = "search"
@@ -14,8 +14,8 @@ def add_parser(subparsers):
     p = subparsers.add_parser(NAME, help="highest VALID Server QPS (or a scenario's metric)")
     add_run_args(p)
     p.add_argument("--scenario", default="Server", choices=SCENARIOS)
-    p.add_argument("--rel-tol", type=float, default=0.01, help="bracket width relative to the peak (default 0.01)")
-    p.add_argument("--repeats", type=positive_int, default=5, help="schedule seeds tried at the bracket ends")
+    p.add_argument("--rel-tol", type=rel_tol, default=0.01, help="bracket width relative to the peak (default 0.01)")
+    p.add_argument("--repeats", type=repeats, default=5, help="schedule seeds tried at the bracket ends")
     return p
 
 
@@ -35,4 +35,4 @@ def run(args) -> int:
         print(f"{t.qps:12.2f} {t.seed_index:4d} {'VALID' if t.valid else 'INVALID':>7} {t.p99_ns / 1e6:9.3f} "
               f"{t.completed_qps:12.2f}")
     print(peak.describe())
-    return 0
+    return 0 if peak.peak_qps else 1        # 1: no VALID Server QPS (exit codes: sim/cli.py)

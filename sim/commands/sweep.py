@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from sim.apps.sweep import run_sweep
-from sim.commands.args import positive_int
+from sim.commands.args import positive_int, seconds
 
 NAME = "sweep"
 
@@ -17,7 +17,7 @@ def add_parser(subparsers):
     p.add_argument("--out", required=True, help="results file (JSON lines); finished points in it are skipped")
     p.add_argument("--workers", type=positive_int, help="local processes (default: CPU count)")
     p.add_argument("--dask", metavar="ADDRESS", help="run on this Dask scheduler, e.g. tcp://host:8786")
-    p.add_argument("--dask-timeout-s", type=float, default=10.0, help="time to reach the scheduler (default 10)")
+    p.add_argument("--dask-timeout-s", type=seconds, default=10.0, help="time to reach the scheduler (default 10)")
     p.add_argument("--chunk", type=positive_int, default=1, help="points per task (default 1)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: when stderr is a terminal)")

@@ -13,7 +13,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from sim.commands.args import system_of
+from sim.commands.args import latency_ms, niceness, repeats, rounds, seconds, system_of
 from sim.validate import LOAD_BASES, LOAD_BASES_HELP, experiment, report
 
 NAME = "validate"
@@ -29,17 +29,17 @@ def add_parser(subparsers):
                                     "onnxruntime's default threads, no batching")
     p.add_argument("--mlperf-model", help="LoadGen model name for settings (default: the workload's)")
     p.add_argument("--quick", action="store_true", help="short runs of every scenario, one repeat (a smoke test)")
-    p.add_argument("--repeats", type=int, help="real runs per setting (default 3; 1 with --quick)")
-    p.add_argument("--sim-seeds", type=int, help="simulated runs per real run (default 3)")
-    p.add_argument("--server-bound-ms", type=float,
+    p.add_argument("--repeats", type=repeats, help="real runs per setting (default 3; 1 with --quick)")
+    p.add_argument("--sim-seeds", type=repeats, help="simulated runs per real run (default 3)")
+    p.add_argument("--server-bound-ms", type=latency_ms,
                    help="Server latency bound for the comparison (default: 20x the idle batch-1 time, >= 2 ms)")
     p.add_argument("--no-peak", action="store_true", help="skip the peak VALID Server QPS search")
     p.add_argument("--server-loads-of", choices=LOAD_BASES, default="offline",
                    help=LOAD_BASES_HELP)
-    p.add_argument("--quiet-wait-s", type=float,
+    p.add_argument("--quiet-wait-s", type=seconds,
                    help="wait up to this long before each real run for other processes to go quiet "
                         "(default 120; 0 with --quick)")
-    p.add_argument("--nice", type=int, default=0,
+    p.add_argument("--nice", type=niceness, default=0,
                    help="niceness change for the measuring processes, e.g. -10 on a shared machine (needs the "
                         "privilege; recorded with every run)")
     p.add_argument("--out", default="out/validate", help="folder for LoadGen's logs of every run")
@@ -48,7 +48,7 @@ def add_parser(subparsers):
     p.add_argument("--calibrate-after", action=argparse.BooleanOptionalAction, default=None,
                    help="calibrate again after the real runs and predict from the calibrations pooled at their "
                         "median per batch size (default: on, off with --quick)")
-    p.add_argument("--calibrate-between", type=int, default=None, metavar="N",
+    p.add_argument("--calibrate-between", type=rounds, default=None, metavar="N",
                    help="calibrations between the rounds of real runs, pooled too (default: 1 with "
                         "--calibrate-after, else 0)")
     p.add_argument("--drift-probe", action="store_true",

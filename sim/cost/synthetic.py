@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.errors import InputError
+from sim.util.checks import MAX_TIME_US, short
 
 
 @dataclass(frozen=True)
@@ -69,18 +70,21 @@ class AffineCost:
 
 def parse_synthetic(text: str, source: str = "--service-time-ms") -> FixedCost | ExponentialCost | AffineCost:
     """Parse ``T`` or ``fixed:T`` (ms), ``exp:MEAN`` (ms) or ``affine:A,B`` (ms, ms per sample)."""
+    if not isinstance(text, str):
+        raise InputError(f"{source}: value {short(text)}: expected a string such as 'exp:1'")
     kind, _, rest = text.partition(":") if ":" in text else ("fixed", "", text)
     try:
         values = [float(v) for v in rest.split(",")]
     except ValueError:
         values = []
-    expected = "T, fixed:T, exp:MEAN or affine:A,B with times in ms (> 0)"
-    if not values or any(v < 0 for v in values) or values[0] <= 0 and kind != "affine":
-        raise InputError(f"{source}: value {text!r}: expected {expected}")
+    expected = (f"T, fixed:T, exp:MEAN or affine:A,B with times in ms (> 0, finite, "
+                f"at most {MAX_TIME_US / 1e3:g} ms)")
+    if not values or not all(0 <= v <= MAX_TIME_US / 1e3 for v in values) or values[0] <= 0 and kind != "affine":
+        raise InputError(f"{source}: value {short(text)}: expected {expected}")
     if kind == "fixed" and len(values) == 1:
         return FixedCost(values[0] * 1e6)
     if kind in ("exp", "exponential") and len(values) == 1:
         return ExponentialCost(values[0] * 1e6)
     if kind == "affine" and len(values) == 2 and values[0] + values[1] > 0:
         return AffineCost(values[0] * 1e6, values[1] * 1e6)
-    raise InputError(f"{source}: value {text!r}: expected {expected}")
+    raise InputError(f"{source}: value {short(text)}: expected {expected}")

@@ -15,7 +15,6 @@ that batch.
 
 from __future__ import annotations
 
-import csv
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -24,6 +23,8 @@ from sim.errors import InputError
 from sim.hw import precision as precision_rules
 from sim.hw import profiles
 from sim.hw.rows import Case, read_case, stack_of
+from sim.util.checks import RANGES, parse_number, short
+from sim.util.textfile import read_csv
 
 
 def observed(row: dict) -> float | None:
@@ -36,11 +37,8 @@ def observed(row: dict) -> float | None:
 
 
 def read_results(path: str | Path) -> list[dict]:
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such file; expected a results CSV")
-    with path.open(newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
+    """The rows of a results or measurements CSV (UTF-8, a byte-order mark accepted, size-limited)."""
+    return read_csv(path, "a results CSV")[1]
 
 
 MEASUREMENT_COLUMNS = ("device", "model", "batch")
@@ -56,29 +54,16 @@ def read_measurements(path: str | Path) -> tuple[list[Case], dict[int, float]]:
             if not (r.get(col) or "").strip():
                 raise InputError(f"{path}:{line}: field '{col}' is empty; expected columns {list(MEASUREMENT_COLUMNS)} "
                                  f"and latency_ms or throughput")
-        try:
-            batch = int(r["batch"])
-        except ValueError:
-            raise InputError(f"{path}:{line}: field 'batch' = {r['batch']!r}: expected an integer >= 1") from None
-        if batch < 1:
-            raise InputError(f"{path}:{line}: field 'batch' = {batch}: expected an integer >= 1")
+        batch = parse_number(r["batch"].strip(), f"{path}:{line}", "batch", **RANGES["batch"])
         lat, thr = (r.get("latency_ms") or "").strip(), (r.get("throughput") or "").strip()
         if bool(lat) == bool(thr):
-            raise InputError(f"{path}:{line}: fields 'latency_ms' = {lat!r}, 'throughput' = {thr!r}: "
+            raise InputError(f"{path}:{line}: fields 'latency_ms' = {short(lat)}, 'throughput' = {short(thr)}: "
                              f"expected exactly one of them")
-        try:
-            value = float(lat or thr)
-        except ValueError:
-            raise InputError(f"{path}:{line}: value {lat or thr!r}: expected a number > 0") from None
-        if not value > 0:
-            raise InputError(f"{path}:{line}: value {value}: expected a number > 0")
+        value = (parse_number(lat, f"{path}:{line}", "latency_ms", **RANGES["latency_ms"]) if lat else
+                 parse_number(thr, f"{path}:{line}", "throughput", **RANGES["qps"]))
         name = r["device"].strip()
         prof = profiles.get(name)
-        try:
-            devices = int(r.get("devices") or 1)
-        except ValueError:
-            raise InputError(f"{path}:{line}: field 'devices' = {r.get('devices')!r}: "
-                             "expected an integer >= 1") from None
+        devices = parse_number((r.get("devices") or "1").strip(), f"{path}:{line}", "devices", **RANGES["instances"])
         model = r["model"].strip()
         case = read_case({"version": "v5.1", "division": "closed", "submitter": "user", "system": f"measurement-{line}",
                           "accelerator": "", "accelerator_kind": prof.kind, "accelerators_per_node": str(devices),

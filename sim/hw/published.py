@@ -4,8 +4,11 @@
 columns of ``sim.hw.rows.INPUT_COLUMNS``; any other column is ignored, result columns
 included) and returns, for each row in order, the predicted metric in the row's units and
 a status: ``ok`` or ``unsupported: <reason>`` (a device, model, scenario or metric no
-profile covers; never a guess). A Server prediction never exceeds the same system's Offline
-prediction (``predict_case``).
+profile covers; never a guess). A row with a bad value (a count of ``1e400`` devices, a
+negative latency bound, a system too large to simulate) is ``unsupported: row <n>: <the
+column or the problem>: expected ...`` and the other rows are still predicted; rows are
+numbered from 1, the header not counted. A Server prediction never exceeds the same system's
+Offline prediction (``predict_case``).
 
 The calibration comes from published results (``calibration_from``): the shared results
 file by default, plus the measurements shipped as calibration data in
@@ -32,6 +35,7 @@ from sim.hw import system_model as sm
 from sim.hw.rows import INPUT_COLUMNS, REQUIRED_COLUMNS, Case, read_case, unit_of
 from sim.paths import SHARED_DATA
 from sim.util import atomic
+from sim.util.textfile import read_bytes, read_csv
 from sim.workload import catalog as workloads
 
 MODEL_VERSION = "hw-model/7"      # bump when the model or its fitting changes: invalidates caches
@@ -46,7 +50,7 @@ def measured_files() -> list[Path]:
 def _fingerprint(path: Path) -> str:
     h = hashlib.sha256()
     h.update(MODEL_VERSION.encode())
-    h.update(path.read_bytes())
+    h.update(read_bytes(path, "a results CSV"))          # size-limited: a user may name any file
     # the profiles and the model's code: a change to either refits
     for p in (sorted(profiles.profiles_dir().glob("*.yaml")) + measured_files()
               + sorted(Path(__file__).parent.glob("*.py"))):
@@ -135,7 +139,11 @@ def predict_rows(rows: list[dict], calib: cal.Calibration,
         if not case.ok:
             out.append((None, f"unsupported: {case.unsupported}"))
             continue
-        value, before = predict_capped(case, calib)
+        try:
+            value, before = predict_capped(case, calib)
+        except InputError as exc:       # a value the simulation refuses (a run too large, say)
+            out.append((None, f"unsupported: row {i + 1}: {exc}"))
+            continue
         if before is not None and uncapped is not None:
             uncapped[i] = before
         if not value > 0:
@@ -157,14 +165,12 @@ def explain_row(row: dict, calib: cal.Calibration) -> dict:
 
 
 def read_rows(path: str | Path) -> tuple[list[str], list[dict]]:
+    """(header, rows) of a CSV of systems to predict (UTF-8, a byte-order mark accepted, size-limited)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file; expected a CSV of published systems (columns "
                          f"{', '.join(INPUT_COLUMNS)})")
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        header = list(reader.fieldnames or [])
-        rows = list(reader)
+    header, rows = read_csv(path, "a CSV of published systems")
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         raise InputError(f"{path}: column '{missing[0]}' is missing; expected at least {list(REQUIRED_COLUMNS)}")

@@ -6,16 +6,22 @@ bound, the round's date, and the precision the prediction assumes. It reads only
 columns that describe the system and the test (``INPUT_COLUMNS``); the result columns and
 the submitter's own expectations (``target_qps``, ``samples_per_query``,
 ``min_query_count``) are never looked at. A row no profile or workload covers gets
-``unsupported`` set to the reason.
+``unsupported`` set to the reason; so does a row with a number no system has (``NUMBER_COLUMNS``:
+a count that is negative, fractional, infinite or past ``MAX_DEVICES``, a latency bound that is
+not a finite number of ns up to an hour), its reason naming the row and the column. A
+cell that is not a number at all (``N/A``, ``4 (big); 4 (LITTLE)``) reads as absent, as published
+results write them.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 
 from sim.errors import InputError
 from sim.hw import names, precision, profiles, summaries
+from sim.util.checks import LIMITS, short
 
 INPUT_COLUMNS = ("version", "division", "submitter", "system", "accelerator", "accelerator_kind",
                  "accelerators_per_node", "host_cpu", "framework", "model", "scenario", "metric", "units",
@@ -29,6 +35,17 @@ ROUND_YEAR = {"v0.5": 2019.85, "v0.7": 2020.8, "v1.0": 2021.3, "v1.1": 2021.7, "
               "v3.0": 2023.3, "v3.1": 2023.7, "v4.0": 2024.2, "v4.1": 2024.7, "v5.0": 2025.3, "v5.1": 2025.7,
               "v6.0": 2026.3}
 TARGETS = ("offline", "server", "singlestream", "multistream", "ms_streams")
+#: The most devices (accelerators or CPU sockets, over all nodes) a row may describe: the largest
+#: published system has 128; the simulated runs of a system 10 times larger still fit the work
+#: limits (``sim.util.checks.LIMITS``) in seconds, past that they are refused only after minutes.
+MAX_DEVICES = 1024
+#: The numeric columns a prediction reads: (largest value, whole numbers only). A cell that
+#: parses as a number outside [0, largest] (or fractional where a count is expected) makes
+#: the row unsupported with that reason.
+NUMBER_COLUMNS = {"accelerators_per_node": (MAX_DEVICES, True), "number_of_nodes": (MAX_DEVICES, True),
+                  "host_processors_per_node": (MAX_DEVICES, True),
+                  "host_processor_core_count": (LIMITS["instances"], True),
+                  "target_latency_ns": (3.6e12, False)}
 
 
 @dataclass(frozen=True)
@@ -96,6 +113,21 @@ def _int(text: str) -> int | None:
         return None
 
 
+def bad_number(g: dict, index: int) -> str | None:
+    """The reason a row's numeric cells (``NUMBER_COLUMNS``) describe no system, or None."""
+    for col, (largest, whole) in NUMBER_COLUMNS.items():
+        text = g.get(col, "")
+        try:
+            v = float(text)
+        except (TypeError, ValueError):
+            continue                        # not a number: read as absent (module docstring)
+        if not (math.isfinite(v) and 0 <= v <= largest and (v.is_integer() or not whole)):
+            expected = (f"a whole number from 0 to {largest:,}" if whole
+                        else f"a finite number of ns from 0 to {largest:.3g} (an hour)")
+            return f"row {index + 1}: column '{col}' = {short(text)}: expected {expected}"
+    return None
+
+
 def stack_of(kind: str, system: str, framework: str) -> str:
     """The software stack family: what a CPU's efficiency depends on besides the silicon."""
     t = f"{system} {framework}".lower()
@@ -123,6 +155,9 @@ def read_case(row: dict, index: int = 0) -> Case:
     def unsupported(reason: str, **kw) -> Case:
         return Case(**{**base, **kw}, unsupported=reason)
 
+    bad = bad_number(g, index)
+    if bad:
+        return unsupported(bad)
     target = target_of(scenario, g["metric"], g["units"])
     if target is None:
         return unsupported(f"metric {g['metric']!r} in units {g['units']!r} is not one this model predicts")
@@ -159,6 +194,10 @@ def read_case(row: dict, index: int = 0) -> Case:
             return unsupported("CPU system without host_processors_per_node (sockets)", target=target,
                                workload=workload, profile=dev.profile)
         count = sockets * nodes
+        if count > MAX_DEVICES:
+            return unsupported(f"row {index + 1}: {count:,} CPU sockets (host_processors_per_node x "
+                               f"number_of_nodes); expected at most {MAX_DEVICES:,}",
+                               target=target, workload=workload, profile=dev.profile)
         cores = _int(g["host_processor_core_count"])
         if cores is not None and prof.compute_units and not (prof.compute_units / 4 <= cores <= prof.compute_units):
             # a named part has no more cores than its datasheet: more is a total over sockets
@@ -171,6 +210,10 @@ def read_case(row: dict, index: int = 0) -> Case:
             return unsupported(f"accelerators_per_node {g['accelerators_per_node']!r} is not a count",
                                target=target, workload=workload, profile=dev.profile)
         count = per_node * nodes
+        if count > MAX_DEVICES:
+            return unsupported(f"row {index + 1}: {count:,} accelerators (accelerators_per_node x "
+                               f"number_of_nodes); expected at most {MAX_DEVICES:,}",
+                               target=target, workload=workload, profile=dev.profile)
         if dev.mig_slices and dev.mig_instances == 1:
             count = 1       # "(1x1g.10gb MIG)": one MIG instance in the whole system runs the test
     bound = None

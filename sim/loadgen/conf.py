@@ -31,6 +31,7 @@ from pathlib import Path
 
 from sim.errors import InputError
 from sim.loadgen.scenarios import SCENARIOS
+from sim.util.textfile import read_text
 
 _U64 = 1 << 64
 #: How entries of the shipped mlperf.conf name their source in messages.
@@ -192,12 +193,9 @@ def _check_key(key: str, where: str, mlperf_conf: bool) -> None:
 def read_conf_file(path: str | os.PathLike, *, mlperf_conf: bool = False) -> dict[str, ConfEntry]:
     """Read and parse a conf file (``InputError`` if it cannot be read)."""
     source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{source}: file not found; expected a LoadGen conf file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{source}: cannot read ({exc}); expected a text conf file") from None
+    if not Path(path).is_file():
+        raise InputError(f"{source}: file not found; expected a LoadGen conf file")
+    text = read_text(path, "a LoadGen conf file")     # size limit, UTF-8 (a byte-order mark accepted)
     return parse_conf_text(text, source, mlperf_conf=mlperf_conf)
 
 
@@ -234,7 +232,15 @@ class Lookup:
                 f"{entry.source}:{entry.line}: key '{key}' ({scenario}): value "
                 f"'{entry.value}' is read by LoadGen as the whole number {read}; "
                 f"expected model.scenario.key = whole number")
-        return (_c_strtoull(entry.value) * multiplier) % _U64
+        value = _c_strtoull(entry.value)
+        if used and int(entry.value.lstrip("+"), 0) * multiplier >= _U64:
+            # strtoull saturates past 2^64 - 1, and LoadGen's unit conversions wrap modulo 2^64
+            unit = f" ms = {value * multiplier:.3g} ns" if multiplier != 1 else ""
+            raise InputError(
+                f"{entry.source}:{entry.line}: key '{key}' ({scenario}): value "
+                f"'{entry.value[:40]}'{unit} is past LoadGen's 64-bit range (it would saturate or "
+                f"wrap); expected model.scenario.key = a smaller whole number")
+        return (value * multiplier) % _U64
 
     def double(self, scenario: str, key: str, multiplier: float = 1.0) -> float | None:
         entry = self.find(scenario, key)

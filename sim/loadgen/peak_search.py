@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from sim.util.bisect import bisect
+from sim.util.checks import RANGES, number
 
 
 @dataclass
@@ -51,11 +52,28 @@ class PeakResult:
                 f"{self.valid_share_at_invalid:.0%} at the upper end; {len(self.trials)} trials")
 
 
+def check_search(start_qps: float | None, rel_tol: float, repeats: int, max_trials: int = 60,
+                 min_qps: float | None = None, source: str = "peak search") -> tuple:
+    """The search's numbers, checked (``sim.util.checks``): ``start_qps`` and ``min_qps`` None
+    or > 0, ``rel_tol`` in (0, 1], ``repeats`` 1 to 1000, ``max_trials`` 1 to 10000."""
+    positive = {"above": 0.0}
+    return (None if start_qps is None else number(start_qps, source, "start_qps", **positive),
+            number(rel_tol, source, "rel_tol", **RANGES["rel_tol"]),
+            number(repeats, source, "repeats", **RANGES["repeats"]),
+            number(max_trials, source, "max_trials", minimum=1, maximum=10_000, integer=True),
+            None if min_qps is None else number(min_qps, source, "min_qps", **positive))
+
+
 def find_peak_qps(trial: Callable[[float, int], object], start_qps: float, rel_tol: float = 0.01,
                   repeats: int = 5, max_trials: int = 60, min_qps: float | None = None) -> PeakResult:
-    """Bracket and bisect; below ``min_qps`` (default start / 1024) the search gives up."""
-    if start_qps <= 0:
-        raise ValueError("start_qps must be > 0")
+    """Bracket and bisect; below ``min_qps`` (default start / 1024) the search gives up.
+
+    ``InputError`` for a search that cannot be run as asked: a start, tolerance, repeat or
+    trial count that is not a finite number in its range (a NaN tolerance would stop the
+    bisection at once and report the unbisected bracket).
+    """
+    start_qps, rel_tol, repeats, max_trials, min_qps = check_search(start_qps, rel_tol, repeats, max_trials,
+                                                                     min_qps, "find_peak_qps")
     trials: list[Trial] = []
 
     def run(qps: float, seed_index: int = 0) -> bool:

@@ -40,9 +40,20 @@ from sim.loadgen.conf import (
     read_conf_file,
 )
 from sim.loadgen.scenarios import SCENARIOS
+from sim.util.checks import MAX_QPS, MIN_QPS, RANGES, number
 
 _MS_TO_NS = 1_000_000
 _U64 = 1 << 64
+#: A conf file's percentiles (percent) and the ranges of the float ``overrides`` that have one
+#: of their own (every other float override is only finite; the run's rate is checked once
+#: derived, whatever set it).
+_PERCENT = {"above": 0.0, "below": 100.0}
+_FLOAT_RANGES = {
+    "single_stream_target_latency_percentile": RANGES["percentile"],
+    "multi_stream_target_latency_percentile": RANGES["percentile"],
+    "server_target_latency_percentile": RANGES["percentile"],
+    "accuracy_log_probability": RANGES["fraction"],
+}
 
 # ---------------------------------------------------------------------------------------
 # Built-in defaults: the package's mlperf.conf (LoadGen 6.0.17's embedded mlperf.conf).
@@ -273,14 +284,11 @@ def _apply_conf(req: dict[str, Any], kv: dict[str, ConfEntry], model: str, scena
         req["infer_token_latencies"] = flag == 1
     if req["infer_token_latencies"]:
         set_if("token_latency_scaling_factor", lk.uint(scenario, "token_latency_scaling_factor"))
-    set_if("single_stream_target_latency_percentile",
-           lk.double("SingleStream", "target_latency_percentile", 0.01))
-    set_if("multi_stream_target_latency_percentile",
-           lk.double("MultiStream", "target_latency_percentile", 0.01))
+    set_if("single_stream_target_latency_percentile", _percentile(lk, "SingleStream"))
+    set_if("multi_stream_target_latency_percentile", _percentile(lk, "MultiStream"))
     set_if("multi_stream_samples_per_query",
            lk.uint("MultiStream", "samples_per_query", used=scenario == "MultiStream"))
-    set_if("server_target_latency_percentile",
-           lk.double("Server", "target_latency_percentile", 0.01))
+    set_if("server_target_latency_percentile", _percentile(lk, "Server"))
     set_if("server_target_latency_ns",
            lk.uint("Server", "target_latency", _MS_TO_NS, used=scenario == "Server"))
     for field, key in (("performance_issue_unique", "performance_issue_unique"),
@@ -298,8 +306,8 @@ def _apply_conf(req: dict[str, Any], kv: dict[str, ConfEntry], model: str, scena
     flag = lk.uint("Server", "max_async_queries", used=scenario == "Server")
     if flag is not None:
         req["server_max_async_queries"] = flag
-    set_if("min_duration_ns", _ms_to_ns(lk.uint(scenario, "min_duration")))
-    set_if("max_duration_ns", _ms_to_ns(lk.uint(scenario, "max_duration")))
+    set_if("min_duration_ns", lk.uint(scenario, "min_duration", _MS_TO_NS))
+    set_if("max_duration_ns", lk.uint(scenario, "max_duration", _MS_TO_NS))
     set_if("min_query_count", lk.uint(scenario, "min_query_count"))
     set_if("max_query_count", lk.uint(scenario, "max_query_count"))
     set_if("performance_sample_count_override",
@@ -318,8 +326,14 @@ def _apply_conf(req: dict[str, Any], kv: dict[str, ConfEntry], model: str, scena
     set_if("accuracy_log_sampling_target", lk.uint(scenario, "accuracy_log_sampling_target"))
 
 
-def _ms_to_ns(ms: int | None) -> int | None:
-    return None if ms is None else ms * _MS_TO_NS
+def _percentile(lk: Lookup, scenario: str) -> float | None:
+    """A ``target_latency_percentile`` line (percent) as a fraction, refused outside (0, 100)."""
+    value = lk.double(scenario, "target_latency_percentile", 0.01)
+    if value is not None and not 0.0 < value < 1.0:
+        entry = lk.find(scenario, "target_latency_percentile")
+        number(value * 100, f"{entry.source}:{entry.line}", f"{scenario}.target_latency_percentile",
+               **_PERCENT)
+    return value
 
 
 def canonical_model(model: str, defaults: str = "6.0", *,
@@ -389,8 +403,8 @@ def load_settings(model: str, scenario: str, user_conf: str | os.PathLike | None
             req[key] = req[f"test05_{key}"]
     for count, label in ((total_sample_count, "total_sample_count"),
                          (qsl_performance_sample_count, "qsl_performance_sample_count")):
-        if count is not None and (not isinstance(count, int) or count < 1):
-            raise InputError(f"{label} = {count!r}: expected a whole number >= 1")
+        if count is not None:
+            number(count, label, minimum=1, integer=True)
     return _derive(name, scenario, req, total_sample_count, qsl_performance_sample_count)
 
 
@@ -409,16 +423,12 @@ def _checked_override(field: str, value: Any) -> Any:
             raise InputError(f"overrides: field '{field}' = {value!r}: expected True or False")
         return value
     if kind is int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0 or value >= _U64:
-            raise InputError(f"overrides: field '{field}' = {value!r}: expected a whole "
-                             f"number >= 0")
+        value = number(value, "overrides", field, minimum=0, maximum=_U64 - 1, integer=True)
         if field in ("min_duration_ns", "max_duration_ns") and value % _MS_TO_NS:
             raise InputError(f"overrides: field '{field}' = {value!r}: LoadGen keeps "
                              f"durations in whole ms; expected a multiple of 1000000")
         return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InputError(f"overrides: field '{field}' = {value!r}: expected a finite number")
-    return float(value)
+    return number(value, "overrides", field, **_FLOAT_RANGES.get(field, {}))
 
 
 def _derive(model: str, scenario: str, req: dict[str, Any], total: int | None,
@@ -445,10 +455,14 @@ def _derive(model: str, scenario: str, req: dict[str, Any], total: int | None,
     else:
         percentile = 0.99
         target_qps = req["offline_expected_qps"]
-    if not math.isfinite(target_qps) or target_qps <= 0.0:
-        # LoadGen would log an error and run at 1 QPS (negative) or misbehave (zero)
+    if not (math.isfinite(target_qps) and MIN_QPS <= target_qps <= MAX_QPS):
+        # LoadGen would log an error and run at 1 QPS (negative) or misbehave (zero); past
+        # MAX_QPS the gaps between queries are below the simulated clock's 1 ns, below MIN_QPS
+        # one gap is longer than the clock's range
         raise InputError(f"{model} {scenario}: the expected latency / target QPS gives a "
-                         f"rate of {target_qps} queries/s; expected a positive finite rate")
+                         f"rate of {target_qps:g} queries/s; expected a positive finite rate "
+                         f"from {MIN_QPS:.3g} to {MAX_QPS:g} queries/s (an expected latency of at "
+                         f"least 1 ns and at most {1e9 / MIN_QPS / 3.15576e16:.0f} years)")
     override = req["performance_sample_count_override"]
     if override == 0 and qsl_perf is None:
         raise InputError(
@@ -468,6 +482,9 @@ def _derive(model: str, scenario: str, req: dict[str, Any], total: int | None,
                              else max(min_query_count, target_sample_count))
         min_query_count = 1
         target_duration_ns = 0
+    if samples_per_query < 1:
+        raise InputError(f"{model} {scenario}: {samples_per_query} samples per query (from samples_per_query, or "
+                         f"Offline's min_query_count and min_duration x expected QPS); expected at least 1")
     if req["sample_concatenate_permutation"] and scenario == "SingleStream":
         if qsl_perf is None:
             raise InputError(f"{model} SingleStream (equal issue): the query count depends "

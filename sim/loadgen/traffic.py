@@ -56,6 +56,13 @@ API: ``generate(settings, total_sample_count=None) -> Traffic`` (fields ``scenar
 rules one by one: ``loaded_sample_set``, ``server_schedule``, ``schedule_period_ns``,
 ``generation_horizon_ns``, ``generated_query_count``, ``stop_issuing``.
 
+Size (``run_size``, ``check_run_size``): before anything is generated, the queries, samples
+and loaded set a run would need are estimated from the settings (the minimum query count, the
+minimum duration at the target QPS or expected latency) and a run past
+``sim.util.checks.LIMITS`` is refused with the estimate and the limit; ``generate`` checks
+first, and ``sim.run.simulate`` checks what the user's settings already fix before it builds
+the cost model.
+
 Only performance mode is modelled (accuracy mode issues each sample once), including
 LoadGen's audit switches ``performance_issue_unique`` / ``performance_issue_same``;
 ``server_coalesce_queries`` (merging late Server queries) is left to the SUT model.
@@ -64,7 +71,7 @@ LoadGen's audit switches ``performance_issue_unique`` / ``performance_issue_same
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -72,9 +79,7 @@ from sim.errors import InputError
 from sim.loadgen import rng as lg_random
 from sim.loadgen.scenarios import CLOSED_LOOP
 from sim.loadgen.settings import TestSettings
-
-#: Refuse to pre-generate more samples than this (LoadGen would need tens of GB).
-MAX_GENERATED_SAMPLES = 2_000_000_000
+from sim.util.checks import MAX_SPAN_NS, check_work
 
 
 @dataclass(frozen=True)
@@ -221,7 +226,6 @@ def server_schedule(settings: TestSettings, loaded_size: int) -> tuple[np.ndarra
             hit = int(np.argmax(part >= horizon))
             if part[hit] >= horizon:
                 needed = generated_query_count(settings, total + hit, loaded_size)
-                _check_size(settings, needed)
         total += chunk
     duration = int(offsets[needed])
     if offsets.size > needed + (needed >> 4) + 4096:
@@ -229,13 +233,71 @@ def server_schedule(settings: TestSettings, loaded_size: int) -> tuple[np.ndarra
     return offsets[:needed], duration
 
 
-def _check_size(settings: TestSettings, queries: int) -> None:
-    samples = queries * settings.samples_per_query
-    if samples > MAX_GENERATED_SAMPLES:
-        raise InputError(
-            f"{settings.model} {settings.scenario}: LoadGen would pre-generate {queries} "
-            f"queries ({samples} samples); expected at most {MAX_GENERATED_SAMPLES} samples "
-            f"(raise the expected latency / lower min_duration)")
+# ---------------------------------------------------------------------------------------
+# Size, before any of it is generated
+
+
+def run_size(settings: TestSettings, total_sample_count: int | None = None, *,
+             by_duration: bool = True) -> tuple[int, int, int]:
+    """``(queries, samples, loaded samples)`` that ``generate`` would make with ``settings``.
+
+    Exact for SingleStream, MultiStream and Offline; for Server the expected count of
+    arrivals before the horizon (the generated count is within a few standard deviations of
+    it). ``by_duration=False`` leaves out what the minimum duration adds (a lower bound, for
+    settings whose expected latency or QPS is still to be set).
+    """
+    total = total_sample_count if total_sample_count is not None else settings.total_sample_count
+    loaded = settings.performance_sample_count if total is None else min(settings.performance_sample_count, total)
+    spq = settings.samples_per_query
+    loaded = max(int(loaded), 1) + (spq - 1 if settings.scenario == "MultiStream" else 0)
+    if settings.scenario == "Offline":
+        lower = settings.samples_per_query if settings.performance_issue_unique else settings.requested_min_query_count
+        samples = spq if by_duration else max(lower, 1)
+        if settings.sample_concatenate_permutation and samples % loaded:
+            samples += loaded - samples % loaded
+        return 1, samples, loaded
+    horizon = generation_horizon_ns(settings) if by_duration else 0
+    if horizon > 0 and settings.scenario == "Server":
+        past = math.ceil(horizon * 1e-9 * settings.target_qps)
+    elif horizon > 0:
+        period = schedule_period_ns(settings.target_qps)
+        past = -(-horizon // period) if period > 0 else math.inf
+    else:
+        past = 0
+    if past == math.inf:
+        return math.inf, math.inf, loaded
+    queries = generated_query_count(replace(settings, target_duration_ns=settings.target_duration_ns
+                                            if by_duration else 0), past, loaded)
+    return queries, queries * spq, loaded
+
+
+def check_run_size(settings: TestSettings, total_sample_count: int | None = None, *,
+                   by_duration: bool = True) -> None:
+    """Refuse settings whose run would not fit (``sim.util.checks.LIMITS``), before any work:
+    the queries and samples ``run_size`` estimates, the loaded sample set, and a schedule that
+    would run past the simulated clock."""
+    queries, samples, loaded = run_size(settings, total_sample_count, by_duration=by_duration)
+    s = settings
+    why = f"min_query_count {s.requested_min_query_count}"
+    if by_duration and s.scenario != "Offline" and generation_horizon_ns(s) > 0:
+        rate = (f"target QPS {s.target_qps:g}" if s.scenario == "Server"
+                else f"expected latency {1e9 / s.target_qps:g} ns")
+        why += f", min_duration {s.min_duration_ns // 1_000_000} ms at {rate}"
+    elif by_duration and s.scenario == "Offline":
+        why += f", min_duration {s.min_duration_ns // 1_000_000} ms x 1.1 x expected QPS {s.target_qps:g}"
+    what = f"{s.model} {s.scenario} run size ({why})"
+    check_work("queries", queries, what)
+    check_work("samples", samples, what)
+    check_work("samples", loaded, f"{s.model} {s.scenario}: the loaded sample set "
+                                  f"(performance_sample_count {s.performance_sample_count})")
+    if by_duration:
+        period = schedule_period_ns(s.target_qps)
+        span = queries * period if s.scenario != "Server" else max(generation_horizon_ns(s), queries * period) + period
+        if span > MAX_SPAN_NS or period > MAX_SPAN_NS:
+            raise InputError(f"{s.model} {s.scenario}: the generated schedule would span {span / 1e9:.3g} s "
+                             f"(min_duration {s.min_duration_ns // 1_000_000} ms, {queries:,} queries of "
+                             f"{period / 1e9:.3g} s); expected at most {MAX_SPAN_NS / 1e9:.3g} s, the "
+                             f"simulated clock's range")
 
 
 def _sample_rng_after_setup(settings: TestSettings, loaded_size: int, end: int
@@ -271,6 +333,7 @@ def generate(settings: TestSettings, total_sample_count: int | None = None) -> T
     if settings.mode in ("AccuracyOnly", "FindPeakPerformance"):
         raise InputError(f"{settings.model} {settings.scenario}: mode {settings.mode} is not "
                          f"modelled; expected PerformanceOnly or SubmissionRun")
+    check_run_size(settings, total_sample_count)
     loaded, end = loaded_sample_set(settings, total_sample_count)
     size = loaded.size
     rng, unique, equal_order = _sample_rng_after_setup(settings, size, end)
@@ -291,7 +354,6 @@ def generate(settings: TestSettings, total_sample_count: int | None = None) -> T
                              f"LoadGen would generate queries forever; expected >= 1 ns")
         first_past = -(-horizon // period) if horizon > 0 else 0
         n = generated_query_count(settings, first_past, size)
-        _check_size(settings, n)
         duration = n * period
     if n == 0:
         raise InputError(f"{settings.model} {scenario}: LoadGen would generate no queries "
@@ -323,7 +385,6 @@ def _offline(settings: TestSettings, loaded: np.ndarray, rng: lg_random.MT19937)
     equal_issue = settings.sample_concatenate_permutation
     if equal_issue and spq % size:
         spq += size - spq % size
-    _check_size(settings, 1)
     if settings.performance_issue_same:
         samples = np.full(spq, loaded[settings.performance_issue_same_index], dtype=np.int64)
     else:

@@ -30,6 +30,10 @@ cold_runs)``. Interleaving matters on a shared machine: its speed drifts over se
 only comparable when taken at the same time. Repeats are adaptive: rounds go on until
 ``repeat_runs`` busy and ``cold_runs`` idle runs were made, or until ``max_seconds``
 have passed for this batch size and at least ``min_runs`` busy runs were made.
+
+A model onnxruntime cannot load (an op it does not implement, a graph it finds invalid) is an
+``InputError`` naming the model's file and onnxruntime's reason, before anything is measured; an
+op ONNX itself does not define is named with its node first (``sim.workload.layers.check_ops``).
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ from sim.profile.schema import DOC, SCHEMA, pct, stats
 from sim.util.fingerprint import fingerprint, fingerprint_hash
 from sim.workload.catalog import Workload
 from sim.workload.inputs import graph_inputs, make_feeds
+from sim.workload.layers import check_ops
 
 EXECUTION_MODE = "ORT_SEQUENTIAL"
 OPT_LEVEL = "ORT_ENABLE_ALL"
@@ -99,8 +104,17 @@ def _check_batch_dim(model: onnx.ModelProto, batch: int, source: str) -> None:
                              f"model with a symbolic batch dimension")
 
 
+def _ort_reason(exc: Exception) -> str:
+    """onnxruntime's message, one short line: ``[ONNXRuntimeError] : 10 : INVALID_GRAPH : ...`` without the prefix."""
+    text = " ".join(str(exc).split())
+    parts = text.split(" : ", 3)
+    if text.startswith("[ONNXRuntimeError]") and len(parts) == 4:
+        text = f"{parts[2]}: {parts[3]}"
+    return text if len(text) <= 300 else text[:300] + "..."
+
+
 def _session(model_bytes: bytes, threads: int | None, profile_prefix: str | None = None,
-             optimized_path: str | None = None):
+             optimized_path: str | None = None, source: str = "model"):
     import onnxruntime as ort  # noqa: PLC0415 - heavy: loaded only to measure
 
     so = ort.SessionOptions()
@@ -117,7 +131,14 @@ def _session(model_bytes: bytes, threads: int | None, profile_prefix: str | None
         so.add_session_config_entry("session.optimized_model_external_initializers_file_name",
                                     Path(optimized_path).name + ".data")
         so.add_session_config_entry("session.optimized_model_external_initializers_min_size_in_bytes", "1024")
-    return ort.InferenceSession(model_bytes, so, providers=["CPUExecutionProvider"])
+    try:
+        return ort.InferenceSession(model_bytes, so, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        # onnxruntime's own errors (NOT_IMPLEMENTED, INVALID_GRAPH, FAIL, ...) come from its pybind module
+        if not type(exc).__module__.startswith("onnxruntime"):
+            raise
+        raise InputError(f"{source}: onnxruntime cannot load the model ({_ort_reason(exc)}); expected a model "
+                         f"whose ops onnxruntime's CPU provider implements") from None
 
 
 def _load_average() -> float | None:
@@ -179,6 +200,7 @@ def measure(workload: Workload, batch_sizes: int | Iterable[int] = (1,), intra_o
         raise InputError(f"{source}: max_seconds = {max_seconds!r}, cold_idle_ms = {cold_idle_ms!r}: expected "
                          f"max_seconds > 0 and cold_idle_ms >= 0")
     min_runs = min(min_runs, repeat_runs)
+    check_ops(workload.model, str(workload.path))
     model, renamed = named_model(workload.model)
     for b in batches:
         _check_batch_dim(model, b, source)
@@ -193,9 +215,9 @@ def measure(workload: Workload, batch_sizes: int | Iterable[int] = (1,), intra_o
     labels: list = []        # batch size of each profiled run, None for warm-up runs
     with tempfile.TemporaryDirectory(prefix="sim-cpu-profile-") as tmp:
         opt_path = os.path.join(tmp, "optimized.onnx")
-        plain = _session(model_bytes, threads)
+        plain = _session(model_bytes, threads, source=str(workload.path))
         profiled = _session(model_bytes, threads, profile_prefix=os.path.join(tmp, "trace"),
-                            optimized_path=opt_path)
+                            optimized_path=opt_path, source=str(workload.path))
         for b in batches:
             clean[b] = _measure_batch(plain, profiled, feeds[b], b, labels, warmup_runs, repeat_runs, min_runs,
                                       max_seconds, cold_runs, cold_idle_ms)

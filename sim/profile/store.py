@@ -57,8 +57,9 @@ def load_profile(path: str | os.PathLike) -> dict:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InputError(f"{path}: no such file; expected a CPU profile JSON file") from None
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: not readable as JSON ({exc}); expected a CPU profile JSON file") from None
+    except (OSError, ValueError, RecursionError) as exc:   # a file cut short, not UTF-8, nested too deeply
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        raise InputError(f"{path}: not readable as JSON ({reason}); expected a CPU profile JSON file") from None
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         got = data.get("schema") if isinstance(data, dict) else type(data).__name__
         raise InputError(f"{path}: field 'schema' = {got!r}: expected {SCHEMA!r}")

@@ -499,5 +499,26 @@ def run_validation(workloads: list[str], system=None, outdir="out/validate", *, 
                     replay=replay, calibrate_after=after,
                     calibrate_between=(1 if after else 0) if calibrate_between is None else calibrate_between,
                     load_basis=load_basis)
-        results.append(validate_workload(plan))
+        results.append(_removed_if_failed(plan.outdir, lambda: validate_workload(plan)))
     return results
+
+
+def _removed_if_failed(folder: Path, work):
+    """``work()``; if it fails, the folders it made for ``folder`` are removed (a failed
+    validation leaves no partial folder; one that was there before is left as it was)."""
+    new = []
+    probe = Path(folder)
+    while not probe.exists() and probe.parent != probe:
+        new.append(probe)
+        probe = probe.parent
+    try:
+        return work()
+    except BaseException:
+        if new:
+            shutil.rmtree(new[0], ignore_errors=True)
+            for made in new[1:]:        # the parents it made, while empty
+                try:
+                    made.rmdir()
+                except OSError:
+                    break
+        raise

@@ -5,10 +5,15 @@ workload: the builder that makes the ONNX graph in code, its default parameters,
 parameters of its small variant (for fast tests), and the MLPerf model name whose
 LoadGen settings apply. A built model is cached as ``<cache>/models/<name>-<hash>.onnx``
 so a profile and a layer table refer to the same bytes; the key covers the builder's
-parameters, seed and source code.
+parameters, seed and source code. A cached file that no longer loads (cut short by a full
+disk, say) is built again and replaced.
 
 A user's ``.onnx`` file is checked before use: it must exist, parse as ONNX, and keep
-any external-data files inside its own folder.
+any external-data files inside its own folder. Every tensor the model holds is checked
+(``model_tensors``): graph initializers (dense and sparse), tensors in node attributes
+(``Constant``'s ``value`` and ``sparse_value``, any tensor attribute), and the same inside
+subgraphs (``If``, ``Loop``, ``Scan`` bodies) and model-local functions, at any depth. The
+external data is then read into the model, so onnxruntime never opens a file itself.
 """
 
 from __future__ import annotations
@@ -21,11 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import yaml
-
 from sim.errors import InputError, field_error
 from sim.paths import REPO_ROOT
 from sim.util import atomic
+from sim.util.yamlfile import read_yaml
 
 if TYPE_CHECKING:
     import onnx
@@ -68,10 +72,7 @@ _REQUIRED = {"name": str, "builder": str, "mlperf_model": str, "description": st
 
 
 def _load_spec(path: Path) -> WorkloadSpec:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise InputError(f"{path}: not valid YAML ({exc}); expected a workload description") from None
+    data = read_yaml(path, "a workload description")
     if not isinstance(data, dict):
         raise InputError(f"{path}: expected a mapping of workload fields")
     for key, typ in _REQUIRED.items():
@@ -109,7 +110,6 @@ def model_sha256(model: onnx.ModelProto) -> str:
 
 def build(name: str, small: bool = False, seed: int = 0, **params) -> Workload:
     """Build a catalog workload (``small`` picks its fast variant); cached on disk."""
-    import onnx  # noqa: PLC0415 - loaded only where a model is: listing the catalog needs no onnx
     specs = catalog()
     if name not in specs:
         raise InputError(f"unknown workload {name!r}: expected a .onnx file or one of {sorted(specs)}")
@@ -123,9 +123,8 @@ def build(name: str, small: bool = False, seed: int = 0, **params) -> Workload:
                                     sort_keys=True, default=str).encode()).hexdigest()[:16]
     label = f"{name}-small" if small else name
     path = cache_dir() / "models" / f"{label}-{key}.onnx"
-    if path.exists():
-        model = onnx.load(str(path))
-    else:
+    model = _load_cached(path) if path.exists() else None
+    if model is None:         # not built yet, or a damaged cache entry: build it and (re)write it atomically
         try:
             model = builder(seed=seed, **merged)
         except TypeError as exc:
@@ -135,20 +134,92 @@ def build(name: str, small: bool = False, seed: int = 0, **params) -> Workload:
                     sha256=model_sha256(model), params=merged)
 
 
-def _check_external_data(model: onnx.ModelProto, path: Path) -> None:
+def _load_cached(path: Path):
+    """A cached built model, or None when the file does not load as a whole model (it is rebuilt)."""
+    import onnx  # noqa: PLC0415 - loaded only where a model is: listing the catalog needs no onnx
+    try:
+        model = onnx.load(str(path))
+    except Exception:   # protobuf's DecodeError and the like: a file cut short or overwritten
+        return None
+    # a file cut at a field boundary can still parse: the graph (or the opset list written after it) is missing
+    if not model.graph.node or not model.graph.output or not model.opset_import:
+        return None
+    return model
+
+
+def _graph_tensors(graph, where: str):
+    """(tensor, where it sits) for every tensor of ``graph`` and its subgraphs (``model_tensors``)."""
+    yield from ((t, f"{where}initializer '{t.name}'") for t in graph.initializer)
+    for sparse in graph.sparse_initializer:
+        name = sparse.values.name
+        yield from ((t, f"{where}sparse initializer '{name}'") for t in (sparse.values, sparse.indices))
+    yield from _node_tensors(graph.node, where)
+
+
+def _node_tensors(nodes, where: str):
+    for i, node in enumerate(nodes):
+        label = f"{where}node '{node.name or i}' ({node.op_type})"
+        for a in node.attribute:
+            at = f"{label} attribute '{a.name}'"
+            if a.HasField("t"):
+                yield a.t, at
+            yield from ((t, at) for t in a.tensors)
+            if a.HasField("sparse_tensor"):
+                yield from ((t, at) for t in (a.sparse_tensor.values, a.sparse_tensor.indices))
+            for s in a.sparse_tensors:
+                yield from ((t, at) for t in (s.values, s.indices))
+            if a.HasField("g"):
+                yield from _graph_tensors(a.g, f"{at}: ")
+            for g in a.graphs:
+                yield from _graph_tensors(g, f"{at}: ")
+
+
+def model_tensors(model: onnx.ModelProto):
+    """(tensor, where it sits) for every tensor ``model`` holds: initializers, attribute tensors,
+    subgraphs and local functions, at any depth (the module docstring)."""
+    yield from _graph_tensors(model.graph, "")
+    for f in model.functions:
+        yield from _node_tensors(f.node, f"function '{f.name}': ")
+    for k, info in enumerate(model.training_info):
+        for graph in (info.initialization, info.algorithm):
+            yield from _graph_tensors(graph, f"training_info[{k}]: ")
+
+
+def _check_external_data(model: onnx.ModelProto, path: Path) -> list:
+    """The tensors keeping their data in external files, each checked to be inside the model's folder."""
     import onnx  # noqa: PLC0415 - loaded only where a model is: listing the catalog needs no onnx
 
     folder = path.parent.resolve()
-    for tensor in model.graph.initializer:
+    external = []
+    for tensor, where in model_tensors(model):
         if tensor.data_location != onnx.TensorProto.EXTERNAL:
             continue
         loc = {e.key: e.value for e in tensor.external_data}.get("location", "")
         target = (folder / loc).resolve()
-        if os.path.isabs(loc) or folder not in target.parents:
-            raise InputError(f"{path}: tensor '{tensor.name}' keeps its data at {loc!r}, outside the model's "
+        if not loc or os.path.isabs(loc) or folder not in target.parents:
+            raise InputError(f"{path}: {where} keeps its data at {loc[:200]!r}, outside the model's "
                              f"folder; expected external data inside {folder}")
         if not target.is_file():
-            raise InputError(f"{path}: tensor '{tensor.name}' external data file {loc!r} is missing")
+            raise InputError(f"{path}: {where} external data file {loc[:200]!r} is missing; expected it "
+                             f"inside {folder}")
+        external.append((tensor, where))
+    return external
+
+
+def _load_external_data(external: list, path: Path) -> None:
+    """Read each checked external tensor's data into the model (onnxruntime then opens no file)."""
+    import onnx  # noqa: PLC0415 - loaded only where a model is: listing the catalog needs no onnx
+    from onnx.external_data_helper import load_external_data_for_tensor  # noqa: PLC0415 - as above
+
+    for tensor, where in external:
+        try:
+            load_external_data_for_tensor(tensor, str(path.parent))
+        except Exception as exc:  # onnx raises ValueError, OSError and its own checker errors
+            reason = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+            raise InputError(f"{path}: {where}: its external data cannot be read ({reason}); expected the "
+                             f"offset and length inside the data file") from None
+        tensor.data_location = onnx.TensorProto.DEFAULT
+        del tensor.external_data[:]
 
 
 def load_file(path: str | os.PathLike) -> Workload:
@@ -163,9 +234,7 @@ def load_file(path: str | os.PathLike) -> Workload:
         raise InputError(f"{path}: not an ONNX model ({type(exc).__name__}); expected an ONNX protobuf file") from None
     if not model.graph.node:
         raise InputError(f"{path}: the graph has no nodes; expected an ONNX model")
-    _check_external_data(model, path)
-    if any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer):
-        onnx.load_external_data_for_model(model, str(path.parent))
+    _load_external_data(_check_external_data(model, path), path)
     return Workload(name=path.stem, mlperf_model=path.stem, model=model, path=path,
                     sha256=model_sha256(model), params={})
 

@@ -20,6 +20,9 @@ What is counted (1 MAC = 2 FLOPs):
 Ops with no formula here are marked ``counted=False`` and listed in ``uncounted_ops``;
 they are never silently zero.
 
+An op that ONNX does not define at the model's opset (a misspelt or custom op in the standard
+domain) is refused up front (``check_ops``), naming the op and the node.
+
 Parameters are the elements of floating-point initializers, except BatchNormalization's
 running mean and variance (buffers, not trained parameters) and tensors that only carry
 operator settings (Clip bounds, Resize scales, Pad values), which is how published
@@ -66,6 +69,44 @@ _DTYPE_BYTES = {onnx.TensorProto.FLOAT: 4, onnx.TensorProto.FLOAT16: 2, onnx.Ten
                 onnx.TensorProto.BOOL: 1}
 _FLOAT_TYPES = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16,
                 onnx.TensorProto.DOUBLE}
+
+
+#: The operator domains whose ops ONNX itself defines (``onnx.defs``); ops of other domains
+#: (onnxruntime's ``com.microsoft``, say) are left to onnxruntime.
+STANDARD_DOMAINS = ("", "ai.onnx", "ai.onnx.ml", "ai.onnx.preview.training")
+
+
+def _all_nodes(nodes, where: str = ""):
+    """(node, where it sits) for ``nodes`` and every node of their subgraphs, at any depth."""
+    for i, node in enumerate(nodes):
+        yield node, f"{where}node '{node.name or i}'"
+        for a in node.attribute:
+            inner = f"{where}node '{node.name or i}' ({node.op_type}) attribute '{a.name}': "
+            graphs = ([a.g] if a.HasField("g") else []) + list(a.graphs)
+            for g in graphs:
+                yield from _all_nodes(g.node, inner)
+
+
+def check_ops(model: onnx.ModelProto, source: str) -> None:
+    """Refuse a node (subgraphs and local functions included) whose op ONNX does not define at
+    the model's opset, naming the op and the node; ops of other domains are not checked here."""
+    versions = {("ai.onnx" if o.domain == "" else o.domain): o.version for o in model.opset_import}
+    functions = {(f.domain, f.name) for f in model.functions}
+    nodes = list(_all_nodes(model.graph.node))
+    for f in model.functions:
+        nodes += list(_all_nodes(f.node, f"function '{f.name}': "))
+    for node, where in nodes:
+        domain = node.domain or ""
+        if domain not in STANDARD_DOMAINS or (domain, node.op_type) in functions:
+            continue
+        version = versions.get(domain or "ai.onnx", versions.get("ai.onnx", onnx.defs.onnx_opset_version()))
+        if not onnx.defs.has(node.op_type, version, "" if domain == "ai.onnx" else domain):
+            op = f"{domain}:{node.op_type}" if domain else node.op_type
+            known = onnx.defs.has(node.op_type, "" if domain == "ai.onnx" else domain)
+            why = (f"which ONNX defines only in a later opset than {version}" if known
+                   else f"which ONNX (opset {version}) does not define")
+            raise InputError(f"{source}: {where} uses op {op[:80]!r}, {why}; expected an ONNX operator "
+                             f"(or a function the model defines)")
 
 
 def op_class(op_type: str) -> str:
@@ -277,6 +318,7 @@ def layer_table(model: onnx.ModelProto, batch: int = 1, name: str = "model",
         raise InputError(f"{source}: batch size {batch!r}: expected an integer >= 1")
     if not graph_inputs(model):
         raise InputError(f"{source}: the graph has no inputs; expected an ONNX model with inputs")
+    check_ops(model, source)
     shapes = _shapes(_shape_probe(model, int(batch)), source)
     inits = {t.name: t for t in model.graph.initializer}
     skip = non_parameter_initializers(model)
@@ -284,7 +326,8 @@ def layer_table(model: onnx.ModelProto, batch: int = 1, name: str = "model",
     for i, node in enumerate(model.graph.node):
         missing = [o for o in node.output if o and o not in shapes]
         if missing and node.op_type != "Constant":
-            raise InputError(f"{source}: node '{node.name or i}' ({node.op_type}) output '{missing[0]}' has no "
+            op = node.op_type if (node.domain or "") in STANDARD_DOMAINS else f"{node.domain}:{node.op_type}"
+            raise InputError(f"{source}: node '{node.name or i}' ({op}) output '{missing[0]}' has no "
                              "inferable shape; expected static shapes once the batch size is fixed")
         ins = [shapes.get(x, ([], 0))[0] for x in node.input if x]
         outs = [shapes.get(x, ([], 0))[0] for x in node.output if x]

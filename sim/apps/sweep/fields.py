@@ -1,25 +1,29 @@
 """The fields of a sweep point: their names and the check of each value as written in a grid
 (returning its normal form; a system file named by path is read here, so its content goes into
-the point)."""
+the point). A grid may name any path as its system file: until the file is seen to be a system
+description (a mapping of system fields), no error quotes what it holds."""
 
 from __future__ import annotations
 
 import math
 import os
+import re
 from pathlib import Path
-
-import yaml
 
 from sim.errors import InputError, field_error
 from sim.hw import profiles
 from sim.loadgen.scenarios import SCENARIOS
 from sim.loadgen.settings import load_settings
 from sim.sut.system import parse_system
+from sim.util.yamlfile import read_yaml
 from sim.workload.catalog import catalog
 
 POINT_FIELDS = ("scenario", "workload", "small", "mlperf_model", "system", "device", "accelerators", "instances",
                 "batching", "qps", "settings", "search", "replica")
 SYSTEM_PREFIX = "system."
+#: The top-level fields of a system description (``sim.sut.system``).
+SYSTEM_KEYS = ("name", "host", "batching", "accelerators", "link")
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,39}\Z")
 
 
 def _is_int(v) -> bool:
@@ -91,10 +95,10 @@ def check_value(name: str, value, src: str, where: str, base_dir: Path):
             if not path.is_file():
                 raise bad(f"a system mapping or the path of a system YAML file ({path} does not exist)")
             try:
-                data = yaml.safe_load(path.read_text()) or {}
-            except yaml.YAMLError as exc:
-                raise InputError(f"{path}: not valid YAML ({str(exc).splitlines()[0]}); "
-                                 f"expected a system description (from {src}: {where})") from None
+                data = read_yaml(path, "a system description", quote=False) or {}
+            except InputError as exc:
+                raise InputError(f"{exc} (from {src}: {where})") from None
+            _check_system_file(data, path, src, where)
             parse_system(data, str(path))
             return data
         if not isinstance(value, dict):
@@ -117,6 +121,20 @@ def check_value(name: str, value, src: str, where: str, base_dir: Path):
             raise field_error(src, f"{where}.repeats", value["repeats"], "an integer >= 1")
         return dict(value)
     raise bad(f"a point field: one of {list(POINT_FIELDS)} or system.<path>")
+
+
+def _check_system_file(data, path: Path, src: str, where: str) -> None:
+    """Refuse a file that is not a mapping of system fields, quoting none of its content (the
+    grid may name any readable file)."""
+    named = f"(from {src}: {where})"
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: the file holds a YAML {type(data).__name__}, not a mapping; expected a system "
+                         f"description with fields {', '.join(SYSTEM_KEYS)} {named}")
+    for key in data:
+        if key not in SYSTEM_KEYS:
+            shown = f"'{key}'" if isinstance(key, str) and _PLAIN_KEY.match(key) else "a key"
+            raise InputError(f"{path}: {shown} is not a system field; expected a system description with fields "
+                             f"{', '.join(SYSTEM_KEYS)} {named}")
 
 
 def check_device_name(name: str, src: str, where: str):

@@ -14,7 +14,6 @@ from sim.apps.sweep.point import point_id, seed_of
 from sim.apps.sweep.records import RECORD_SCHEMA
 from sim.apps.sweep.system import system_and_cost
 from sim.loadgen.peak_search import PeakResult
-from sim.loadgen.settings import load_settings
 
 
 def _stats(s) -> dict:
@@ -94,7 +93,7 @@ def run_point(params: dict) -> dict:
             search = params.get("search") or {}
             peak = peak_server_qps(workload, system, cost, model, None, overrides, seed,
                                    rel_tol=float(search.get("rel_tol", 0.01)), repeats=int(search.get("repeats", 5)))
-            bound = load_settings(model, "Server", overrides=overrides, allow_unknown_model=True).target_latency_ns
+            bound = sim_run.settings_of(model, "Server", overrides=overrides)[0].target_latency_ns
             metrics = peak_metrics(peak, int(bound))
         else:
             if scenario == "Server" and params.get("qps") is not None:

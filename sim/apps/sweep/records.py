@@ -1,6 +1,12 @@
 """Sweep records and the results file: append-only JSON lines, one record per finished point,
 each flushed and fsynced; a torn last line is cut off, a second writer is refused (a lock), and
-``flatten`` turns a record into a flat table row."""
+``flatten`` turns a record into a flat table row.
+
+A results file is recognised by its first line: a complete record of schema ``RECORD_SCHEMA``.
+An existing file that is not empty and not recognised (a config, a table, a one-line JSON file
+without its final newline, which would otherwise look like a torn line) is never written to,
+cut or appended: it is refused before any work (``check_results_path``).
+"""
 
 from __future__ import annotations
 
@@ -9,8 +15,55 @@ import os
 from pathlib import Path
 
 from sim.errors import InputError
+from sim.util import atomic
 
 RECORD_SCHEMA = "sim.sweep.record/1"
+
+#: How far into a file its first line is looked for (a record is far shorter).
+FIRST_LINE_MAX = 16 * 1024 * 1024
+
+
+def _is_first_record(line: bytes) -> bool:
+    """The first line of a results file: a record of this schema."""
+    try:
+        rec = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(rec, dict) and rec.get("schema") == RECORD_SCHEMA and isinstance(rec.get("id"), str)
+
+
+def _foreign(path: Path, data: bytes) -> InputError | None:
+    """The refusal of an existing file's content that is not sweep results (None: it is)."""
+    if not data:
+        return None
+    first, newline, _ = data.partition(b"\n")
+    if newline and _is_first_record(first):
+        return None
+    why = "its first line is not a sweep record" if newline else "it has no complete line"
+    return InputError(f"--out {path}: an existing file that is not sweep results ({why}); expected a new path "
+                      f"or a results file of an earlier sweep (JSON lines of schema {RECORD_SCHEMA}); "
+                      f"it was left unchanged")
+
+
+def check_results_path(path: str | Path) -> Path:
+    """Refuse, before any work, a results path a sweep cannot use: a folder, a place that cannot
+    be written, or an existing file that is not sweep results (only its first line is read)."""
+    path = atomic.check_output(path, "file", "--out")
+    if path.is_file():
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(64 * 1024)
+                while b"\n" not in head and len(head) < FIRST_LINE_MAX:
+                    more = fh.read(1024 * 1024)
+                    if not more:
+                        break
+                    head += more
+        except OSError as exc:
+            raise InputError(f"--out {path}: cannot read ({exc.strerror}); expected a readable results file") from None
+        error = _foreign(path, head)
+        if error is not None:
+            raise error
+    return path
 
 
 def _parse_lines(data: bytes, path: Path) -> tuple[list[dict], int]:
@@ -78,7 +131,15 @@ class ResultsFile:
             raise InputError(f"--out {self.path}: another sweep is writing this file; expected one writer") from None
         self.fh.seek(0)
         data = self.fh.read()
-        records, good_end = _parse_lines(data, self.path)
+        try:
+            records, good_end = _parse_lines(data, self.path)
+            error = _foreign(self.path, data)
+            if error is not None:
+                raise error
+        except InputError:
+            self.created = False
+            self.close()
+            raise
         if good_end < len(data):
             self.fh.truncate(good_end)
             os.fsync(self.fh.fileno())

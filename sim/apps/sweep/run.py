@@ -42,19 +42,19 @@ def run_sweep(grid: Grid | str | Path, out: str | Path, *, workers: int | None =
         raise InputError(f"chunk {chunk}: expected an integer >= 1")
     client = None
     n_workers = workers or os.cpu_count() or 1
-    if dask:
-        client, executor, n_workers = dask_executor(dask, dask_timeout_s)
-        kind = f"Dask {dask}, {n_workers} workers"
-    elif executor is not None:
-        kind = type(executor).__name__
-    else:
-        kind = f"{n_workers} local process{'es' if n_workers > 1 else ''}"
     results = ResultsFile(out)
     own_executor = False
     bar = None
     ok = False
     try:
-        finished = results.open()
+        finished = results.open()      # a results file that cannot be used is refused before any work
+        if dask:
+            client, executor, n_workers = dask_executor(dask, dask_timeout_s)
+            kind = f"Dask {dask}, {n_workers} workers"
+        elif executor is not None:
+            kind = type(executor).__name__
+        else:
+            kind = f"{n_workers} local process{'es' if n_workers > 1 else ''}"
         pending = [p for p, pid in zip(grid.points, grid.ids) if pid not in finished]
         summary = SweepSummary(Path(out), len(grid.points), len(grid.points) - len(pending), 0, executor=kind)
         if progress is None:

@@ -21,7 +21,8 @@ def _set_path(d: dict, path: list[str], value) -> None:
         if nxt is None:
             nxt = d[key] = {}
         elif not isinstance(nxt, dict):
-            raise InputError(f"system field '{key}' = {nxt!r}: expected a mapping (to set {'.'.join(path)})")
+            raise InputError(f"system field '{key}' is a {type(nxt).__name__}: expected a mapping "
+                             f"(to set {'.'.join(path)})")
         d = nxt
     d[path[-1]] = value
 
