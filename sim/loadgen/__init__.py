@@ -13,7 +13,7 @@ Each module holds one part of LoadGen:
 ``settings``
     The settings of one run: mlperf.conf then user.conf then overrides, and what LoadGen
     derives from them (``TestSettings``, ``load_settings``; LoadGen's ``TestSettings`` and
-    ``TestSettingsInternal``).
+    ``TestSettingsInternal``); the LLM keys, and Interactive as ``<model>-interactive``.
 ``rng``
     LoadGen's random streams (``std::mt19937`` and libstdc++'s distributions), bit for bit.
 ``traffic``
@@ -22,6 +22,9 @@ Each module holds one part of LoadGen:
 ``metrics``, ``percentile``, ``early_stopping``
     The results: LoadGen's percentiles and means, each scenario's headline metric, the
     early-stopping rule and the VALID / INVALID verdict.
+``tokens``
+    LLM runs: time to first token, time per output token, token throughput and their
+    verdict (TTFT / TPOT limits, early stopping on each), gptj's inferred tokens/s.
 ``logs``
     LoadGen's output files, ``mlperf_log_summary.txt`` and ``mlperf_log_detail.txt``.
 ``peak_search``

@@ -7,7 +7,7 @@ Each rule sits in one function named after it (``min_duration_met``,
   (``sim.loadgen.percentile``); the mean is the integer mean, as LoadGen's integer division;
 - SingleStream's headline is the 90th percentile sample latency, MultiStream's the 99th
   percentile query latency, Server's "Completed samples per second" = (n - 1) / time the
-  last sample completed, Offline's samples / largest sample latency;
+  last issued query completed, Offline's samples / largest sample latency;
 - "Result is : VALID" needs min duration, min queries, the Server latency bound (Server
   only) and early stopping.
 """
@@ -121,7 +121,7 @@ def compute(scenario: str, settings, query_scheduled_ns: np.ndarray, query_compl
 
     final_scheduled = int(query_scheduled_ns[-1])
     final_issued = int(query_scheduled_ns[-1])
-    final_done = int(query_complete_ns.max())
+    final_done = int(query_complete_ns[-1])  # LoadGen: the last issued query's completion
     extra: dict = {}
     es_estimate = es_p99 = over = None
     if scenario == "SingleStream":

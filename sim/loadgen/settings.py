@@ -87,6 +87,8 @@ MODEL_ALIASES = {
     "dlrm-v2-99.9": "dlrm-v2", "dlrm-99": "dlrm", "dlrm-99.9": "dlrm",
     "3d-unet-99": "3d-unet", "3d-unet-99.9": "3d-unet", "gptj-99": "gptj",
     "gptj-99.9": "gptj", "llama2-70b-99": "llama2-70b", "llama2-70b-99.9": "llama2-70b",
+    "llama2-70b-interactive-99": "llama2-70b-interactive",
+    "llama2-70b-interactive-99.9": "llama2-70b-interactive",
 }
 
 
@@ -353,6 +355,27 @@ def canonical_model(model: str, defaults: str = "6.0", *,
     return name
 
 
+#: The Interactive "scenario" of the LLM benchmarks: LoadGen 6.0 has no such scenario; an
+#: Interactive run is a Server run of the model ``<model>-interactive`` (its own mlperf.conf keys:
+#: tighter ``ttft_latency`` / ``tpot_latency``).
+INTERACTIVE = "Interactive"
+INTERACTIVE_MODELS = frozenset(m for m in KNOWN_MODELS if m.endswith("-interactive"))
+
+
+def interactive_model(model: str, defaults: str = "6.0") -> str:
+    """LoadGen's model name for ``model``'s Interactive run (``llama2-70b`` ->
+    ``llama2-70b-interactive``); refused for a model with no interactive keys."""
+    name = canonical_model(model, defaults, allow_unknown_model=True)
+    if name in INTERACTIVE_MODELS:
+        return name
+    name = f"{name}-interactive"
+    if name not in INTERACTIVE_MODELS:
+        bases = sorted(m.removesuffix("-interactive") for m in INTERACTIVE_MODELS)
+        raise InputError(f"model '{model}': LoadGen's mlperf.conf has no Interactive settings "
+                         f"for it; expected one of {', '.join(bases)}")
+    return name
+
+
 def builtin_conf(defaults: str = "6.0") -> dict[str, ConfEntry]:
     """The built-in mlperf.conf entries (``"6.0"`` or ``"6.0+legacy"``)."""
     if defaults not in ("6.0", "6.0+legacy"):
@@ -379,8 +402,11 @@ def load_settings(model: str, scenario: str, user_conf: str | os.PathLike | None
     count of its own (3d-unet). ``mlperf_conf`` replaces the built-in defaults with a
     file (e.g. an older round's).
     """
+    if scenario == INTERACTIVE:
+        model, scenario = interactive_model(model, defaults), "Server"
     if scenario not in SCENARIOS:
-        raise InputError(f"scenario '{scenario}': expected one of {', '.join(SCENARIOS)}")
+        raise InputError(f"scenario '{scenario}': expected one of {', '.join(SCENARIOS)} "
+                         f"(or {INTERACTIVE} for an LLM)")
     name = canonical_model(model, defaults, allow_unknown_model=allow_unknown_model)
     base = (read_conf_file(mlperf_conf, mlperf_conf=True) if mlperf_conf is not None
             else builtin_conf(defaults))
