@@ -14,6 +14,13 @@ any external-data files inside its own folder. Every tensor the model holds is c
 (``Constant``'s ``value`` and ``sparse_value``, any tensor attribute), and the same inside
 subgraphs (``If``, ``Loop``, ``Scan`` bodies) and model-local functions, at any depth. The
 external data is then read into the model, so onnxruntime never opens a file itself.
+
+Input shape overrides (``--input-shape x=Nx3x224x224``, ``sim.workload.inputs``) give sizes to
+a user's model whose inputs leave dimensions free: ``load_file`` writes them into the loaded
+model's inputs (the batch dimension stays free), so its layer table, feeds and hash all follow
+them. The command line sets them for the whole process (``set_input_shapes``, kept in the
+environment variable ``SIM_INPUT_SHAPES`` so worker processes see them too); they apply to
+``.onnx`` files only, never to catalog workloads, which take builder parameters instead.
 """
 
 from __future__ import annotations
@@ -30,6 +37,8 @@ from sim.errors import InputError, field_error
 from sim.paths import REPO_ROOT
 from sim.util import atomic
 from sim.util.yamlfile import read_yaml
+from sim.workload.inputs import apply_input_shapes, format_shape, parse_input_shapes
+from sim.workload.inputs import input_shapes as concrete_shapes
 
 if TYPE_CHECKING:
     import onnx
@@ -55,6 +64,7 @@ class WorkloadSpec:
     params: dict = field(default_factory=dict)
     small: dict = field(default_factory=dict)
     source: str = ""
+    precision: str = ""             # numerics the MLPerf submissions run (MLPerf Mobile: int8 / uint8)
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,7 @@ class Workload:
     path: Path
     sha256: str
     params: dict
+    input_shapes: dict = field(default_factory=dict)   # overrides applied to a user's file (None: the batch)
 
 
 _REQUIRED = {"name": str, "builder": str, "mlperf_model": str, "description": str}
@@ -81,13 +92,14 @@ def _load_spec(path: Path) -> WorkloadSpec:
     for key in ("params", "small"):
         if not isinstance(data.get(key, {}), dict):
             raise field_error(str(path), key, data.get(key), "a mapping of builder parameters")
-    known = set(_REQUIRED) | {"params", "small", "source"}
+    known = set(_REQUIRED) | {"params", "small", "source", "precision"}
     extra = set(data) - known
     if extra:
         raise field_error(str(path), sorted(extra)[0], data[sorted(extra)[0]], f"one of {sorted(known)}")
     return WorkloadSpec(name=data["name"], builder=data["builder"], mlperf_model=data["mlperf_model"],
                         description=data["description"], params=data.get("params") or {},
-                        small=data.get("small") or {}, source=data.get("source", ""))
+                        small=data.get("small") or {}, source=data.get("source", ""),
+                        precision=str(data.get("precision", "")))
 
 
 def catalog() -> dict[str, WorkloadSpec]:
@@ -222,9 +234,31 @@ def _load_external_data(external: list, path: Path) -> None:
         del tensor.external_data[:]
 
 
-def load_file(path: str | os.PathLike) -> Workload:
-    """Load a user's ONNX file, refusing external data outside its folder."""
+#: The environment variable holding the process's input shape overrides (``set_input_shapes``).
+INPUT_SHAPES_ENV = "SIM_INPUT_SHAPES"
+
+
+def set_input_shapes(specs) -> dict[str, tuple]:
+    """Parse ``--input-shape`` values and make them the overrides of every ``.onnx`` file this
+    process (and the worker processes it starts) loads; None or empty clears them."""
+    shapes = parse_input_shapes(specs)
+    if shapes:
+        os.environ[INPUT_SHAPES_ENV] = ",".join(f"{k}={format_shape(v)}" for k, v in shapes.items())
+    else:
+        os.environ.pop(INPUT_SHAPES_ENV, None)
+    return shapes
+
+
+def input_shapes_set() -> dict[str, tuple]:
+    """The process's input shape overrides (``set_input_shapes``); {} when none."""
+    return parse_input_shapes(os.environ.get(INPUT_SHAPES_ENV) or None, f"{INPUT_SHAPES_ENV} (--input-shape)")
+
+
+def load_file(path: str | os.PathLike, input_shapes: dict | None = None) -> Workload:
+    """Load a user's ONNX file, refusing external data outside its folder; ``input_shapes``
+    (default: the process's, ``input_shapes_set``) fix its free input dimensions."""
     import onnx  # noqa: PLC0415 - loaded only where a model is: listing the catalog needs no onnx
+    shapes = input_shapes_set() if input_shapes is None else dict(input_shapes)
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file; expected an ONNX model file")
@@ -235,12 +269,31 @@ def load_file(path: str | os.PathLike) -> Workload:
     if not model.graph.node:
         raise InputError(f"{path}: the graph has no nodes; expected an ONNX model")
     _load_external_data(_check_external_data(model, path), path)
+    apply_input_shapes(model, shapes, str(path))
+    concrete_shapes(model, 1, source=str(path))      # every dimension but the batch has a size, or one line
     return Workload(name=path.stem, mlperf_model=path.stem, model=model, path=path,
-                    sha256=model_sha256(model), params={})
+                    sha256=model_sha256(model), params={}, input_shapes=shapes)
 
 
-def resolve(name_or_path: str, small: bool = False, seed: int = 0, **params) -> Workload:
-    """A catalog name or a path to a ``.onnx`` file."""
-    if name_or_path.endswith(".onnx") or os.sep in name_or_path:
-        return load_file(name_or_path)
+def is_file(name_or_path: str) -> bool:
+    """Whether a workload argument names a ``.onnx`` file (else a catalog name)."""
+    return name_or_path.endswith(".onnx") or os.sep in name_or_path
+
+
+def resolve(name_or_path: str, small: bool = False, seed: int = 0, input_shapes: dict | None = None,
+            **params) -> Workload:
+    """A catalog name or a path to a ``.onnx`` file (``input_shapes``: ``load_file``)."""
+    if is_file(name_or_path):
+        return load_file(name_or_path, input_shapes)
+    if input_shapes:
+        raise InputError(f"workload {name_or_path!r}: --input-shape applies to .onnx files; expected builder "
+                         f"parameters for a catalog workload")
     return build(name_or_path, small=small, seed=seed, **params)
+
+
+def layer_table(workload: Workload, batch: int = 1):
+    """The layer table (``sim.workload.layers``) of a resolved workload at ``batch``, with its
+    input shape overrides applied and its file named in any message."""
+    from sim.workload import layers  # noqa: PLC0415 - loads onnx: only where a table is built
+
+    return layers.layer_table(workload.model, batch=batch, name=workload.name, source=str(workload.path))

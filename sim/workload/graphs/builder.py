@@ -18,6 +18,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 OPSET = 17
 BATCH = "batch"
+#: the largest weight (bytes) the output-shape probe keeps with its data; larger ones are typed inputs
+PROBE_WEIGHT_BYTES = 1 << 16
 
 
 class GraphBuilder:
@@ -30,6 +32,7 @@ class GraphBuilder:
         self.outputs: list[onnx.ValueInfoProto] = []
         self.metadata: dict[str, str] = {}
         self._counts: dict[str, int] = {}
+        self._built = False
 
     # ---- names -------------------------------------------------------------
     def fresh(self, prefix: str) -> str:
@@ -59,7 +62,9 @@ class GraphBuilder:
         if fan_in is None:
             fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else int(shape[0])
         std = scale * np.sqrt(2.0 / max(fan_in, 1))
-        return self.const((self.rng.standard_normal(shape) * std).astype(np.float32), prefix)
+        w = self.rng.standard_normal(shape)
+        w *= std                        # in place: the same values as ``w * std``, one float64 copy fewer
+        return self.const(w.astype(np.float32), prefix)
 
     def bias(self, n: int, prefix: str = "b") -> str:
         return self.const((self.rng.standard_normal(n) * 0.01).astype(np.float32), prefix)
@@ -166,20 +171,32 @@ class GraphBuilder:
                        pads=pads * 2, group=group)
 
     # ---- finish ------------------------------------------------------------
-    def _model(self, outputs: list) -> onnx.ModelProto:
-        graph = helper.make_graph(self.nodes, self.name, self.inputs, outputs, self.initializers)
+    def _model(self, outputs: list, inputs: list | None = None, initializers: list | None = None) -> onnx.ModelProto:
+        graph = helper.make_graph(self.nodes, self.name, self.inputs + (inputs or []), outputs, initializers or [])
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                                   producer_name="mlperf-inference-sim")
         model.ir_version = 8
         return model
 
     def build(self, doc: str = "") -> onnx.ModelProto:
+        """The model, checked by ``onnx.checker`` (its large weights as typed inputs); the weights are
+        moved into it (the builder is spent: build once). Memory: about one copy of the weights
+        (BERT-large's 1.3 GB), not four."""
+        if self._built:
+            raise RuntimeError(f"{self.name}: build() was already called; the weights are in that model")
+        # weights above PROBE_WEIGHT_BYTES stand in as typed graph inputs (no data copied) in the
+        # twin used for output shapes and for the checker: the weights themselves are numpy arrays
+        # turned into tensors by onnx (``const``), and checking a 1.3 GB model would serialise it twice
+        small = [t for t in self.initializers if len(t.raw_data) <= PROBE_WEIGHT_BYTES]
+        big = [helper.make_tensor_value_info(t.name, t.data_type, list(t.dims))
+               for t in self.initializers if len(t.raw_data) > PROBE_WEIGHT_BYTES]
         inferred = {}
         if any(shape is None for _, shape, _ in self.outputs):
-            probe = self._model([helper.make_tensor_value_info(n, d, None) for n, _, d in self.outputs])
+            probe = self._model([helper.make_tensor_value_info(n, d, None) for n, _, d in self.outputs], big, small)
             probe = onnx.shape_inference.infer_shapes(probe, data_prop=True)
             inferred = {v.name: v for v in probe.graph.value_info}
             inferred.update({v.name: v for v in probe.graph.output if v.type.tensor_type.HasField("shape")})
+            del probe
         outs = []
         for name, shape, dtype in self.outputs:
             if shape is None:
@@ -188,10 +205,19 @@ class GraphBuilder:
                 outs.append(inferred[name])
             else:
                 outs.append(helper.make_tensor_value_info(name, dtype, shape))
+        twin = self._model(outs, big, small)
+        for k, v in sorted(self.metadata.items()):
+            entry = twin.metadata_props.add()
+            entry.key, entry.value = k, v
+        onnx.checker.check_model(twin)
+        del twin
         model = self._model(outs)
+        for k in range(len(self.initializers)):     # moved one at a time: never two copies of the weights
+            model.graph.initializer.append(self.initializers[k])
+            self.initializers[k] = None
+        self.initializers, self._built = [], True
         model.doc_string = doc
         for k, v in sorted(self.metadata.items()):
             entry = model.metadata_props.add()
             entry.key, entry.value = k, v
-        onnx.checker.check_model(model)
         return model
