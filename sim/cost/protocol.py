@@ -17,6 +17,21 @@ Implementations: ``sim.cost.synthetic`` (fixed, exponential, affine), ``sim.cost
 (measured service-time tables), ``sim.cost.cpu_profile`` (a measured onnxruntime profile),
 ``sim.cost.speed_trace`` (a time-varying wrapper), ``sim.hw.analytic`` (a device profile's
 roofline per layer). ``sim.cost.resolve`` turns a description into one of them.
+
+LLM serving engines (``sim.sut.llm``) ask a different question: the time of one *iteration*
+(step) of a continuous-batching engine, ``StepCost.step_ns``, from what the step computes:
+
+- ``prefill_tokens``: prompt tokens (chunks of prefills) processed in the step;
+- ``prefill_attn_tokens2``: the attention token-pairs of those chunks, the sum over chunks of
+  ``chunk_len * (context_before_chunk + (chunk_len + 1) / 2)`` (each new token attends to the
+  context before the chunk and, causally, to the chunk up to itself);
+- ``decode_seqs``: sequences generating one token each in the step;
+- ``decode_kv_tokens``: the sum of those sequences' context lengths (KV tokens read, the
+  token being decoded included).
+
+``StepCostArray.step_ns_array`` is the same question for many steps at once (numpy arrays,
+broadcast together): the engine uses it, when a cost has it, to time runs of decode steps in
+one call; it must equal ``step_ns`` element by element.
 """
 
 from __future__ import annotations
@@ -56,6 +71,24 @@ class RunBoundCost(Protocol):
     """A cost bound to one run (and its generator) before the run starts."""
 
     def for_run(self, rng: np.random.Generator) -> object: ...
+
+
+@runtime_checkable
+class StepCost(Protocol):
+    """The time of one iteration of an LLM serving engine (one replica), in nanoseconds."""
+
+    def step_ns(self, prefill_tokens: int, prefill_attn_tokens2: float, decode_seqs: int,
+                decode_kv_tokens: int) -> float: ...
+
+    def describe(self) -> str: ...
+
+
+@runtime_checkable
+class StepCostArray(Protocol):
+    """``StepCost.step_ns`` over arrays of steps (broadcast together), element by element."""
+
+    def step_ns_array(self, prefill_tokens: np.ndarray, prefill_attn_tokens2: np.ndarray,
+                      decode_seqs: np.ndarray, decode_kv_tokens: np.ndarray) -> np.ndarray: ...
 
 
 def describe(cost: object) -> str:
