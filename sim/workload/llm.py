@@ -523,7 +523,7 @@ def is_llm_workload(name: str | None) -> bool:
             data = read_yaml(p, "an LLM workload")
         except InputError:
             return False
-        return isinstance(data, dict) and "model" in data and "dataset" in data
+        return isinstance(data, dict) and "model" in data and "mlperf_model" in data
     return False
 
 
