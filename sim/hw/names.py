@@ -35,6 +35,29 @@ _GPU_RULES = [
     # NVIDIA DRIVE A100 (automotive): not an A100 PCIe card (ResNet-50 SingleStream 0.77 ms
     # against 0.42-0.54 ms for A100 PCIe cards) and no datasheet in the catalog
     (r"\bdrive\b", None),
+    # LLM-era parts (MLPerf Inference v4.1-v6.0 LLM results); a system listing two kinds of
+    # accelerator ("MI300X ... (x32), MI325X ... (x16)") is mixed: no single profile
+    (r"mi300x.*mi325x|mi325x.*mi300x", None),
+    (r"gh200.*144 ?gb", "gh200-144gb"),
+    (r"gh200.*96 ?gb", "gh200-96gb"),
+    (r"gh200", None),                                   # GH200 without its memory size: 96 or 144 GB
+    (r"\bgb200\b", "gb200"),
+    (r"\bgb300\b", "gb300"),
+    (r"\bb300\b", "b300"),
+    (r"\bb200\b", "b200"),
+    (r"rtx pro 6000 blackwell server", "rtx-pro-6000-server"),
+    (r"rtx pro 4500 blackwell", "rtx-pro-4500"),
+    (r"rtx[- ]2000e[- ]ada", "rtx-2000e-ada"),
+    (r"\bmi355x\b", "mi355x"),
+    (r"\bmi350x\b", "mi350x"),
+    (r"\bmi325x\b", "mi325x"),
+    (r"\bmi300x\b", "mi300x"),
+    (r"arc pro b50\b", "arc-pro-b50"),
+    (r"arc pro b60\b", "arc-pro-b60"),                  # the B60 Dual card: two of these GPUs
+    (r"arc pro b70\b", "arc-pro-b70"),
+    (r"jetson agx thor|\bagx thor\b|jetson t5000", "agx-thor"),
+    (r"gaudi ?3\b|\bhl-32[58]", "gaudi3"),                # results may file Gaudi as gpu or asic
+    (r"gaudi ?2\b|\bhl-225", "gaudi2"),
     (r"h200", "h200-sxm"),
     (r"h100.*nvl", "h100-nvl"),
     (r"h100.*pcie", "h100-pcie"),
@@ -68,6 +91,8 @@ _ASIC_RULES = [
     (r"cloud ai 100.*pro", "cloud-ai-100-pro"),
     (r"^(?!.*lite).*cloud ai 100.*(pcie|hhhl|standard)", "cloud-ai-100-standard"),   # Lite: no public specs
     (r"\bgoya\b", "goya"),
+    (r"\btpu[- ]v5e\b", "tpu-v5e"),
+    (r"\btpu[- ]v6e?\b|trillium", "tpu-v6e"),
 ]
 _FPGA_RULES = [
     (r"vck5000", "vck5000"),

@@ -25,6 +25,9 @@ Fields (units in the names)::
     mig_slices: {value: 7, source: ...}                 # optional: compute slices of a MIG-partitioned GPU
                                                         # (A100/H100 7, A30 4); a MIG row needs it
     host_link: {name: PCIe Gen4 x16, bandwidth_gbps: {value: 31.5, source: ...}}   # optional
+    scale_up_link: {name: NVLink 4 (18 links), bandwidth_gbps: {value: 450, source: ...}}  # optional:
+                                # device-to-device link inside one scale-up domain (NVLink, xGMI,
+                                # ICI, PCIe peer-to-peer), GB/s per direction per device
     tdp_w: {value: 400, source: ...}                    # may be null (phone SoCs)
     idle_w: {value: null, source: ...}
     price_usd: {value: null, source: ...}
@@ -44,13 +47,13 @@ from sim.paths import REPO_ROOT
 from sim.util.yamlfile import read_yaml
 
 KINDS = ("cpu", "gpu", "dsp", "fpga", "asic")
-PRECISIONS = ("int4", "int8", "fp8", "fp16", "bf16", "fp32")
+PRECISIONS = ("fp4", "int4", "int8", "fp8", "fp16", "bf16", "fp32")   # fp4: NVFP4 / MXFP4 tensor peak
 REQUIRED_NUMBERS = ("release_year", "memory_bandwidth_gbps")
 OPTIONAL_NUMBERS = ("memory_capacity_gb", "onchip_memory_mb", "compute_units", "tdp_w", "idle_w", "price_usd",
                     "chips_per_device", "mig_slices")
 STRINGS = ("name", "kind", "vendor", "chip", "family", "description")
 ALLOWED = set(STRINGS) | set(REQUIRED_NUMBERS) | set(OPTIONAL_NUMBERS) | {"peak_tops", "host_link", "notes",
-                                                                          "software"}
+                                                                          "software", "scale_up_link"}
 
 
 def profiles_dir() -> Path:
@@ -80,6 +83,8 @@ class Profile:
     price_usd: float | None
     software: str = ""                   # the software stack the profile describes, if one
     mig_slices: int | None = None        # compute slices of the GPU under MIG (None: no MIG)
+    scale_up_link_gbps: float | None = None   # device-to-device GB/s per direction (None: not published)
+    scale_up_link_name: str | None = None
     path: str = ""
     sources: dict = field(default_factory=dict, compare=False, repr=False)
 
@@ -151,6 +156,14 @@ def parse_profile(data, src: str, expected_name: str | None = None) -> Profile:
         link_gbps, sources["host_link.bandwidth_gbps"] = _number(link, "bandwidth_gbps", src, "host_link.",
                                                                  required=True, minimum=1e-6)
         link_name = str(link.get("name", ""))
+    up = data.get("scale_up_link")
+    up_gbps = up_name = None
+    if up is not None:
+        if not isinstance(up, dict) or set(up) - {"name", "bandwidth_gbps"}:
+            raise field_error(src, "scale_up_link", up, "a mapping {name: <text>, bandwidth_gbps: {value, source}}")
+        up_gbps, sources["scale_up_link.bandwidth_gbps"] = _number(up, "bandwidth_gbps", src, "scale_up_link.",
+                                                                   required=True, minimum=1e-6)
+        up_name = str(up.get("name", ""))
     chips = nums["chips_per_device"]
     if chips is not None and (chips < 1 or chips != int(chips)):
         raise field_error(src, "chips_per_device.value", chips, "an integer >= 1")
@@ -168,7 +181,7 @@ def parse_profile(data, src: str, expected_name: str | None = None) -> Profile:
         onchip_memory_mb=nums["onchip_memory_mb"], compute_units=int(units) if units else None,
         chips_per_device=int(chips) if chips else 1, host_link_gbps=link_gbps, host_link_name=link_name,
         tdp_w=nums["tdp_w"], idle_w=nums["idle_w"], price_usd=nums["price_usd"], software=software.strip(),
-        mig_slices=int(mig) if mig else None,
+        mig_slices=int(mig) if mig else None, scale_up_link_gbps=up_gbps, scale_up_link_name=up_name,
         path=src, sources=sources)
 
 
