@@ -168,3 +168,15 @@ def test_bisection_finds_the_boundary_within_its_resolution():
     assert 6.3 - 0.5 <= peak <= 6.3 and all(ok == (q <= 6.3) for q, ok in trials)
     assert le.bisect_peak(1.0, 9.0, 4, lambda q: True)[0] == 9.0
     assert le.bisect_peak(1.0, 9.0, 4, lambda q: False)[0] == 1.0
+
+
+def test_report_regeneration_keeps_the_llm_section(tmp_path):
+    from sim.validate import report
+    from sim.validate.llm_experiment import SECTION_END, SECTION_START
+    doc = tmp_path / "validation.md"
+    doc.write_text(f"# old report\n\nold text\n\n{SECTION_START}\n## LLM\n| a | b |\n{SECTION_END}\n", encoding="utf-8")
+    report.write_markdown(doc, [], {}, "cmd", [])
+    text = doc.read_text(encoding="utf-8")
+    assert "old text" not in text
+    assert text.count(SECTION_START) == 1 and text.count(SECTION_END) == 1
+    assert text.index(SECTION_START) < text.index("| a | b |") < text.index(SECTION_END)

@@ -59,7 +59,35 @@ def add_parser(subparsers):
     return p
 
 
+def run_llm(args) -> int:
+    """The LLM branch: each workload an LLM workload (``sim.validate.llm_experiment``)."""
+    from sim.validate import llm_experiment  # noqa: PLC0415 - only for LLM workloads
+
+    for name in args.workload:
+        result = llm_experiment.run_llm_validation(name, args.out, quick=args.quick, repeats=args.repeats,
+                                                   mlperf_model=args.mlperf_model,
+                                                   log=lambda *a: print(*a, flush=True))
+        print()
+        print(llm_experiment.format_table(result))
+        print(f"wrote {Path(args.out) / result['workload'] / 'llm_validation.json'}")
+        if args.report:
+            command = "python -m sim " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+            section = llm_experiment.markdown_section(result, command)
+            print(f"wrote {llm_experiment.write_section(args.report, section)}")
+    return 0
+
+
 def run(args) -> int:
+    from sim.workload.llm import is_llm_workload  # noqa: PLC0415 - only to pick the branch
+
+    llm = [is_llm_workload(w) for w in args.workload]
+    if any(llm):
+        if not all(llm):
+            from sim.errors import InputError  # noqa: PLC0415 - only on this error
+
+            raise InputError("--workload: LLM and other workloads in one validation; expected only LLM workloads "
+                             "(e.g. tiny-llm) or none")
+        return run_llm(args)
     results = experiment.run_validation(args.workload, system_of(args), args.out, quick=args.quick, small=args.small,
                                         repeats=args.repeats, sim_seeds=args.sim_seeds,
                                         server_bound_ms=args.server_bound_ms, peak=not args.no_peak,

@@ -335,5 +335,20 @@ def write_markdown(path, results: list[dict], fingerprint: dict, command: str, p
                    notes: list[str] | None = None, json_path: str | None = None,
                    history: list[str] | None = None, repeatability: list[str] | None = None) -> Path:
     path = Path(path)
-    return atomic.write_text(path, markdown(results, fingerprint, command, plot_paths, path.parent, notes,
-                                            json_path, history, repeatability))
+    text = markdown(results, fingerprint, command, plot_paths, path.parent, notes, json_path, history, repeatability)
+    kept = kept_sections(path.read_text(encoding="utf-8")) if path.is_file() else []
+    return atomic.write_text(path, text + "".join("\n" + block + "\n" for block in kept))
+
+
+def kept_sections(text: str) -> list[str]:
+    """Sections another command writes into the same document (``<!-- NAME: written by ... -->``
+    to ``<!-- NAME: end -->``, e.g. the LLM validation's): kept as they are when the report is
+    regenerated."""
+    blocks, lines, start = [], text.splitlines(), None
+    for i, line in enumerate(lines):
+        if start is None and line.startswith("<!-- ") and ": written by " in line:
+            start, name = i, line[5:].split(":", 1)[0]
+        elif start is not None and line.strip() == f"<!-- {name}: end -->":
+            blocks.append("\n".join(lines[start:i + 1]))
+            start = None
+    return blocks
