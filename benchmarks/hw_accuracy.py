@@ -1,6 +1,7 @@
 """Accuracy of the calibrated hardware models on published MLPerf Inference results.
 
     python benchmarks/hw_accuracy.py [--results PATH] [--workers N] [--quick] [--json OUT] [--heldout CSV]
+        [--section lono [--closed-form]]
 
 Prints, for the rows of the five models (resnet50, ssd-mobilenet, ssd-resnet34,
 retinanet, bert-99) in the shared results file:
@@ -32,8 +33,15 @@ retinanet, bert-99) in the shared results file:
    networks in closed form (the fixed cost per kernel held at its prior, a variant the
    calibration does not use, and free).
 
-Every prediction goes through the simulator, except in (7). ``--quick`` runs only (1) and
-(2) (and 6).
+0. leave-one-network-out (the headline): each network (every row of it, on every device)
+   left out of every fit, all devices refitted at once; its rows are then predicted from
+   its layer table alone, as a user's new model is (no network factor exists for it).
+   Median and 90th-percentile |error| per device kind, per network and per kind and
+   network. ``--section lono`` runs it alone; ``--closed-form`` predicts in closed form
+   instead of through the simulator (Server: the sustainable capacity), for iterating.
+
+Every prediction goes through the simulator, except in (7) and with ``--closed-form``.
+``--quick`` runs only (0), (1) and (2) (and 6).
 """
 
 from __future__ import annotations
@@ -67,6 +75,44 @@ def table(title: str, summary: dict) -> None:
         med = f"{v['median_abs_error']:.1%}" if v["ok"] else "-"
         p90 = f"{v['p90_abs_error']:.1%}" if v["ok"] else "-"
         print(f"  {label:34s} {v['rows']:6d} {v['ok']:6d} {v['coverage']:9.1%} {med:>13s} {p90:>10s}")
+
+
+def lono_section(data: "ev.Data", rows: list[int], workers: int, simulate: bool) -> dict:
+    """Section 0: leave-one-network-out, printed per kind, network and kind x network."""
+    t0 = time.time()
+    preds = ev.leave_one_network_out(data, workers=workers, simulate=simulate)
+    errs = ev.abs_errors(preds, data)
+    signed = {i: p / data.values[i] - 1.0 for i, p in preds.items() if i in data.values and p > 0}
+    how = "simulator" if simulate else "closed form"
+    nets = sorted({data.cases[i].workload for i in rows if data.cases[i].ok})
+    print(f"\n0. leave-one-network-out ({len(nets)} networks, each left out of every fit; {how}, "
+          f"{time.time() - t0:.0f} s)")
+    # units with rows of more than one network: the device is known to the fold, only the network is new
+    nets_of: dict = {}
+    for i in rows:
+        c = data.cases[i]
+        if c.ok:
+            nets_of.setdefault(ev.unit_of(c), set()).add(c.workload)
+    known = {u for u, n in nets_of.items() if len(n) > 1}
+    out = {"overall": ev.summarise_by(errs, data, rows, lambda c: "overall")["overall"],
+           "kind_known_device": ev.summarise_by(
+               errs, data, [i for i in rows if data.cases[i].ok and ev.unit_of(data.cases[i]) in known],
+               lambda c: c.kind),
+           "kind": ev.summarise_by(errs, data, rows, lambda c: c.kind),
+           "network": ev.summarise_by(errs, data, rows, lambda c: c.workload or c.model),
+           "kind_network": ev.summarise_by(errs, data, rows, lambda c: f"{c.kind} {c.workload or c.model}")}
+    for title in ("overall", "kind", "kind_known_device", "network", "kind_network"):
+        table_rows = {"overall": out["overall"]} if title == "overall" else out[title]
+        label = {"overall": "  overall", "kind_known_device": "  by kind, rows of devices (units) that have rows of "
+                 "another network"}.get(title, f"  by {title.replace('_', ' and ')}")
+        table(label, table_rows)
+    # signed median per unit and network (+: throughput high / latency low... as predicted / published - 1)
+    by: dict = {}
+    for i, e in signed.items():
+        c = data.cases[i]
+        by.setdefault(f"{c.workload} {ev.unit_of(c)} {c.target}", []).append(e)
+    out["signed_unit_network"] = {k: {"rows": len(v), "median_error": float(np.median(v))} for k, v in sorted(by.items())}
+    return out
 
 
 def median(errs: dict, rows) -> float:
@@ -143,6 +189,10 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=0, help="processes (default: up to 2)")
     ap.add_argument("--quick", action="store_true", help="leave-one-system-out and the baseline only")
     ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    ap.add_argument("--section", choices=("all", "lono", "loso"), default="all",
+                    help="lono: leave-one-network-out alone (section 0); loso: sections 1 and 2 alone")
+    ap.add_argument("--closed-form", action="store_true",
+                    help="section 0 in closed form instead of through the simulator (quicker)")
     ap.add_argument("--heldout", default=None, metavar="CSV",
                     help="published rows that are not in --results (same columns, with value): predicted by "
                          "the calibration fitted on --results, errors per device, model and scenario")
@@ -152,8 +202,18 @@ def main(argv=None) -> int:
     data = ev.load(args.results)
     five = [i for i, c in enumerate(data.cases) if c.model in ev.FIVE_MODELS and i in data.values
             and not c.version.lower().startswith("mobile")]
-    print(f"{args.results}: {len(data.rows)} rows, {len(five)} rows of the five models")
+    # every row whose network the catalog builds (the five, and any other with a workload)
+    networked = [i for i, c in enumerate(data.cases) if i in data.values and c.workload]
+    print(f"{args.results}: {len(data.rows)} rows, {len(five)} rows of the five models, {len(networked)} rows "
+          f"of networks in the catalog")
     figures: dict = {}
+    if args.section != "loso":
+        figures["leave_one_network_out"] = lono_section(data, networked, args.workers, not args.closed_form)
+    if args.section == "lono":
+        if args.json:
+            Path(args.json).write_text(json.dumps(figures, indent=2, default=float) + "\n")
+        print(f"\ntotal time {time.time() - t0:.0f} s")
+        return 0
 
     preds, full = ev.leave_one_system_out(data, workers=args.workers)
     errs = ev.abs_errors(preds, data)
@@ -179,7 +239,7 @@ def main(argv=None) -> int:
                               "simulator_median_same_rows": median(errs, both), "rows_without_twin": len(alone),
                               "simulator_median_without_twin": median(errs, alone)}
 
-    if not args.quick:
+    if not args.quick and args.section == "all":
         cross = ev.abs_errors(ev.cross_scenario(data, full, workers=args.workers), data)
         rows = [i for i in five if data.cases[i].target in ev.CROSS_TARGETS]
         table("3a. cross-scenario, per device: Server and MultiStream from its Offline + SingleStream rows "

@@ -59,8 +59,8 @@ def test_the_local_cpu_row_is_fitted_on_its_shipped_measurements():
 def test_compare_bad_input():
     with pytest.raises(InputError, match="unknown device 'no-such-gpu'"):
         compare.compare("resnet50", ["no-such-gpu"])
-    with pytest.raises(InputError, match="covers"):
-        compare.compare("dlrm", ["t4"])
+    with pytest.raises(InputError, match="'no_such_workload': unknown; expected a .onnx file or one of"):
+        compare.compare("no_such_workload", ["t4"])
     with pytest.raises(InputError, match="at least one device"):
         compare.compare("resnet50", [])
 

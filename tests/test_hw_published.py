@@ -39,7 +39,9 @@ def _pick():
             want.append(r)
             seen.add(r["scenario"])
     mali = next(r for r in rows if r["accelerator"].startswith("Arm Mali"))
-    mobile = next(r for r in rows if r["version"].startswith("mobile"))
+    # a benchmark whose network the catalog cannot build in that round (BraTS19 3D-UNet)
+    mobile = dict(want[0], model="3d-unet-99", version="v1.1", scenario="Offline", metric="Samples per second",
+                  units="samples/s")
     warboy = next(r for r in rows if r["accelerator"] == "FuriosaAI Warboy")
     assert len(want) >= 2
     return want + [mali, mobile, warboy]
@@ -221,3 +223,68 @@ def test_shipped_measurements_join_the_calibration_after_the_results(tmp_path, m
     with (folder / "measured" / "local-cpu.csv").open("a") as fh:
         fh.write("local-cpu,resnet50,8,302.0,fp32,onnxruntime 1.32\n")
     assert published._fingerprint(results) != before
+
+
+_METRICS = {"Offline": ("Samples per second", "samples/s"), "Server": ("Scheduled samples per second", "samples/s"),
+            "SingleStream": ("90th percentile latency (ns)", "ns"),
+            "MultiStream": ("99th percentile latency (ns)", "ns")}
+
+
+def _t4_row(model: str, scenario: str, version: str) -> dict:
+    """A published T4 ResNet-50 Offline row (one T4 in a node) made into another benchmark's test."""
+    base = next(r for r in _results() if r["accelerator"] == "NVIDIA T4" and r["scenario"] == "Offline"
+                and r["model"] == "resnet50" and r["accelerators_per_node"] == "1")
+    metric, units = _METRICS[scenario]
+    return dict(base, model=model, version=version, scenario=scenario, metric=metric, units=units)
+
+
+def test_benchmarks_by_mlperf_name_at_the_rows_round(tmp_path, small_calibration):
+    """MLPerf's names in the model column, read at the row's round: DLRM (v0.7-v2.1, dot
+    interaction) and DLRM-DCNv2 (v3.0 on) are predicted from their layer tables; bert-99.9
+    asks for FP16 where bert-99 takes INT8; 3D-UNet and a name no catalog network has are
+    unsupported with the reason; a scenario MLPerf does not define is not predicted. The
+    result columns are never read: changed, the predictions stay."""
+    from sim.hw.rows import read_case
+
+    rows = [_t4_row("dlrm-99", "Offline", "v2.1"), _t4_row("dlrm-v2-99", "Offline", "v3.1"),
+            _t4_row("dlrm-v2-99.9", "Server", "v3.1"), _t4_row("bert-99.9", "Offline", "v3.0"),
+            _t4_row("bert-99", "Offline", "v3.0"), _t4_row("3d-unet-99", "Offline", "v3.0"),
+            _t4_row("3d-unet-99.9", "SingleStream", "v1.0"), _t4_row("gptj-99", "Offline", "v3.1"),
+            _t4_row("bert-99", "MultiStream", "v3.0"), _t4_row("dlrm-99", "SingleStream", "v2.1")]
+    rows[2]["target_latency_ns"] = "60000000"
+    cases = [read_case(r, i) for i, r in enumerate(rows)]
+    assert [c.workload for c in cases[:5]] == ["dlrm", "dlrm_v2", "dlrm_v2", "bert_large", "bert_large"]
+    assert cases[3].precision == "fp16" and cases[4].precision == "int8"
+    pred = _predict(tmp_path, rows, list(rows[0]), small_calibration, "names")
+    assert all(p["status"] == "ok" and float(p["predicted_value"]) > 0 for p in pred[:5]), pred[:5]
+    # DLRM-DCNv2 does 6.5x the FLOPs per sample of DLRM: fewer samples per second on the same T4
+    assert float(pred[1]["predicted_value"]) < float(pred[0]["predicted_value"])
+    # FP16 is half the T4's INT8 rate: bert-99.9 is slower than bert-99
+    assert float(pred[3]["predicted_value"]) < float(pred[4]["predicted_value"])
+    reasons = [p["status"] for p in pred[5:]]
+    assert "KiTS19" in reasons[0] and "BraTS19" in reasons[1]
+    assert "'gptj-99' has no workload in the catalog" in reasons[2]
+    assert "MultiStream is not an MLPerf test of bert-99" in reasons[3]
+    assert "SingleStream is not an MLPerf test of dlrm-99" in reasons[4]
+    tampered = [dict(r, value="1", target_qps="1", samples_per_query="99", min_query_count="1") for r in rows]
+    again = _predict(tmp_path, tampered, list(rows[0]), small_calibration, "names2")
+    assert [p["predicted_value"] for p in again] == [p["predicted_value"] for p in pred]
+
+
+def test_mobile_names_map_to_catalog_networks():
+    """MLPerf Mobile's names map to catalog names; one the catalog does not hold is unsupported,
+    naming the network."""
+    from sim.hw import benchmarks
+    from sim.workload import catalog
+
+    held = set(catalog.WORKLOADS_DIR.glob("*.yaml"))
+    held = {p.stem for p in held}
+    for name, net in (("mobilenet-edgetpu", "mobilenet_edgetpu"), ("mobilenet-v4", "mobilenet_v4"),
+                      ("ssd-mobiledet", "ssd_mobiledet"), ("mobilebert", "mobilebert"),
+                      ("deeplabv3-mobilenetv2", "deeplabv3_mobilenetv2"), ("mosaic", "mosaic"), ("edsr", "edsr")):
+        b = benchmarks.lookup(name, "mobile-v3.0")
+        assert b.catalog == net and "SingleStream" in b.scenarios
+        if net in held:
+            assert b.ok and b.workload == net
+        else:
+            assert b.unsupported == f"{name}: its network {net!r} is not in the catalog (workloads/)"

@@ -80,7 +80,6 @@ def test_system_file_content_goes_into_the_point(tmp_path):
     ("axes: {scenario: [Server, Turbo]}\n", "'axes.scenario[1]' = 'Turbo'"),
     ("axes: {scenario: [Server], device: [a100-sxmm]}\n", "or a device profile name"),
     ("axes: {scenario: [Server], device: [a100-sxm]}\n", "needs a workload the hardware model covers"),
-    ("axes: {scenario: [Server], device: [a100-sxm], workload: [dlrm]}\n", "needs a workload the hardware model"),
     ("axes: {scenario: [Server], device: [{kind: warp, time_us: 1}]}\n", "accelerators.cost.kind"),
     ("axes: {scenario: [Server], device: [{kind: fixed, time_us: 1}], settings: [{min_querys: 3}]}\n",
      "min_querys"),

@@ -6,10 +6,17 @@ model predicts what an MLPerf submission of that system would report in the curr
 (``software_round``): Offline samples/s, Server samples/s at the model's latency bound,
 SingleStream p90 and MultiStream p99 latency, each through the simulator
 (``sim.hw.published``). Throughput per dollar and per watt use the profile's price and TDP
-where it has them. Every row says where its numbers come from (fitted parameters of the
-device's chip, or priors learned from other devices) and the precision assumed.
+where it has them.
 
-A device the model does not cover gets ``unsupported: <reason>`` and no numbers.
+The workload is any catalog workload or a user's ``.onnx`` file (``sim.hw.whatif.network``).
+Every row says what it is: the device, the count, the precision and why, where the device's
+parameters come from (its chip's fit, or priors learned from other devices), whether the
+network is fitted on its published rows or predicted from physics, the settings it follows,
+and the ops its layer table could not count (their cost is missing from the prediction).
+
+A scenario MLPerf does not define for the network (BERT has no MultiStream, DLRM is
+Server and Offline only, 3D-UNet has no Server) is ``not an MLPerf test`` and has no
+number; a device the model does not cover gets ``unsupported: <reason>`` and no numbers.
 """
 
 from __future__ import annotations
@@ -19,8 +26,8 @@ import io
 from dataclasses import dataclass, field
 
 from sim.errors import InputError
-from sim.hw import profiles, published
-from sim.hw.whatif import MODELS, ROUND, SCENARIOS, software_round, unit_of_profile, what_if_row
+from sim.hw import profiles, published, whatif
+from sim.hw.whatif import ROUND, SCENARIOS, software_round, unit_of_profile
 from sim.util import atomic
 
 
@@ -36,6 +43,8 @@ class DeviceRow:
     source: str = ""
     precision: str = ""
     server_uncapped: float | None = None             # the Server prediction before the Offline cap
+    network: str = ""                                # fitted on its rows / predicted from physics, settings
+    uncounted: dict = field(default_factory=dict)    # op type -> nodes without a cost formula
 
     def per_dollar(self) -> float | None:
         v = self.values.get("offline_samples_per_s")
@@ -56,23 +65,29 @@ def check_devices(devices: list[str]) -> None:
             raise InputError(f"--devices: unknown device {d!r}; expected one of {sorted(known)}")
 
 
-def compare(workload: str, devices: list[str], count: int = 1, calib=None) -> list[DeviceRow]:
-    if workload not in MODELS:
-        raise InputError(f"--workload {workload!r}: the hardware model covers {sorted(MODELS)}")
+def compare(workload: str, devices: list[str], count: int = 1, calib=None,
+            input_shapes: dict | None = None) -> list[DeviceRow]:
+    """One row per device: ``count`` of it running ``workload`` (a catalog name or a .onnx path)."""
     check_devices(devices)
+    net = whatif.network(workload, input_shapes)
     calib = calib or published.calibration_from()
-    model = MODELS[workload]
+    uncounted = net.uncounted
+    network_note = f"{whatif.provenance(calib, net)}; {net.settings_note}"
     out = []
     server_row = next(k for k, sc in enumerate(SCENARIOS) if sc[0] == "Server")
     for d in devices:
         prof = profiles.get(d)
-        r = DeviceRow(d, count, prof.kind, price_usd=prof.price_usd, tdp_w=prof.tdp_w)
+        r = DeviceRow(d, count, prof.kind, price_usd=prof.price_usd, tdp_w=prof.tdp_w, network=network_note,
+                      uncounted=uncounted)
         version = software_round(prof, calib)
-        rows = [what_if_row(prof, count, model, sc, metric, units, version) for sc, metric, units, _ in SCENARIOS]
+        cases = [whatif.case_for(prof, count, net, sc, version) for sc, _, _, _ in SCENARIOS]
         uncapped: dict = {}
-        for (value, status), (_, _, _, key) in zip(published.predict_rows(rows, calib, uncapped), SCENARIOS):
-            r.values[key], r.status[key] = value, status
-        info = published.explain_row(rows[0], calib)
+        run = [k for k, (sc, _, _, _) in enumerate(SCENARIOS) if net.not_a_test(sc) is None]
+        preds = dict(zip(run, published.predict_cases([cases[k] for k in run], calib, uncapped)))
+        uncapped = {run[k]: v for k, v in uncapped.items()}
+        for k, (sc, _, _, key) in enumerate(SCENARIOS):
+            r.values[key], r.status[key] = preds.get(k, (None, net.not_a_test(sc)))
+        info = published.explain_case(cases[run[0]] if run else cases[0], calib)
         r.source, r.precision = info.get("parameters", info.get("status", "")), info.get("precision", "")
         if version != ROUND:
             r.source += (f"; software as of {version}, the round of its measurements"
@@ -85,8 +100,17 @@ def compare(workload: str, devices: list[str], count: int = 1, calib=None) -> li
     return out
 
 
+def uncounted_note(r: DeviceRow) -> str:
+    """The ops a row's prediction does not count, in words ('' when every op is counted)."""
+    if not r.uncounted:
+        return ""
+    ops = ", ".join(f"{op} x{n}" for op, n in sorted(r.uncounted.items()))
+    return f"uncounted ops (no cost formula, not in the prediction): {ops}"
+
+
 COLUMNS = ("device", "count", "kind", "precision", "offline_samples_per_s", "server_samples_per_s",
-           "singlestream_p90_ms", "multistream_p99_ms", "samples_per_s_per_usd", "samples_per_s_per_w", "source")
+           "singlestream_p90_ms", "multistream_p99_ms", "samples_per_s_per_usd", "samples_per_s_per_w", "network",
+           "uncounted_ops", "source")
 
 
 def _cells(r: DeviceRow) -> dict:
@@ -100,6 +124,7 @@ def _cells(r: DeviceRow) -> dict:
             "singlestream_p90_ms": f(v.get("singlestream_p90_ns"), 1e-6, 3),
             "multistream_p99_ms": f(v.get("multistream_p99_ns"), 1e-6, 3),
             "samples_per_s_per_usd": f(r.per_dollar(), 1.0, 3), "samples_per_s_per_w": f(r.per_watt(), 1.0, 2),
+            "network": r.network, "uncounted_ops": "; ".join(f"{op}={n}" for op, n in sorted(r.uncounted.items())),
             "source": r.source + (f" [{notes}]" if notes else "")}
 
 
@@ -113,13 +138,19 @@ def to_csv(rows: list[DeviceRow]) -> str:
 
 
 def to_markdown(rows: list[DeviceRow]) -> str:
-    head = COLUMNS[:-1]
+    head = COLUMNS[:-3]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         c = _cells(r)
         lines.append("| " + " | ".join(str(c[k]) or "-" for k in head) + " |")
     lines.append("")
-    lines += [f"- {r.device}: {_cells(r)['source']}" for r in rows]
+    if rows:
+        lines.append(f"Network: {rows[0].network}")
+        if uncounted_note(rows[0]):
+            lines.append(f"Warning: {uncounted_note(rows[0])}")
+        lines.append("")
+    lines += [f"- {r.device} x{r.count} ({r.kind}, {r.precision or 'no precision'}): {_cells(r)['source']}"
+              for r in rows]
     return "\n".join(lines) + "\n"
 
 

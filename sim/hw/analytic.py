@@ -4,7 +4,7 @@ For a workload's layer summary (``sim.hw.summaries``), a device profile
 (``sim.hw.profiles``), a precision and a few efficiency parameters, the time of one
 batch of ``b`` samples on one device is::
 
-    T(b) = batch_s + sum over kernels l of  [ max(compute_l(b), memory_l(b)) + kernel_s ]
+    T(b) = batch_s + post_s + sum over kernels l of  [ max(compute_l(b), memory_l(b)) + kernel_s ]
 
     compute_l(b) = flops_l * b / (peak[precision] * eff[kclass_l] * fill_l(b))
     memory_l(b)  = (weight bytes_l, unless the weights stay on chip
@@ -29,9 +29,12 @@ batch of ``b`` samples on one device is::
   so its latency runs differ from batched ones only by fill and fixed costs (fitting a
   GPU ``latency_eff`` to SingleStream rows alone put their fixed cost into compute and
   made MultiStream 30% slow on large-image detectors);
-- per network: ``net``, its efficiency relative to what its kernel classes predict
-  (fusions only that network allows), and its own fixed cost per batch (post-processing
-  such as non-maximum suppression runs once per batch), replacing ``batch_s``.
+- ``post_s``: post-processing of the raw outputs once per batch (decoding and NMS read
+  every anchor's box and class scores), ``post_us`` per million output elements of a
+  sample; 0 unless fitted (``sim.hw.param_vector.NETWORK_FACTORS`` off);
+- per network with published rows (``NETWORK_FACTORS`` on, the calibration): ``net``, a
+  factor on its kernels (fusions only that network allows), and its own fixed cost per
+  batch, which replaces ``batch_s + post_s``; a network without rows has neither.
 
 Elementwise ops, normalisations and reshapes are fused into the kernels that produce their
 inputs (``fused`` in the summary) and cost nothing here; pooling, softmax, layer norm,
@@ -81,10 +84,19 @@ class Efficiency:
     kernel_us: float = 5.0
     batch_us: float = 50.0
     latency_eff: float = 1.0      # compute efficiency of latency-optimised runs relative to batched ones
+    post_us: float = 0.0          # post-processing per batch, per million raw output elements per sample
 
     def as_dict(self) -> dict:
         return {k: getattr(self, k) for k in ("conv", "gconv", "matmul", "bmm", "mem", "kernel_us", "batch_us",
-                                              "latency_eff")}
+                                              "latency_eff", "post_us")}
+
+    def fixed_us(self, w: "AnalyticWorkload", batch_us: float | None = None) -> float:
+        """Fixed cost of one batch: the device's ``batch_us`` plus the post-processing of the
+        raw outputs (``post_us`` per million output elements per sample), or the network's
+        own ``batch_us`` where one is given (it includes both)."""
+        if batch_us is not None:
+            return batch_us
+        return self.batch_us + self.post_us * w.output_elems * 1e-6
 
 
 @dataclass(frozen=True)
@@ -195,12 +207,18 @@ def _fused_attention_traffic(kclass: np.ndarray, op_type: np.ndarray, act_in: np
 
 
 def _fill(w: AnalyticWorkload, dev: Device, batch: int) -> np.ndarray:
-    """Busy share of the compute units: output tiles run in waves over them (tile quantisation)."""
-    tm, tn = TILES.get(dev.kind, (32, 32))
-    tiles = np.ceil(w.m * batch / tm) * np.ceil(w.n / tn)
-    tiles = np.maximum(tiles, 1.0)
-    waves = np.ceil(tiles / dev.units)
-    return tiles / (waves * dev.units)
+    """Busy share of the compute units (``fill_many`` at one point)."""
+    return fill_many(w, dev.kind, np.array([float(dev.units)]), np.array([float(batch)]))[0]
+
+
+def fill_many(w: AnalyticWorkload, kind: str, units: np.ndarray, batch: np.ndarray) -> np.ndarray:
+    """Busy share of the compute units per (point, MAC kernel): the output tiles of a layer
+    run in waves over the units (tile quantisation)."""
+    tm, tn = TILES.get(kind, (32, 32))
+    b = batch.astype(float)[:, None]
+    tiles = np.maximum(np.ceil(w.m[None, :] * b / tm) * np.ceil(w.n[None, :] / tn), 1.0)
+    u = units.astype(float)[:, None]
+    return tiles / (np.ceil(tiles / u) * u)
 
 
 def layer_times_s(w: AnalyticWorkload, dev: Device, precision: str, eff: Efficiency, batch: int,
@@ -238,8 +256,7 @@ def batch_time_s(w: AnalyticWorkload, dev: Device, precision: str, eff: Efficien
     runs at ``eff.latency_eff`` of the batched efficiency.
     """
     mac_t, vec_t = layer_times_s(w, dev, precision, eff, batch, latency_mode)
-    fixed = eff.batch_us if batch_us is None else batch_us
-    return float(net * (mac_t.sum() + vec_t.sum()) + fixed * 1e-6)
+    return float(net * (mac_t.sum() + vec_t.sum()) + eff.fixed_us(w, batch_us) * 1e-6)
 
 
 def link_time_s(w: AnalyticWorkload, dev: Device, precision: str, batch: int) -> float:
@@ -312,10 +329,7 @@ def batch_times_many(w: AnalyticWorkload, kind: str, eff: Efficiency, peak_ops: 
     lat = eff.latency_eff if kind in LATENCY_EFF_KINDS else 1.0
     peak = (peak_ops * np.where(latency_mode, lat, 1.0))[:, None]
     effs = np.array([eff.conv, eff.gconv, eff.matmul, eff.bmm])[w.mac_class][None, :]
-    tm, tn = TILES.get(kind, (32, 32))
-    u = units.astype(float)[:, None]
-    tiles = np.maximum(np.ceil(w.m[None, :] * b / tm) * np.ceil(w.n[None, :] / tn), 1.0)
-    fill = tiles / (np.ceil(tiles / u) * u)
+    fill = fill_many(w, kind, units, batch)
     compute = w.flops[None, :] * b / (peak * effs * fill)
     limit = (ONCHIP_SHARE * onchip_bytes)[:, None]
     nb = nbytes[:, None]
@@ -330,8 +344,7 @@ def batch_times_many(w: AnalyticWorkload, kind: str, eff: Efficiency, peak_ops: 
     vact = v_elems[None, :] * b * nb
     vact = np.where(vact <= limit, vact * 0.25, vact)
     vec_t = vact / bw + k
-    fixed = eff.batch_us if batch_us is None else batch_us
-    return net * (mac_t.sum(axis=1) + vec_t.sum(axis=1)) + fixed * 1e-6
+    return net * (mac_t.sum(axis=1) + vec_t.sum(axis=1)) + eff.fixed_us(w, batch_us) * 1e-6
 
 
 def link_times_many(w: AnalyticWorkload, link_bps: np.ndarray, nbytes: np.ndarray, batch: np.ndarray) -> np.ndarray:

@@ -12,9 +12,13 @@ built on it; on CPUs a chip and its software stack, ``icx/openvino``), in log sp
 - multi-device loss: per-device throughput falls as ``devices ** -multi`` in one node;
 - Triton's MultiStream latency: what serving a MultiStream query through Triton adds
   (``sm.triton_ms_s``);
-- per network (except the reference networks): its efficiency relative to its kernel
-  classes, and its fixed cost per batch. ResNet-50 and BERT-large (``REFERENCE_NETS``) have
-  no factor of their own: BERT-large is the only network whose time is in matmuls, so its
+- per network with rows (``param_vector.NETWORK_FACTORS``): its efficiency relative to its
+  kernel classes, and its fixed cost per batch; a network without rows is predicted
+  without them (``Calibration.params_for``: factor 1, the fitted networks' mean fixed
+  cost). With the switch off, one fixed cost per batch and ``post_us`` per million raw
+  output elements replace them (a variant, measured in docs/hardware.md). ResNet-50 and
+  BERT-large (``REFERENCE_NETS``) have no factor on their kernels: BERT-large is the only
+  network whose time is in matmuls, so its
   factor could only trade against the matmul efficiency, and ResNet-50 anchors the conv
   networks'. With those factors free the optimiser stopped anywhere along the trade
   (an A2's conv efficiency 0.45 to 0.66 from four nearby starts, against 0.727 to 0.736
@@ -156,7 +160,8 @@ def fit_all(cases: list[Case], values: dict[int, float], stage1: dict[str, UnitF
     for u in list(s1):
         if u not in by_unit:
             del s1[u]
-    cal = Calibration(units={}, stage1=s1, unit_meta=meta, own_data_only=frozenset(own_data_only))
+    cal = Calibration(units={}, stage1=s1, unit_meta=meta, own_data_only=frozenset(own_data_only),
+                      networks=frozenset(c.workload for cs in by_unit.values() for c in cs))
     for u, cs in by_unit.items():
         if only_units is not None and u not in only_units and warm and u in warm:
             cal.units[u] = warm[u]

@@ -14,11 +14,12 @@ and ``Calibration``, what a prediction asks of them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from sim.hw import profiles
+from sim.hw import param_vector, profiles
 from sim.hw.priors import Prior, learned_prior
 from sim.hw.rows import Case, unit_of
 from sim.hw.system_model import Params
@@ -46,6 +47,18 @@ class UnitFit:
         return f"{self.unit}: fitted on {len(self.rows)} rows, in-sample median |error| {med:.1%}"
 
 
+def without_network(p: Params, workload: str, seen: frozenset | set = frozenset()) -> Params:
+    """``p`` for a network the calibration has no rows of: no factor of its own on its kernels
+    and no fixed cost per batch of its own; the device's fixed cost per batch is the
+    geometric mean over the networks in ``seen`` (those the fit had rows of), so a parameter
+    no row determined does not enter it."""
+    net = {w: v for w, v in p.net.items() if w != workload}
+    nb = {w: v for w, v in p.net_batch_us.items() if w != workload}
+    own = [v for w, v in nb.items() if w in seen] or list(nb.values())
+    eff = p.eff if not own else replace(p.eff, batch_us=math.exp(sum(math.log(v) for v in own) / len(own)))
+    return replace(p, eff=eff, net=net, net_batch_us=nb)
+
+
 def residual_key(c: Case) -> tuple:
     return (c.profile, c.mig_slices, c.mig_instances, c.workload, c.target, c.power_capped, c.year, c.system_key)
 
@@ -71,6 +84,7 @@ class Calibration:
     stage1: dict[str, UnitFit]
     unit_meta: dict[str, tuple]                # unit -> (kind, family, vendor)
     own_data_only: frozenset = frozenset()     # units fitted on measurements: no other unit's prior uses them
+    networks: frozenset = frozenset()          # workloads with rows in the fit (a network factor may exist)
 
     def learned_prior(self, unit: str, kind: str, family: str, vendor: str, exclude: set[str] = frozenset()) -> Prior:
         """Stage-2 prior for ``unit`` (``sim.hw.priors.learned_prior``) from the other units'
@@ -91,7 +105,63 @@ class Calibration:
             prior = self.learned_prior(unit, prof.kind, prof.family, prof.vendor)
             p = prior.params()
             src = f"{unit}: {prior.source}"
+        if case.workload not in self.networks:
+            p = without_network(p, case.workload, self.networks)
+            src += (f"; {case.workload} has no rows in the calibration: predicted from its layer table "
+                    "(no network factor)")
         return p, src
+
+    def provenance(self, case: Case) -> dict:
+        """Where each parameter of ``case``'s prediction (a device and a workload) comes from.
+
+        Returns a dict: ``unit`` (the calibration unit), ``unit_rows`` (its rows in the fit, 0
+        when it has none or too few to be fitted), ``own_fit`` (the parameters its own rows
+        determine), ``learned_prior`` ({parameter: the group of other units it was learned
+        from, e.g. "family:ampere (3 units)"}), ``defaults`` (parameters at data-free
+        defaults: neither its rows nor other units determine them), ``network`` (the
+        workload), ``network_rows`` (rows of that workload in the whole calibration),
+        ``network_factor`` ("none: no rows of this network in the calibration", "none: the
+        calibration fits no factor for this network", or, where ``param_vector.NETWORK_FACTORS``
+        is on, "fitted on the unit's rows", "learned prior", "data-free default"),
+        ``physics_only`` (True when the network has no rows in the calibration: its time
+        comes from its layer table and the device's shared parameters alone, with no factor
+        and no residual correction of its own) and ``correction`` (``correction``'s
+        description: the residual of the product's rows of that network and scenario)."""
+        unit = unit_of(case)
+        fit = self.units.get(unit)
+        fitted = bool(fit is not None and fit.fitted)
+        if fitted:
+            prior, informed, rows = fit.prior, fit.informed, len(fit.rows)
+        else:
+            prof = profiles.get(case.profile)
+            prior, informed, rows = self.learned_prior(unit, prof.kind, prof.family, prof.vendor), None, 0
+        w = case.workload
+        net_names = {f"net_{w}", f"batch_us_{w}"}
+        own, learned, defaults = [], {}, []
+        for j, name in enumerate(param_vector.NAMES):
+            if (name.startswith("net_") or name.startswith("batch_us_")) and name not in net_names:
+                continue            # another network's own parameters: not used by this prediction
+            if informed is not None and informed[j]:
+                own.append(name)
+            elif name in prior.groups:
+                learned[name] = prior.groups[name]
+            else:
+                defaults.append(name)
+        network_rows = sum(1 for f in self.units.values() for k in f.row_keys if k[3] == w)
+        if w not in self.networks:
+            factor = "none: no rows of this network in the calibration"
+        elif not any(n in param_vector.NAMES for n in net_names):
+            factor = "none: the calibration fits no factor for this network"
+        elif any(n in own for n in net_names):
+            factor = "fitted on the unit's rows"
+        elif any(n in learned for n in net_names):
+            factor = "learned prior"
+        else:
+            factor = "data-free default"
+        _, corr = self.correction(case)
+        return {"unit": unit, "unit_rows": rows, "own_fit": own, "learned_prior": learned, "defaults": defaults,
+                "network": w, "network_rows": network_rows, "network_factor": factor,
+                "physics_only": w not in self.networks, "correction": corr}
 
     def correction(self, case: Case) -> tuple[float, str]:
         """Residual correction of ``case``: the shrunk median log(pred/measured) of the fitted

@@ -7,6 +7,9 @@
 - ``cross_scenario``: Server and MultiStream rows predicted from fits without them: per
   unit (chip), per product (the chip's other products keep theirs), or strictly (none in
   any fit);
+- ``leave_one_network_out``: every network (all its rows, on every device) predicted
+  from the whole calibration refitted without it: from its layer table and the devices'
+  shared parameters, with no factor of its own (the headline of docs/hardware.md);
 - ``twin_lookup``: the baseline: the median per-device value of the same accelerator's
   other systems in the same model and scenario;
 - ``summarise``: median absolute error overall and per accelerator kind, model and
@@ -291,3 +294,54 @@ def one_network_to_others(data: Data, full: cal.Calibration, min_rows: int = 3) 
                 out[mode] += errs
                 out[f"{kind} {mode}"] += errs
     return dict(out)
+
+
+# ---------------------------------------------------------------------------
+# unseen networks: every row of one network left out of every fit
+# ---------------------------------------------------------------------------
+
+def _closed_form_corrected(c: Case, calib: cal.Calibration) -> float:
+    params, _ = calib.params_for(c)
+    corr, _ = calib.correction(c)
+    return sm.closed_form(c, params) * math.exp(-corr)
+
+
+def _network_fold(workload: str) -> list[tuple[int, float]]:
+    data, simulate = _G["data"], _G["simulate"]
+    values = {i: v for i, v in data.values.items() if data.cases[i].workload != workload}
+    fold = cal.fit_all(data.cases, values)
+    assert workload not in fold.networks
+    mine = [c for c in data.cases if c.ok and c.workload == workload and c.index in data.values]
+    predict = published.predict_case if simulate else _closed_form_corrected
+    return [(c.index, predict(c, fold)) for c in mine]
+
+
+def leave_one_network_out(data: Data, workers: int = 0, simulate: bool = True,
+                          networks: list[str] | None = None) -> dict[int, float]:
+    """Every network predicted with none of its rows in any fit (all devices refitted at
+    once, both stages): the network is new to the calibration, as a user's model is, so it
+    has no factor of its own and its rows are predicted from its layer table and the
+    devices' parameters (``Calibration.params_for``). ``simulate``: through the simulator
+    (``published.predict_case``), else in closed form (Server: the sustainable capacity,
+    not capped at Offline), which is quicker for iterating on the model."""
+    workers = workers or min(2, os.cpu_count() or 1)
+    _G.update(data=data, simulate=simulate)
+    nets = networks or sorted({c.workload for c in data.cases if c.ok and c.index in data.values})
+    out: dict[int, float] = {}
+    for res in _map(_network_fold, nets, workers):
+        out.update(res)
+    return out
+
+
+def summarise_by(errors: dict[int, float], data: Data, rows_of: list[int], key) -> dict:
+    """Median and 90th percentile |error| and coverage per group ``key(case)`` of ``rows_of``."""
+    groups = defaultdict(list)
+    for i in rows_of:
+        groups[key(data.cases[i])].append(i)
+    out = {}
+    for g, members in sorted(groups.items()):
+        errs = [errors[i] for i in members if i in errors]
+        out[g] = {"rows": len(members), "ok": len(errs), "coverage": len(errs) / len(members) if members else 0.0,
+                  "median_abs_error": float(np.median(errs)) if errs else math.nan,
+                  "p90_abs_error": float(np.percentile(errs, 90)) if errs else math.nan}
+    return out

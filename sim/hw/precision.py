@@ -25,7 +25,7 @@ from sim.hw.profiles import Profile
 
 QUALITY = {"resnet50": 0.99, "ssd-mobilenet": 0.99, "ssd-resnet34": 0.99, "retinanet": 0.99,
            "bert-99": 0.99, "bert-99.9": 0.999, "dlrm-99": 0.99, "dlrm-99.9": 0.999, "3d-unet-99": 0.99,
-           "3d-unet-99.9": 0.999}
+           "3d-unet-99.9": 0.999, "dlrm": 0.99, "dlrm-v2-99": 0.99, "dlrm-v2-99.9": 0.999, "3d-unet": 0.99}
 TRANSFORMERS = {"bert-99", "bert-99.9"}
 CPU_REFERENCE_STACKS = ("onnxruntime", "tensorflow", "tf v2", "tf ", "tflite", "armnn", "tvm")
 

@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -34,10 +34,11 @@ _BASE_PRIOR = {"conv": (0.5, 1.0), "gconv": (0.05, 1.5), "matmul": (0.5, 1.0), "
                "mem": (0.7, 0.3), "kernel_us": (5.0, 1.5), "batch_us": (50.0, 2.0), "latency_eff": (0.7, 0.7),
                "trend": (0.05, 0.1), "maxq": (0.85, 0.2), "power": (0.3, 0.3), "multi": (0.01, 0.03),
                "server_util": (0.9, 0.15), "triton_util": (0.8, 0.3), "triton_ms_us": (100.0, 1.0),
+               "post_us": (100.0, 1.5),
                **{f"net_{w}": (1.0, 0.3) for w in NETS}}
 _SD_FLOOR = {"conv": 0.25, "gconv": 0.4, "matmul": 0.25, "bmm": 0.4, "mem": 0.2, "kernel_us": 0.4,
              "batch_us": 0.6, "latency_eff": 0.2, "trend": 0.04, "maxq": 0.08, "power": 0.1, "multi": 0.015,
-             "server_util": 0.05, "triton_util": 0.1, "triton_ms_us": 0.3,
+             "server_util": 0.05, "triton_util": 0.1, "triton_ms_us": 0.3, "post_us": 0.4,
              **{f"net_{w}": 0.08 for w in NETS}, **{f"batch_us_{w}": 0.5 for w in NETS}}
 PRIOR_SHRINK_UNITS = 2.0    # a learned prior's group median weighs its units against this many of the kind's
 
@@ -47,6 +48,7 @@ class Prior:
     mean: np.ndarray            # in vector space
     sd: np.ndarray
     source: str = "defaults"
+    groups: dict = field(default_factory=dict)    # parameter -> "group(units)" it was learned from
 
     def params(self, base: Params | None = None) -> Params:
         return from_vector(self.mean, base)
@@ -84,7 +86,7 @@ def learned_prior(unit: str, kind: str, family: str, vendor: str,
     parameters, which of them its data determine, its (kind, family, vendor))``."""
     base = default_prior(kind)
     mean, sd = base.mean.copy(), base.sd.copy()
-    used = []
+    used, learned = [], {}
     groups = groups_of(unit, kind, family, vendor)
     others = [(to_vector(params), informed, set(groups_of(u, *meta))) for u, params, informed, meta in estimates]
     for j, name in enumerate(NAMES):
@@ -105,9 +107,10 @@ def learned_prior(unit: str, kind: str, family: str, vendor: str,
                             (len(xs) + PRIOR_SHRINK_UNITS)
                         break
                 used.append(f"{name}<-{group}({len(xs)})")
+                learned[name] = f"{group} ({len(xs)} units)"
                 break
     src = "prior learned from other devices: " + (", ".join(used) if used else "none; data-free defaults")
-    return Prior(mean, sd, src)
+    return Prior(mean, sd, src, learned)
 
 
 def kernel_us_held(p: Prior) -> Prior:
@@ -123,7 +126,7 @@ def kernel_us_held(p: Prior) -> Prior:
     to 6.5%."""
     mean, sd = p.mean.copy(), p.sd.copy()
     sd[NAMES.index("kernel_us")] = 1e-3
-    return Prior(mean, sd, p.source + ", fixed cost per kernel held (one network)")
+    return Prior(mean, sd, p.source + ", fixed cost per kernel held (one network)", p.groups)
 
 
 def latency_eff_held(p: Prior) -> Prior:
@@ -134,7 +137,7 @@ def latency_eff_held(p: Prior) -> Prior:
     mean, sd = p.mean.copy(), p.sd.copy()
     j = NAMES.index("latency_eff")
     mean[j], sd[j] = 0.0, 1e-3
-    return Prior(mean, sd, p.source + ", latency efficiency held at 1")
+    return Prior(mean, sd, p.source + ", latency efficiency held at 1", p.groups)
 
 
 def measurement_prior(kind: str) -> Prior:

@@ -133,9 +133,16 @@ def predict_rows(rows: list[dict], calib: cal.Calibration,
     """(predicted value or None, status) for each row, in order (see the module docstring).
     ``uncapped``, if given, receives {row index: Server prediction before the Offline cap}
     for the rows ``predict_capped`` capped."""
+    cases = [read_case({k: row.get(k, "") for k in INPUT_COLUMNS}, i) for i, row in enumerate(rows)]
+    return predict_cases(cases, calib, uncapped)
+
+
+def predict_cases(cases: list[Case], calib: cal.Calibration,
+                  uncapped: dict | None = None) -> list[tuple[float | None, str]]:
+    """``predict_rows`` for cases already read (a what-if builds its own: ``sim.hw.whatif``);
+    ``uncapped`` is keyed by position in ``cases``."""
     out = []
-    for i, row in enumerate(rows):
-        case = read_case({k: row.get(k, "") for k in INPUT_COLUMNS}, i)
+    for i, case in enumerate(cases):
         if not case.ok:
             out.append((None, f"unsupported: {case.unsupported}"))
             continue
@@ -155,13 +162,17 @@ def predict_rows(rows: list[dict], calib: cal.Calibration,
 
 def explain_row(row: dict, calib: cal.Calibration) -> dict:
     """What a prediction assumed: precision and why, the parameters' source, the correction."""
-    case = read_case({k: row.get(k, "") for k in INPUT_COLUMNS}, 0)
+    return explain_case(read_case({k: row.get(k, "") for k in INPUT_COLUMNS}, 0), calib)
+
+
+def explain_case(case: Case, calib: cal.Calibration) -> dict:
+    """``explain_row`` of a case already read; ``network`` names the network predicted."""
     if not case.ok:
         return {"status": f"unsupported: {case.unsupported}"}
     _, src = calib.params_for(case)
     _, corr = calib.correction(case)
     return {"precision": case.precision, "precision_reason": case.precision_reason, "parameters": src,
-            "correction": corr, "devices": case.devices, "target": case.target}
+            "correction": corr, "devices": case.devices, "target": case.target, "network": case.workload}
 
 
 def read_rows(path: str | Path) -> tuple[list[str], list[dict]]:

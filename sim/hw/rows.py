@@ -6,7 +6,9 @@ bound, the round's date, and the precision the prediction assumes. It reads only
 columns that describe the system and the test (``INPUT_COLUMNS``); the result columns and
 the submitter's own expectations (``target_qps``, ``samples_per_query``,
 ``min_query_count``) are never looked at. A row no profile or workload covers gets
-``unsupported`` set to the reason; so does a row with a number no system has (``NUMBER_COLUMNS``:
+``unsupported`` set to the reason (``sim.hw.benchmarks`` says which network a results name
+is in the row's round, and why the catalog cannot build one); so does a row with a number
+no system has (``NUMBER_COLUMNS``:
 a count that is negative, fractional, infinite or past ``MAX_DEVICES``, a latency bound that is
 not a finite number of ns up to an hour), its reason naming the row and the column. A
 cell that is not a number at all (``N/A``, ``4 (big); 4 (LITTLE)``) reads as absent, as published
@@ -20,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 
 from sim.errors import InputError
-from sim.hw import names, precision, profiles, summaries
+from sim.hw import benchmarks, names, precision, profiles
 from sim.util.checks import LIMITS, short
 
 INPUT_COLUMNS = ("version", "division", "submitter", "system", "accelerator", "accelerator_kind",
@@ -141,8 +143,11 @@ def stack_of(kind: str, system: str, framework: str) -> str:
     return "other"
 
 
-def read_case(row: dict, index: int = 0) -> Case:
-    """The prediction task of one row (see the module docstring)."""
+def read_case(row: dict, index: int = 0, workload: str | None = None) -> Case:
+    """The prediction task of one row (see the module docstring). ``workload``, a summary key
+    (``sim.hw.summaries.resolve``), predicts that network instead of the one the ``model``
+    column names (a what-if of any network: the ``model`` column then only names the
+    settings and quality target it follows)."""
     missing = [c for c in REQUIRED_COLUMNS if c not in row]
     if missing:
         raise InputError(f"row {index}: column '{missing[0]}' is missing; expected columns {list(REQUIRED_COLUMNS)}")
@@ -163,14 +168,19 @@ def read_case(row: dict, index: int = 0) -> Case:
         return unsupported(f"metric {g['metric']!r} in units {g['units']!r} is not one this model predicts")
     if round_year(version) is None:
         return unsupported(f"round {version!r} is not a known MLPerf Inference round", target=target)
-    if version.lower().startswith("mobile-"):
-        return unsupported("MLPerf Mobile rounds are not modelled (their models are not in the catalog)",
-                           target=target)
     if g["division"].lower() == "open":
         return unsupported("open division: the model may differ from the reference", target=target)
-    workload = summaries.workload_for(model)
     if workload is None:
-        return unsupported(f"model {model!r} has no workload in the catalog", target=target)
+        bench = benchmarks.lookup(model, version)
+        if bench is None:
+            return unsupported(f"model {model!r} has no workload in the catalog; expected one of "
+                               f"{benchmarks.names()}", target=target)
+        if not bench.ok:
+            return unsupported(bench.unsupported, target=target)
+        if scenario not in bench.scenarios:
+            return unsupported(f"{scenario} is not an MLPerf test of {model} (it defines "
+                               f"{', '.join(bench.scenarios)})", target=target)
+        workload = bench.workload
     dev = names.normalise(g["accelerator"], kind)
     if dev is None:
         return unsupported(f"accelerator {g['accelerator']!r} ({kind}) matches no hardware profile",

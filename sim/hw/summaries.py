@@ -1,12 +1,27 @@
 """Per-layer summaries of a workload: what an accelerator cost model needs, and no more.
 
-A full layer table (``sim.workload.layers``) of BERT-large takes about 25 s to build, so the
-summaries of the built-in workloads ship with the package (``sim/hw/data/*.json``) and
-any other model is summarised once and cached under ``sim.workload.catalog.cache_dir()``.
+Any network has one: a catalog workload (``workloads/*.yaml``), a build variant of one
+that an MLPerf round ran (``sim.hw.benchmarks.VARIANTS``, e.g. DLRM-DCNv2), or a user's
+``.onnx`` file. A summary is made from the workload's layer table (``sim.workload.layers``)
+at batch 1 and 2 the first time it is asked for, and cached: the summaries in
+``sim/hw/data/*.json`` ship with the package (BERT-large's layer table takes about 25 s);
+any other is written under ``sim.workload.catalog.cache_dir()/hw_summaries/``, a catalog
+workload's as ``<name>.json`` with the build key it was made from (its parameters and the
+builder's code: a changed builder is summarised again), a user's model as
+``onnx-<stem>-<content hash>[-<input shapes hash>].json``. ``resolve(name_or_path)`` gives
+the summary key the cost model (``sim.hw.analytic.workload``) takes.
+
+A user's model must have static shapes once its batch is fixed: an input dimension other
+than the first that has no value needs ``input_shapes`` (``--input-shape
+name=1x3x224x224``), else an ``InputError`` names the input and the dimension; a graph
+whose shapes ONNX cannot infer, or whose work does not grow linearly with its first input
+dimension, is refused the same way. Ops the layer table has no formula for are counted in
+the summary's ``uncounted`` field (op type -> nodes) and cost nothing in the model: a
+prediction says so on its row.
 
 One entry per node of the ONNX graph that becomes a kernel on an inference engine, with
-the quantities per *sample* (the table at batch 1; every built-in model is linear in the
-batch, which ``summarise`` checks against the table at batch 2):
+the quantities per *sample* (the table at batch 1; ``summarise`` checks the work is linear
+in the batch against the table at batch 2):
 
 - ``kclass``: the kernel class the cost model has efficiencies for:
   ``conv`` (dense convolution, groups = 1), ``gconv`` (grouped or depthwise convolution),
@@ -44,7 +59,7 @@ VECTOR_OPS = {"MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "S
               "Concat", "ReduceMean", "ReduceSum", "ReduceMax", "TopK", "NonMaxSuppression"}
 COLUMNS = ("op_type", "op_class", "kclass", "flops", "weights", "act_in", "act_out", "m", "n", "k")
 
-# results.csv model name -> built-in workload (and its build parameters)
+# results.csv model name -> built-in workload: ``sim.hw.benchmarks`` (by round)
 MLPERF_WORKLOADS = {
     "resnet50": "resnet50",
     "ssd-mobilenet": "ssd_mobilenet_v1",
@@ -88,6 +103,10 @@ def summarise(model, name: str, mlperf_model: str = "", sha256: str = "", source
     t1 = layers.layer_table(model, 1, name)
     t2 = layers.layer_table(model, 2, name)
     cols: dict[str, list] = {c: [] for c in COLUMNS}
+    uncounted: dict[str, int] = {}
+    for r in t1.rows:
+        if not r.counted:
+            uncounted[r.op_type] = uncounted.get(r.op_type, 0) + 1
     for r1, r2 in zip(t1.rows, t2.rows):
         if r1.op_type in ("Constant", "Shape"):
             continue
@@ -97,7 +116,8 @@ def summarise(model, name: str, mlperf_model: str = "", sha256: str = "", source
         a_in, a_out = r2.act_bytes_read - r1.act_bytes_read, r2.act_bytes_written - r1.act_bytes_written
         if flops < 0 or a_in < 0 or a_out < 0 or flops > r1.flops or a_out > r1.act_bytes_written:
             raise InputError(f"{name}: node '{r1.name}' ({r1.op_type}) does not grow linearly with the batch "
-                             "size; expected a model whose per-sample work does not depend on the batch")
+                             "size (the first dimension of the inputs); expected a model whose per-sample work "
+                             "does not depend on the batch")
         kclass, m, n, k = _kclass(r1, r1.weight_params > 0)
         elem = 4 if r1.dtype in ("FLOAT", "INT32", "") else (8 if r1.dtype == "INT64" else 2)
         cols["op_type"].append(r1.op_type)
@@ -110,7 +130,12 @@ def summarise(model, name: str, mlperf_model: str = "", sha256: str = "", source
         cols["m"].append(m)
         cols["n"].append(n)
         cols["k"].append(k)
-    return {"schema": SCHEMA, "workload": name, "mlperf_model": mlperf_model, "model_sha256": sha256,
+    if t1.total_flops > 0 and sum(cols["flops"]) == 0:
+        raise InputError(f"{name}: the model's work does not grow with the batch (an input whose first "
+                         "dimension is fixed, e.g. exported at batch 1?); expected a free batch dimension, or "
+                         "--input-shape NAME=Nx... marking it")
+    return {"schema": SCHEMA, "workload": name, "uncounted": uncounted, "mlperf_model": mlperf_model,
+            "model_sha256": sha256,
             "source": source or "sim.layers.layer_table at batch 1 and 2", "total_flops": int(t1.total_flops),
             "total_params": int(t1.total_params), "input_elems": _io_elems(model.graph.input, model),
             "output_elems": _io_elems(model.graph.output, model), "layers": cols}
@@ -143,29 +168,149 @@ def _validate(data, src: str) -> dict:
 
 
 _CACHE: dict[str, dict] = {}
+CACHE_SUBDIR = "hw_summaries"
 
 
-def load(workload: str) -> dict:
-    """The summary of a built-in workload (shipped), or of a cached/user-built one."""
-    if workload in _CACHE:
-        return _CACHE[workload]
-    path = DATA_DIR / f"{workload}.json"
-    if not path.is_file():
-        from sim.workload import catalog as workloads  # noqa: PLC0415 - loads onnx: only to summarise a model that is not shipped
+def cache_path(key: str) -> Path:
+    from sim.workload import catalog as workloads  # noqa: PLC0415 - loads onnx types: only off the shipped path
 
-        path = workloads.cache_dir() / "hw_summaries" / f"{workload}.json"
-        if not path.is_file():
-            if workload not in workloads.catalog():
-                raise InputError(f"workload {workload!r}: no layer summary; expected one of "
-                                 f"{sorted(p.stem for p in DATA_DIR.glob('*.json'))} or a catalog workload")
-            w = workloads.build(workload)
-            atomic.write_json(path, summarise(w.model, w.name, w.mlperf_model, w.sha256))
+    return workloads.cache_dir() / CACHE_SUBDIR / f"{key}.json"
+
+
+def _read(path: Path) -> dict:
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise InputError(f"{path}: not readable as JSON ({exc}); expected a layer summary") from None
-    _CACHE[workload] = _validate(data, str(path))
-    return _CACHE[workload]
+    return _validate(data, str(path))
+
+
+def _build_key(name: str, params: dict) -> str:
+    """What a catalog build depends on: its parameters and its builder's code."""
+    import hashlib  # noqa: PLC0415 - only to key a summary that is not shipped
+    import importlib  # noqa: PLC0415 - as above
+
+    from sim.workload import catalog as workloads  # noqa: PLC0415 - as above
+
+    spec = workloads.catalog()[name]
+    h = hashlib.sha256(json.dumps({"p": {**spec.params, **params}, "b": spec.builder}, sort_keys=True,
+                                  default=str).encode())
+    for mod in ("sim.workload.graphs.builder", spec.builder.partition(":")[0], "sim.workload.layers", __name__):
+        h.update(Path(importlib.import_module(mod).__file__).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _variant(key: str) -> tuple[str, dict] | None:
+    """(catalog workload, build parameters) of a summary key that names a catalog build."""
+    from sim.hw import benchmarks  # noqa: PLC0415 - the variants table, only off the shipped path
+    from sim.workload import catalog as workloads  # noqa: PLC0415 - as above
+
+    if key in benchmarks.VARIANTS:
+        name, params = benchmarks.VARIANTS[key]
+        params = dict(params)
+        if params.get("multi_hot") == "mlperf":
+            from sim.workload.graphs.dlrm import MLPERF_MULTI_HOT  # noqa: PLC0415 - the table of one builder
+
+            params["multi_hot"] = list(MLPERF_MULTI_HOT)
+        return name, params
+    if key in workloads.catalog():
+        return key, {}
+    return None
+
+
+def load(workload: str) -> dict:
+    """The summary of ``workload``: a summary key (``resolve``): shipped, cached, or built now
+    from the catalog (a catalog workload or a build variant)."""
+    if workload in _CACHE:
+        return _CACHE[workload]
+    path = DATA_DIR / f"{workload}.json"
+    if path.is_file():
+        _CACHE[workload] = _read(path)
+        return _CACHE[workload]
+    cached = cache_path(workload)
+    variant = None if workload.startswith("onnx-") else _variant(workload)
+    if variant is not None:
+        build_key = _build_key(*variant)
+        if cached.is_file():
+            data = _read(cached)
+            if data.get("build_key") == build_key:
+                _CACHE[workload] = data
+                return data
+        from sim.workload import catalog as workloads  # noqa: PLC0415 - builds a model: only when not cached
+
+        name, params = variant
+        w = workloads.build(name, **params)
+        data = summarise(w.model, workload, w.mlperf_model, w.sha256, source=f"{name} {params}" if params else "")
+        data["build_key"] = build_key
+        atomic.write_json(cached, data)
+        _CACHE[workload] = _validate(data, workload)
+        return data
+    if cached.is_file():
+        _CACHE[workload] = _read(cached)
+        return _CACHE[workload]
+    raise InputError(f"workload {workload!r}: no layer summary; expected a catalog workload, a .onnx file or one "
+                     f"of {sorted(p.stem for p in DATA_DIR.glob('*.json'))}")
+
+
+def is_path(name: str) -> bool:
+    """Whether a ``--workload`` value names a file (``.onnx``, or a path) rather than a catalog entry."""
+    from sim.workload.catalog import is_file  # noqa: PLC0415 - the catalog's rule, loaded when asked
+
+    return is_file(name)
+
+
+def resolve(name_or_path: str, input_shapes: dict | None = None) -> str:
+    """The summary key of a catalog workload, a build variant, or a user's ``.onnx`` file
+    (summarised now if it is not cached); an ``InputError`` for anything else."""
+    if is_path(name_or_path):
+        return for_onnx(name_or_path, input_shapes or None)
+    if input_shapes:
+        raise InputError(f"--input-shape: given for catalog workload {name_or_path!r}, whose input shapes are "
+                         "fixed; expected it only with a .onnx file")
+    if name_or_path in _CACHE or (DATA_DIR / f"{name_or_path}.json").is_file() or _variant(name_or_path):
+        return name_or_path
+    from sim.workload import catalog as workloads  # noqa: PLC0415 - the catalog's names, for the message
+
+    raise InputError(f"--workload {name_or_path!r}: unknown; expected a .onnx file or one of "
+                     f"{sorted(workloads.catalog())}")
+
+
+def for_onnx(path: str, input_shapes: dict | None = None) -> str:
+    """The summary key of a user's ``.onnx`` file, summarised and cached (by content hash and
+    input shapes) the first time. ``input_shapes`` (``sim.workload.inputs.parse_input_shapes``;
+    default: the process's ``--input-shape``) size its free input dimensions; one left without
+    a size is an ``InputError`` naming the input, the dimension and the flag that fixes it."""
+    import hashlib  # noqa: PLC0415 - only for a user's model
+
+    from sim.workload import catalog as workloads  # noqa: PLC0415 - loads onnx: only for a user's model
+    from sim.workload.inputs import input_shapes as concrete  # noqa: PLC0415 - as above
+
+    w = workloads.load_file(path, input_shapes)
+    concrete(w.model, 1, source=str(path))          # every input dimension but the batch has a size
+    stem = "".join(ch if ch.isalnum() or ch in "_." else "_" for ch in Path(path).stem)[:40]
+    key = f"onnx-{stem}-{w.sha256[:16]}"
+    if w.input_shapes:
+        text = json.dumps({k: list(v) for k, v in sorted(w.input_shapes.items())})
+        key += "-" + hashlib.sha256(text.encode()).hexdigest()[:8]
+    if key in _CACHE:
+        return key
+    cached = cache_path(key)
+    if cached.is_file():
+        try:
+            _CACHE[key] = _read(cached)
+            return key
+        except InputError:           # a damaged cache entry is summarised again
+            pass
+    data = summarise(w.model, key, "", w.sha256, source=f"{path} (layer table at batch 1 and 2)")
+    data["file"] = str(path)
+    atomic.write_json(cached, data)
+    _CACHE[key] = _validate(data, str(path))
+    return key
+
+
+def uncounted(workload: str) -> dict[str, int]:
+    """Ops of ``workload`` the layer table has no cost formula for: op type -> nodes (empty: none)."""
+    return dict(load(workload).get("uncounted") or {})
 
 
 def arrays(workload: str) -> dict[str, np.ndarray]:
@@ -176,20 +321,19 @@ def arrays(workload: str) -> dict[str, np.ndarray]:
     return out
 
 
-def workload_for(mlperf_model: str) -> str | None:
-    """The built-in workload behind a results.csv model name (None when there is none)."""
-    return MLPERF_WORKLOADS.get(mlperf_model)
-
-
 def write_shipped(names: list[str]) -> list[Path]:
     """Rebuild the shipped summaries (``python -m sim.hw.summaries resnet50 ...``)."""
     from sim.workload import catalog as workloads  # noqa: PLC0415 - loads onnx: only to summarise a model that is not shipped
 
     out = []
     for name in names:
-        w = workloads.build(name)
+        variant = _variant(name)
+        if variant is None:
+            raise InputError(f"{name!r}: expected a catalog workload or one of the build variants")
+        w = workloads.build(variant[0], **variant[1])
+        source = f"{variant[0]} {variant[1]}" if variant[1] else ""
         out.append(atomic.write_json(DATA_DIR / f"{name}.json",
-                                     summarise(w.model, w.name, w.mlperf_model, w.sha256)))
+                                     summarise(w.model, name, w.mlperf_model, w.sha256, source=source)))
     return out
 
 

@@ -33,17 +33,17 @@ class HwDevice(_Simulated):
 
     def __init__(self, name: str, workload: str, target: Target, calib, per_node: int = DEVICES_PER_NODE):
 
-        if workload not in whatif.MODELS:
-            raise InputError(f"--workload {workload!r}: the hardware model covers {sorted(whatif.MODELS)}")
+        net = whatif.network(workload)        # any catalog workload or .onnx file (an InputError if neither)
         self.prof = profiles.get(name)
         self.name, self.kind = name, self.prof.kind
-        self.model, self.workload = whatif.MODELS[workload], workload
+        self.model, self.workload = net.model, workload
         self.mlperf_model = MODEL_ALIASES.get(self.model, self.model)
         self.calib = calib
         self.per_node = per_node
         self.price_usd, self.tdp_w = self.prof.price_usd, self.prof.tdp_w
+        bound = net.server_bound_ns()
         self.bound_ns = (float(target.latency_ms) * 1e6 if target.latency_ms
-                         else float(whatif.SERVER_BOUND_NS[self.model]))
+                         else float(bound) if bound else None)
         first = self._engine(1, target.scenario)
         self.precision, self.source = first.case.precision, first.source
 

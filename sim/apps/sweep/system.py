@@ -89,9 +89,13 @@ def _hw_system_and_cost(p: dict, build_cost: bool) -> tuple[SystemSpec, CostMode
     (``sim.hw.whatif``); ``accelerators`` counts devices (each has the profile's engines)."""
 
     name, workload = check_device_name(p["device"], "point", "device"), p.get("workload")
-    if workload not in whatif.MODELS:
-        raise InputError(f"device {name!r} (a hardware profile) needs a workload the hardware model covers: "
-                         f"expected 'workload' one of {sorted(whatif.MODELS)}, got {workload!r}")
+    covers = f"device {name!r} (a hardware profile) needs a workload the hardware model covers"
+    if not isinstance(workload, str) or not workload:
+        raise InputError(f"{covers}: expected 'workload' a catalog name or a .onnx file, got {workload!r}")
+    try:
+        whatif.network(workload)
+    except InputError as exc:
+        raise InputError(f"{covers}: {exc}") from None
     system = parse_system(system_mapping(p), "system")
     if system.cost is not None:
         raise InputError(f"device {name!r} is a hardware profile: the system must not give accelerators.cost too")
