@@ -35,7 +35,9 @@ def test_notebook_runs_top_to_bottom(path, tmp_path):
                 "capacity_planning.ipynb": ("capacity_planning", ("plans_power.png", "count_vs_load.png"), 2),
                 "procurement.ipynb": ("procurement_nb", ("devices.png", "power_vs_capacity.png",
                                                           "server_p99_vs_qps.png", "comparison.csv"), 3),
-                "validation.ipynb": ("validation_nb", (), 1)}
+                "validation.ipynb": ("validation_nb", (), 1),
+                "llm_capacity_planning.ipynb": ("llm_capacity_planning", ("plan_token_latency.png", "plans_power.png"),
+                                                2)}
     folder, files, figures = expected[path.name]
     for name in files:
         assert (tmp_path / "out" / folder / name).stat().st_size > 500, name
@@ -44,5 +46,8 @@ def test_notebook_runs_top_to_bottom(path, tmp_path):
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     if path.name == "capacity_planning.ipynb":
         assert "| rank | device | count |" in text and "impossible: one sample takes" in text
+    if path.name == "llm_capacity_planning.ipynb":
+        assert "| device | devices | layout |" in text and "fits no layout of l4" in text
+        assert "is below one step's time" in text
     if path.name == "validation.ipynb":
         assert "median |error|" in text and ("SingleStream" in text or "not installed" in text)
