@@ -38,8 +38,9 @@ from sim.commands import (
     sweep,
     validate,
 )
+from sim.commands.args import flush_deprecations
 from sim.errors import InputError
-from sim.util import atomic
+from sim.util import atomic, progress
 
 COMMANDS = [
     procure,            # the main job, and the default command
@@ -97,16 +98,16 @@ def _md_header(columns) -> bytes:
 OUTPUTS: dict[str, tuple[Output, ...]] = {
     run.NAME: (Output("out", "--out", "folder"),
                Output("trace", "--trace", "file", own=_own("a Chrome trace", rb'\{"traceEvents"'))),
-    sweep.NAME: (Output("out", "--out", "file", own=lambda path, flag: check_results_path(path)),),
-    compare.NAME: (Output("out", "--out", "prefix", (".csv", ".md"),
+    sweep.NAME: (Output("out_file", "--out", "file", own=lambda path, flag: check_results_path(path)),),
+    compare.NAME: (Output(compare.OUT_DEST, "--out", "prefix", (".csv", ".md"),
                           own=_own("a device comparison", _csv_header(COMPARE_COLUMNS[:3]),
                                    _md_header(COMPARE_COLUMNS[:3]))),),
-    plan.NAME: (Output("out", "--out", "prefix", (".csv", ".md", ".json"),
+    plan.NAME: (Output("out_prefix", "--out", "prefix", (".csv", ".md", ".json"),
                        own=_own("a plan", _csv_header(plan.COLUMNS[:4]), rb"Plan for ",
                                 rb'\{\s*"schema": "sim\.plan/')),),
     procure.NAME: (Output("out", "--out", "folder"),),
     demo.NAME: (Output("out", "--out", "folder"),),
-    predict_published.NAME: (Output("out", "--out", "file",
+    predict_published.NAME: (Output(predict_published.OUT_DEST, "--out", "file",
                                     own=_own("predictions (a CSV with a predicted_value column)",
                                              rb"[^\n]*\bpredicted_value\b")),),
     validate.NAME: (Output("out", "--out", "folder"), Output("plots", "--plots", "folder"),
@@ -117,7 +118,7 @@ OUTPUTS: dict[str, tuple[Output, ...]] = {
 #: The files each command reads (argument, flag): none of them may be an output.
 INPUTS: dict[str, tuple[tuple[str, str], ...]] = {
     run.NAME: (("workload", "--workload"), ("system", "--system"), ("user_conf", "--user-conf")),
-    sweep.NAME: (("grid", "GRID"),),
+    sweep.NAME: (("grid", "--grid"),),
     predict_published.NAME: (("input", "--in"), ("results", "--results")),
     validate.NAME: (("system", "--system"),),
 }
@@ -128,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     for command in COMMANDS:
         command.add_parser(sub)
+    for p in sub.choices.values():
+        p.add_argument("--quiet", action="store_true",
+                       help="no progress lines on stderr (results and errors are still printed)")
     return parser
 
 
@@ -160,10 +164,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         args = parser.parse_args([DEFAULT])
     command = {c.NAME: c for c in COMMANDS}[args.command]
+    progress.set_quiet(getattr(args, "quiet", False))
     try:
+        normalize = getattr(command, "normalize", None)
+        if normalize is not None:        # old spellings of flags -> today's, with a note (sim.commands.args)
+            normalize(args)
         check_outputs(args)
         return int(command.run(args) or 0)
     except InputError as exc:
+        flush_deprecations(drop=True)       # bad input: one error line on stderr, nothing else
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -173,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
         traceback.print_exc()
         print(f"error: internal error in '{args.command}' (the traceback above); please report it", file=sys.stderr)
         return 3
+    finally:
+        flush_deprecations()
 
 
 if __name__ == "__main__":

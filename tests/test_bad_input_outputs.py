@@ -125,7 +125,9 @@ def files(**contents: bytes):
     def setup_of(*args):
         def setup(t, mp):
             for name, content in contents.items():
-                (t / name.replace("_", ".")).write_bytes(content)
+                path = t / name.replace("__", "/").replace("_", ".")      # a__b_csv: a/b.csv
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(content)
             return [a.replace("{t}", str(t)) for a in args]
         return setup
     return setup_of
@@ -195,8 +197,9 @@ CASES = [
     ("sweep-foreign-json-line-with-id", sweep_into(FOREIGN_ID_LINE), 2,
      ["error: --out", "not sweep results"], unchanged(FOREIGN_ID_LINE), True),
     ("sweep-own-results-resume", sweep_resume, 0, ["1 points: 1 already in"], resumed, False),
-    ("sweep-out-is-a-folder", is_a_folder(lambda t, p: ["sweep", str(t / "g.yaml"), "--out", str(p)]), 2,
-     ["error: --out", "is a folder", "expected a file path"], None, True),
+    ("sweep-results-is-a-folder",
+     is_a_folder(lambda t, p: (p / "results.jsonl").mkdir() or ["sweep", "--grid", str(t / "g.yaml"), "--out", str(p)]),
+     2, ["error: --out", "results.jsonl: is a folder", "expected a file path"], None, True),
     ("sweep-out-under-a-file", under_a_file(lambda t, p: ["sweep", str(t / "g.yaml"), "--out", str(p / "r.jsonl")]),
      2, ["error: --out", "afile is a file, not a folder", "expected a path whose folders can be made"], None, True),
     ("run-out-under-a-file", under_a_file(lambda t, p: ["run", "--scenario", "Server", *LONG_RUN, "--out", str(p)]),
@@ -206,15 +209,16 @@ CASES = [
     ("run-trace-is-a-folder", is_a_folder(lambda t, p: ["run", "--scenario", "Server", *LONG_RUN, "--trace", str(p)]),
      2, ["error: --trace", "is a folder", "expected a file path"], None, True),
     ("compare-out-under-a-file", under_a_file(lambda t, p: ["compare", "--devices", "t4", "--out", str(p)]), 2,
-     ["error: --out", "sub.csv", "is a file, not a folder"], None, True),
+     ["error: --out", "compare.csv", "is a file, not a folder"], None, True),
     ("plan-out-under-a-file",
      under_a_file(lambda t, p: ["plan", "--devices", "t4", "--qps", "100", "--out", str(p)]), 2,
-     ["error: --out", "sub.csv", "is a file, not a folder"], None, True),
+     ["error: --out", "plan.csv", "is a file, not a folder"], None, True),
     ("procure-out-is-a-file", is_a_file(lambda t, p: ["procure", "--devices", "t4", "--out", str(p)]), 2,
      ["error: --out", "is a file, not a folder", "expected a folder path"], None, True),
-    ("predict-published-out-is-a-folder",
-     is_a_folder(lambda t, p: ["predict-published", "--in", str(t / "rows.csv"), "--out", str(p)]), 2,
-     ["error: --out", "is a folder", "expected a file path"], None, True),
+    ("predict-published-predictions-is-a-folder",
+     is_a_folder(lambda t, p: (p / "predictions.csv").mkdir() or ["predict-published", "--in", str(t / "rows.csv"),
+                                                                   "--out", str(p)]), 2,
+     ["error: --out", "predictions.csv: is a folder", "expected a file path"], None, True),
     ("predict-published-out-is-its-input",
      files(rows_csv=ROWS)("predict-published", "--in", "{t}/rows.csv", "--out", "{t}/rows.csv"), 2,
      ["error: --out", "rows.csv: is the input --in", "expected another path"], unchanged(ROWS, "rows.csv"), True),
@@ -223,13 +227,15 @@ CASES = [
                                                    "{t}/other.csv"), 2,
      ["error: --out", "not predictions", "left unchanged"], unchanged(b"a,b\n1,2\n", "other.csv"), True),
     ("compare-out-over-a-foreign-csv",
-     files(results_csv=ROWS)("compare", "--devices", "t4", "--out", "{t}/results"), 2,
-     ["error: --out", "results.csv: an existing file that is not a device comparison", "left unchanged"],
-     unchanged(ROWS, "results.csv"), True),
-    ("compare-out-over-its-own-files", compare_again, 0, ["wrote", "cmp.csv", "cmp.md"], None, False),
+     files(results__compare_csv=ROWS)("compare", "--devices", "t4", "--out", "{t}/results"), 2,
+     ["error: --out", "compare.csv: an existing file that is not a device comparison", "left unchanged"],
+     unchanged(ROWS, "results/compare.csv"), True),
+    ("compare-out-over-its-own-files", compare_again, 0, ["wrote", "cmp/compare.csv", "cmp/compare.md"], None,
+     False),
     ("plan-out-over-a-foreign-json",
-     files(p_json=FOREIGN_JSON)("plan", "--devices", "t4", "--qps", "100", "--out", "{t}/p"), 2,
-     ["error: --out", "p.json: an existing file that is not a plan"], unchanged(FOREIGN_JSON, "p.json"), True),
+     files(p__plan_json=FOREIGN_JSON)("plan", "--devices", "t4", "--qps", "100", "--out", "{t}/p"), 2,
+     ["error: --out", "plan.json: an existing file that is not a plan"], unchanged(FOREIGN_JSON, "p/plan.json"),
+     True),
     ("run-trace-over-a-foreign-json",
      files(t_json=FOREIGN_JSON)("run", "--scenario", "Server", *LONG_RUN, "--trace", "{t}/t.json"), 2,
      ["error: --trace", "not a Chrome trace"], unchanged(FOREIGN_JSON, "t.json"), True),
@@ -297,8 +303,10 @@ def test_notes_come_first_in_the_run_output(tmp_path, capsys):
     model = _tiny_onnx(tmp_path / "tiny.onnx")
     assert main(["run", "--scenario", "SingleStream", "--workload", str(model), *SHORT_RUN]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("note: model 'tiny'") and lines[1].startswith("note: model 'tiny' takes")
-    assert lines[2].startswith("=====")
+    assert lines[0].startswith("simulating ")                  # what it simulates, then the notes
+    k = next(i for i, line in enumerate(lines) if line.startswith("note: "))
+    assert lines[k].startswith("note: model 'tiny'") and lines[k + 1].startswith("note: model 'tiny' takes")
+    assert k < next(i for i, line in enumerate(lines) if line.startswith("====="))
 
 
 def _run_id(folder: Path) -> tuple:

@@ -157,8 +157,8 @@ def test_plan_bad_input(calib):
         planner.plan("resnet50", planner.Target("Server", qps=None), ["t4"], calib=calib)
     with pytest.raises(InputError, match="--latency-ms"):
         planner.plan("resnet50", planner.Target("SingleStream"), ["t4"], calib=calib)
-    with pytest.raises(InputError, match="covers"):
-        planner.plan("dlrm", t, ["t4"], calib=calib)
+    with pytest.raises(InputError, match="--workload 'no_such_workload': unknown"):
+        planner.plan("no_such_workload", t, ["t4"], calib=calib)
     with pytest.raises(InputError, match="--objective"):
         planner.plan("resnet50", t, ["t4"], objective="speed", calib=calib)
 
@@ -170,8 +170,9 @@ def test_plan_command_line(tmp_path):
                         "--objective", "power", "--out", str(out)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "| rank | device | count |" in r.stdout and "Binding:" in r.stdout
-    assert (tmp_path / "plan.csv").read_text().startswith("rank,device,kind,count")
-    assert '"schema": "sim.plan/1"' in (tmp_path / "plan.json").read_text()
+    assert r.stdout.startswith("planning resnet50 for t4, l4:")          # what it does, first
+    assert (out / "plan.csv").read_text().startswith("rank,device,kind,count")     # --out is a folder
+    assert '"schema": "sim.plan/1"' in (out / "plan.json").read_text()
     bad = subprocess.run([sys.executable, "-m", "sim", "plan", "--devices", "t4,nope", "--qps", "10"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "unknown device 'nope'" in bad.stderr
@@ -193,3 +194,55 @@ def test_plan_agrees_with_compare(calib):
         dev = planner.HwDevice(d, "resnet50", planner.Target("Offline", qps=1.0), calib)
         off = dev.evaluate(1, planner.Target("Offline", qps=1.0, min_duration_ms=2000))
         assert off.value == pytest.approx(rows[d].values["offline_samples_per_s"], rel=0.02)
+
+
+class _LinearDevice:
+    """A device whose k copies carry exactly k x 1,000 QPS (a run meets a target iff its load fits)."""
+    name, kind, price_usd, usd_per_hour, tdp_w, precision, source = "lin", "gpu", None, None, None, "", ""
+
+    def __init__(self):
+        self.loads = []
+
+    def feasible(self, target):
+        return None
+
+    def estimate(self, target):
+        return 1
+
+    def evaluate(self, k, target, load=1.0):
+        need = target.required_qps(load)
+        self.loads.append((k, need))
+        return planner.Candidate(k, need <= 1000.0 * k, "no batching", reason="" if need <= 1000.0 * k
+                                 else "throughput", detail=f"{need:,.0f} against {1000 * k:,.0f}")
+
+
+def test_sensitivity_tests_load_beyond_the_headroom():
+    # 1,800 QPS with 10 % headroom: planned at 1,980 -> 2 devices (2,000 QPS). +10 % beyond the
+    # headroom is 2,178 QPS: the 2 devices fail it and 3 meet it. (Testing 1,800 x 1.1 = 1,980,
+    # what the headroom already covers, would always pass.)
+    dev = _LinearDevice()
+    target = planner.Target("Server", qps=1800.0, latency_ms=15.0, headroom=0.1)
+    p = planner.plan_device(dev, target)
+    assert p.chosen.count == 2
+    assert not p.plus10.ok and p.count_at_plus10 == 3
+    assert p.sensitivity.startswith("+10% load beyond the 10% headroom (2,178 QPS): the planned system fails")
+    # 1,500 QPS: planned at 1,650 on 2 devices; +10 % beyond, 1,815, still fits
+    p = planner.plan_device(_LinearDevice(), planner.Target("Server", qps=1500.0, latency_ms=15.0, headroom=0.1))
+    assert p.chosen.count == 2 and p.plus10.ok and p.count_at_plus10 == 2
+
+
+def _plan(device, count, price=None, tdp=None):
+    return planner.DevicePlan(device, "gpu", chosen=planner.Candidate(count, True), price_usd=price, tdp_w=tdp)
+
+
+def test_devices_without_the_ranked_quantity_are_listed_apart():
+    from sim.commands.plan import rows, to_markdown
+    plans = [_plan("xeon", 4, price=9000.0), _plan("t4", 2), _plan("l4", 1), _plan("cheap", 3, price=1000.0),
+             planner.DevicePlan("nope", "gpu", status="impossible: too slow")]
+    ranked = planner.rank(plans, "cost")
+    assert [p.device for p in ranked] == ["cheap", "xeon", "l4", "t4", "nope"]
+    target = planner.Target("Offline", qps=100.0)
+    table = rows(ranked, target, "cost")
+    assert [r["rank"] for r in table] == [1, 2, "", "", ""]          # no price: no rank
+    text = to_markdown(ranked, target, "cost", "resnet50")
+    assert "Not ranked by cost (their profiles have no purchase price; give --price DEVICE=USD): l4, t4" in text

@@ -134,3 +134,54 @@ def test_bad_inputs_are_clear_errors(tmp_path):
         plots.latency_cdf([])
     with pytest.raises(InputError, match="no entries"):
         plots.cost_vs_capacity([])
+
+
+def _text_boxes_inside(fig, ax) -> bool:
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    box = ax.get_window_extent(r)
+    return all(box.x0 - 1 <= t.get_window_extent(r).x0 and t.get_window_extent(r).x1 <= box.x1 + 1
+               and box.y0 - 1 <= t.get_window_extent(r).y0 and t.get_window_extent(r).y1 <= box.y1 + 1
+               for t in ax.texts)
+
+
+def test_cost_against_capacity_keeps_labels_inside_and_unfitted_apart(tmp_path):
+    # a point at the origin corner and one at the far corner: their labels would leave the axes
+    entries = [("tiny dsp", 5.0, 250.0), ("gpu", 70.0, 6_000.0), ("big gpu", 700.0, 94_000.0),
+               ("cpu", 350.0, 9_000.0), ("card", 75.0, 27_000.0)]
+    for log in (False, True):
+        fig = plots.cost_vs_capacity(entries, tmp_path / f"c{log}.png", unfitted=["tiny dsp", "cpu"],
+                                     unfitted_note="no fitted data", log=log)
+        ax = fig.axes[0]
+        assert _text_boxes_inside(fig, ax)
+        legend = [t.get_text() for t in fig.legends[0].get_texts()]
+        assert "no fitted data (not on the front): tiny dsp, cpu" in legend
+        # the front is over the fitted options only: "tiny dsp" (5 W) would otherwise start it
+        front = [c for c in ax.collections if c.get_label() == "Pareto front"][0]
+        assert sorted(map(tuple, front.get_offsets().tolist())) == [(70.0, 6000.0), (75.0, 27000.0),
+                                                                     (700.0, 94000.0)]
+        check_png(tmp_path / f"c{log}.png")
+
+
+def test_server_p99_explains_invalid_points_under_the_bound(tmp_path):
+    why = "above the sustained capacity"
+    series = {"dev": [(100.0, 2e6, True), (200.0, 3e6, True), (300.0, 9e6, False, 0, why), (400.0, 90e6, False)]}
+    fig = plots.server_p99_vs_qps(series, tmp_path / "p.png", bound_ns=15_000_000)
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert f"INVALID: {why}" in legend and "INVALID: p99 above 60 ms (drawn at the top)" in legend
+    assert "VALID" in legend and "latency bound 15 ms" in legend
+    ax = fig.axes[0]
+    bound = [line for line in ax.lines if line.get_linestyle() == "--"][0]
+    assert all(c.get_zorder() > bound.get_zorder() for c in ax.collections)      # markers over the bound line
+    check_png(tmp_path / "p.png")
+
+
+def test_device_comparison_legend_covers_no_bar(tmp_path):
+    entries = [("a", "gpu", 40_000.0, 36_000.0, 0.45), ("b", "cpu", 30.0, None, 38.0)]   # a long latency bar last
+    fig = plots.device_comparison(entries, tmp_path / "d.png")
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    legend = fig.legends[0].get_window_extent(r)
+    for ax in fig.axes:
+        for bar in ax.patches:
+            assert not legend.overlaps(bar.get_window_extent(r))

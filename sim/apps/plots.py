@@ -183,8 +183,8 @@ def latency_cdf(runs, path=None, *, title: str = "Latency distribution by scenar
 def _trials_of(x):
     """(qps, p99_ns, valid, seed_index) rows and the peak of a PeakResult or a list of tuples."""
     if hasattr(x, "trials"):            # sim.loadgen.peak_search.PeakResult
-        return [(t.qps, t.p99_ns, t.valid, t.seed_index) for t in x.trials], (x.peak_qps or None)
-    return [tuple(t) + (0,) * (4 - len(t)) for t in x], None
+        return [(t.qps, t.p99_ns, t.valid, t.seed_index, "") for t in x.trials], (x.peak_qps or None)
+    return [tuple(t)[:4] + (0,) * (4 - len(t[:4])) + (tuple(t)[4] if len(t) > 4 else "",) for t in x], None
 
 
 def server_p99_vs_qps(series, path=None, *, bound_ns: int, peak_qps=None,
@@ -195,7 +195,11 @@ def server_p99_vs_qps(series, path=None, *, bound_ns: int, peak_qps=None,
     valid[, seed_index]), ...]}``; one panel per label. ``peak_qps``: a number or
     ``{label: number}``, taken from each ``PeakResult`` when not given. VALID runs are
     filled markers, INVALID ones hollow; the line joins the runs with the base schedule
-    seed (seed index 0); runs above 4x the bound sit on the top edge as triangles.
+    seed (seed index 0); runs above 4x the bound sit on the top edge as triangles. A run
+    tuple may carry a fifth element, why it is INVALID although its p99 is under the bound
+    (e.g. "above the sustained capacity"): such runs get a marker (a cross) and a legend
+    entry of their own, so no INVALID point under the bound goes unexplained; the bound
+    line is drawn under every marker.
     """
     if not isinstance(series, dict):
         series = {"Server runs": series}
@@ -211,6 +215,8 @@ def server_p99_vs_qps(series, path=None, *, bound_ns: int, peak_qps=None,
         all_p99 = np.concatenate([np.array([t[1] for t in _trials_of(v)[0]], dtype=float) / 1e6
                                   for v in series.values()])
         top = min(max(bound_ms, float(np.nanmax(all_p99))) * 1.1, 4 * bound_ms)
+        kinds_seen: set = set()
+        reasons_seen: list = []
         for i, (ax, (label, data)) in enumerate(zip(axes, series.items())):
             trials, own_peak = _trials_of(data)
             c = COLOURS[i % len(COLOURS)]
@@ -219,20 +225,30 @@ def server_p99_vs_qps(series, path=None, *, bound_ns: int, peak_qps=None,
             p99 = np.array([t[1] for t in trials], dtype=float) / 1e6
             ok = np.array([bool(t[2]) for t in trials])
             base = np.array([t[3] == 0 for t in trials])
+            why = np.array([str(t[4]) if not t[2] else "" for t in trials], dtype=object)
             clipped = p99 > top
             shown = np.minimum(p99, top)
             ax.plot(q[base], shown[base], color=c, lw=1.0, alpha=0.45, zorder=2)
-            for sel, face, lab in ((ok, c, "VALID"), (~ok, "white", "INVALID")):
+            ax.axhline(bound_ms, color="black", ls="--", lw=1.3, zorder=1)
+            other = ~ok & (why != "")
+            plain = ~ok & ~other
+            for sel, face, key in ((ok, c, "valid"), (plain, "white", "invalid")):
                 for clip, marker in ((False, "o"), (True, "^")):
                     m = sel & (clipped == clip)
                     if m.any():
                         ax.scatter(q[m], shown[m], marker=marker, facecolors=face, edgecolors=c, s=38, lw=1.5,
-                                   zorder=3, clip_on=False,
-                                   label=f"{lab}" + (f" (above {top:g} ms)" if clip else ""))
-            ax.axhline(bound_ms, color="black", ls="--", lw=1.3, label=f"latency bound {bound_ms:g} ms")
+                                   zorder=3, clip_on=False)
+                        kinds_seen.add((key, clip))
+            for reason in sorted(set(why[other])):
+                m = other & (why == reason)
+                ax.scatter(q[m], shown[m], marker="X", color=c, edgecolors="black", s=70, lw=0.8, zorder=4,
+                           clip_on=False)
+                if reason not in reasons_seen:
+                    reasons_seen.append(reason)
             peak = peak_qps.get(label) if isinstance(peak_qps, dict) else (peak_qps or own_peak)
             if peak:
                 ax.axvline(peak, color=c, ls="-.", lw=1.4, label=f"peak VALID {peak:,.0f} QPS")
+                ax.legend(loc="upper left")
             ax.set_ylim(0, top)
             ax.set_xlim(0, max(q.max(), peak or 0) * 1.06)
             ax.set_xlabel("target QPS (queries/s)")
@@ -240,11 +256,27 @@ def server_p99_vs_qps(series, path=None, *, bound_ns: int, peak_qps=None,
                 ax.set_ylabel("p99 sample latency (ms)")
             ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
             ax.set_title(label if len(series) > 1 else title)
-            ax.legend(loc="upper left")
         for ax in axes[len(series):]:
             ax.set_visible(False)
         if len(series) > 1:
             fig.suptitle(title)
+        # what the markers mean, once for every panel, under them (over no point)
+        grey = "0.35"
+        handles = [Line2D([], [], color="black", ls="--", lw=1.3, label=f"latency bound {bound_ms:g} ms")]
+        names = {("valid", False): ("o", grey, "VALID"),
+                 ("invalid", False): ("o", "white", f"INVALID: p99 over the {bound_ms:g} ms bound"),
+                 ("valid", True): ("^", grey, f"VALID, p99 above {top:g} ms (drawn at the top)"),
+                 ("invalid", True): ("^", "white", f"INVALID: p99 above {top:g} ms (drawn at the top)")}
+        for key in (("valid", False), ("invalid", False), ("valid", True), ("invalid", True)):
+            if key in kinds_seen:
+                marker, face, text = names[key]
+                handles.append(Line2D([], [], ls="", marker=marker, markerfacecolor=face, markeredgecolor=grey,
+                                      markersize=7, markeredgewidth=1.5, label=text))
+        for reason in reasons_seen:
+            handles.append(Line2D([], [], ls="", marker="X", markerfacecolor=grey, markeredgecolor="black",
+                                  markersize=9, label=f"INVALID: {reason}"))
+        fig.legend(handles=handles, loc="outside lower center", ncol=2 if len(handles) > 2 else len(handles),
+                   frameon=False)
     return _finish(fig, path)
 
 
@@ -304,52 +336,120 @@ def pareto_front(entries) -> list[tuple]:
     return front
 
 
+def _keep_inside(fig: Figure, ax, texts) -> None:
+    """Move annotations (offset in points) that stick out of the axes back inside them."""
+    fig.canvas.draw()                     # runs the layout: the axes are where they will be saved
+    renderer = fig.canvas.get_renderer()
+    box = ax.get_window_extent(renderer)
+    to_pt = 72.0 / fig.dpi
+    for t in texts:
+        bb = t.get_window_extent(renderer)
+        dx = max(0.0, box.x0 + 2 - bb.x0) + min(0.0, box.x1 - 2 - bb.x1)
+        dy = max(0.0, box.y0 + 2 - bb.y0) + min(0.0, box.y1 - 2 - bb.y1)
+        if dx or dy:
+            x, y = t.xyann
+            t.xyann = (x + dx * to_pt, y + dy * to_pt)
+
+
+#: where a point's label may go, tried in order: (x, y) offset in points and its alignment
+_LABEL_SPOTS = [((5, 4), "left", "bottom"), ((5, -4), "left", "top"), ((-5, 4), "right", "bottom"),
+                ((-5, -4), "right", "top"), ((5, 14), "left", "bottom"), ((5, -14), "left", "top"),
+                ((-5, 14), "right", "bottom"), ((-5, -14), "right", "top")]
+
+
+def _place_labels(fig: Figure, ax, texts) -> None:
+    """Each label at the first spot next to its point (``_LABEL_SPOTS``) inside the axes and
+    clear of the labels placed before it; the first spot inside the axes when none is clear."""
+    fig.canvas.draw()                     # runs the layout: the axes are where they will be saved
+    renderer = fig.canvas.get_renderer()
+    box = ax.get_window_extent(renderer)
+    taken = []
+    for t in texts:
+        first_inside = None
+        for offset, ha, va in _LABEL_SPOTS:
+            t.xyann = offset
+            t.set_ha(ha)
+            t.set_va(va)
+            bb = t.get_window_extent(renderer)
+            inside = bb.x0 >= box.x0 and bb.x1 <= box.x1 and bb.y0 >= box.y0 and bb.y1 <= box.y1
+            if not inside:
+                continue
+            first_inside = first_inside or (offset, ha, va)
+            if not any(bb.overlaps(o) for o in taken):
+                break
+        else:
+            offset, ha, va = first_inside or _LABEL_SPOTS[0]
+            t.xyann = offset
+            t.set_ha(ha)
+            t.set_va(va)
+        taken.append(t.get_window_extent(renderer))
+    _keep_inside(fig, ax, texts)
+
+
 def cost_vs_capacity(entries, path=None, *, cost_unit: str = "USD", capacity_unit: str = "samples/s",
-                     title: str = "Cost against capacity") -> Figure:
+                     title: str = "Cost against capacity", unfitted=(),
+                     unfitted_note: str = "no fitted data", log: bool = False) -> Figure:
     """Options as points (cost, capacity), labelled, the Pareto front drawn as a step line.
 
-    ``entries``: ``[(label, cost, capacity), ...]``.
+    ``entries``: ``[(label, cost, capacity), ...]``. ``unfitted``: labels whose figures rest on
+    no data of their own (a hardware model's priors only): drawn apart (hollow diamonds), named
+    in the legend as ``unfitted_note``, and left out of the Pareto front, which is drawn over the
+    others. ``log``: both axes on log scales (options spanning orders of magnitude). Every label
+    is kept inside the axes; the legend sits under them, over no point.
     """
     entries = [(str(label), float(c), float(q)) for label, c, q in entries]
     if not entries:
         raise InputError("cost_vs_capacity: no entries; expected [(label, cost, capacity), ...]")
-    front = pareto_front(entries)
+    apart = {str(u) for u in unfitted}
+    fitted = [e for e in entries if e[0] not in apart]
+    loose = [e for e in entries if e[0] in apart]
+    front = pareto_front(fitted) if fitted else []
     on_front = {id(e) for e in front}
     with rc_context(STYLE):
         fig = _figure(8.0, 5.5)
         ax = fig.subplots()
-        others = [e for e in entries if id(e) not in on_front]
+        others = [e for e in fitted if id(e) not in on_front]
         if others:
             ax.scatter([e[1] for e in others], [e[2] for e in others], s=40, color="0.6", zorder=3,
                        label="dominated option")
-        ax.scatter([e[1] for e in front], [e[2] for e in front], s=60, color=COLOURS[1], zorder=4,
-                   label="Pareto front")
+        if front:
+            ax.scatter([e[1] for e in front], [e[2] for e in front], s=60, color=COLOURS[1], zorder=4,
+                       label="Pareto front")
         if len(front) > 1:
             ax.step([e[1] for e in front], [e[2] for e in front], where="post", color=COLOURS[1], lw=1.5,
                     alpha=0.8, zorder=2)
+        if loose:
+            ax.scatter([e[1] for e in loose], [e[2] for e in loose], s=55, marker="D", facecolors="white",
+                       edgecolors=COLOURS[3], lw=1.5, zorder=4,
+                       label=f"{unfitted_note} (not on the front): " + ", ".join(e[0] for e in loose))
+        xs, ys = [e[1] for e in entries], [e[2] for e in entries]
+        if log:
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlim(min(xs) / 1.6, max(xs) * 1.6)
+            ax.set_ylim(min(ys) / 1.6, max(ys) * 1.6)
+        else:
+            ax.set_xlim(left=0, right=max(xs) * 1.15)
+            ax.set_ylim(bottom=0, top=max(ys) * 1.12)
         labels: dict[tuple, list] = {}
         for e in entries:                          # options at the same point share one label
             labels.setdefault((e[1], e[2]), []).append(e)
-        # labels of nearby points are stacked (a point's label moves down past its neighbours')
-        xmax = max(e[1] for e in entries) * 1.15 or 1.0
-        ymax = max(e[2] for e in entries) * 1.12 or 1.0
-        placed: list[tuple[float, float, float]] = []       # (x, y, label top offset) in axis fractions
+        texts = []
         for (c, q), same in sorted(labels.items(), key=lambda kv: (-kv[0][1], kv[0][0])):
-            fx, fy, dy = c / xmax, q / ymax, 4.0
-            for px, py, pdy in placed:
-                if abs(px - fx) < 0.09 and abs((py + pdy / 400) - (fy + dy / 400)) < 0.035:
-                    dy = pdy - 12.0
-            placed.append((fx, fy, dy))
-            ax.annotate(" / ".join(e[0] for e in same), (c, q), xytext=(5, dy), textcoords="offset points",
-                        fontsize=9, color="black" if id(same[0]) in on_front else "0.4")
-        ax.set_xlabel(f"cost ({cost_unit})")
-        ax.set_ylabel(f"capacity ({capacity_unit})")
+            colour = COLOURS[3] if same[0][0] in apart else ("black" if id(same[0]) in on_front else "0.4")
+            texts.append(ax.annotate(" / ".join(e[0] for e in same), (c, q), xytext=(5, 4),
+                                     textcoords="offset points", fontsize=9, color=colour))
+        scale = " (log scale)" if log else ""
+        ax.set_xlabel(f"cost ({cost_unit}){scale}")
+        ax.set_ylabel(f"capacity ({capacity_unit}){scale}")
         for axis in (ax.xaxis, ax.yaxis):
             axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if abs(v) >= 10 else f"{v:g}"))
-        ax.set_xlim(left=0, right=max(e[1] for e in entries) * 1.15)
-        ax.set_ylim(bottom=0, top=max(e[2] for e in entries) * 1.12)
         ax.set_title(title)
-        ax.legend(loc="lower right")
+        fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=1 if loose else 2,
+                   frameon=False)
+        for t in texts:
+            t.set_in_layout(False)         # the labels do not move the axes; they are moved into them
+        _place_labels(fig, ax, texts)
     return _finish(fig, path)
 
 
@@ -469,6 +569,8 @@ def device_comparison(entries, path=None, *, title: str = "Devices side by side"
         ax_l.set_xlabel("ms (log scale)")
         ax_l.set_title("SingleStream p90 latency")
         ax_l.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        ax_l.legend(handles=[Patch(color=colour[k], label=k) for k in kinds], loc="lower right")
+        # the legend in a row of its own under the axes, over no bar
+        fig.legend(handles=[Patch(color=colour[k], label=k) for k in kinds], loc="outside lower center",
+                   ncol=len(kinds), frameon=False, title="device kind")
         fig.suptitle(title)
     return _finish(fig, path)

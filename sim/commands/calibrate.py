@@ -120,7 +120,8 @@ def _fitted_yaml(unit: str, fit: cal.UnitFit, loo, source: str, rows, cases, mea
     for k, v in fit.params.as_dict().items():
         if k in ("issue_us", "triton_us"):
             continue
-        src = ("derived: geometric mean of the per-network batch_us_* below" if k == "batch_us"
+        per_network = any(n.startswith("batch_us_") for n in fit.params.as_dict())
+        src = ("derived: geometric mean of the per-network batch_us_* below" if k == "batch_us" and per_network
                else f"fitted on {data} (see fit)")
         doc["parameters"][k] = {"value": float(f"{v:.6g}"), "source": src}
     if measured:
@@ -132,7 +133,18 @@ def _fitted_yaml(unit: str, fit: cal.UnitFit, loo, source: str, rows, cases, mea
     return doc
 
 
+def _nothing():
+    from contextlib import nullcontext  # noqa: PLC0415 - only when calibrating
+
+    return nullcontext()
+
+
 def run(args) -> int:
+    from sim.util import progress  # noqa: PLC0415 - only when calibrating
+
+    what = f"device {args.device}" if args.device else "every calibration unit"
+    progress.say(f"calibrating {what} on {args.measurements or args.results or published.DEFAULT_RESULTS}: reading "
+                 f"the rows, learning priors from the other devices, then fitting and the leave-one-system-out error")
     cases, values, source, measured = _load(args)
     usable = [c for c in cases if c.ok and c.target in cal.FIT_TARGETS and c.index in values]
     if args.device:
@@ -148,7 +160,9 @@ def run(args) -> int:
     if args.measurements:
         calib_prior = None
     else:
-        calib_prior = cal.fit_all(cases, values, own_data_only=measured) if len(units) > 1 or args.all else None
+        with progress.stage("learning priors from the other devices (a fit of every unit)") if (
+                len(units) > 1 or args.all) else _nothing():
+            calib_prior = cal.fit_all(cases, values, own_data_only=measured) if len(units) > 1 or args.all else None
     written = []
     for unit in units:
         mine = [c for c in usable if unit_of(c) == unit]
@@ -161,7 +175,8 @@ def run(args) -> int:
             continue
         own = args.measurements or unit in measured
         if calib_prior is None and not own:
-            calib_prior = cal.fit_all(cases, values, own_data_only=measured)
+            with progress.stage("learning priors from the other devices (a fit of every unit)"):
+                calib_prior = cal.fit_all(cases, values, own_data_only=measured)
         prior = cal.measurement_prior(meta[unit][0]) if own else calib_prior.learned_prior(unit, *meta[unit])
         vals = np.array([values[c.index] for c in mine])
         fit = cal.fit_unit(unit, mine, vals, prior)

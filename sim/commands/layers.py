@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from sim.commands.args import add_workload_args, positive_int
+from sim.commands.args import add_workload_args, positive_int, take_workload, use_input_shapes
 
 NAME = "layers"
 
@@ -18,9 +18,18 @@ def add_parser(subparsers):
     return p
 
 
+def normalize(args) -> None:
+    take_workload(args, NAME)
+
+
 def run(args) -> int:
+    from sim.util import progress  # noqa: PLC0415 - only for the table
+
+    progress.say(f"layer table of {args.workload}{' (small)' if args.small else ''} at batch {args.batch}: "
+                 f"building the ONNX graph (cached after the first time), then counting each node")
     from sim.workload import catalog as workloads  # noqa: PLC0415 - loads onnx: kept out of `python -m sim --help`
     from sim.workload import layers  # noqa: PLC0415 - loads onnx: kept out of `python -m sim --help`
+    use_input_shapes(args)
     w = workloads.resolve(args.workload, small=args.small)
     table = layers.layer_table(w.model, batch=args.batch, name=w.name, source=str(w.path))
     if args.json:

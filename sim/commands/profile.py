@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from sim.commands.args import add_workload_args, int_list, positive_int
+from sim.commands.args import add_workload_args, int_list, positive_int, take_workload, use_input_shapes
 
 NAME = "profile"
 
@@ -19,11 +19,23 @@ def add_parser(subparsers):
     return p
 
 
+def normalize(args) -> None:
+    take_workload(args, NAME)
+
+
 def run(args) -> int:
+    from sim.commands.header import this_cpu  # noqa: PLC0415 - reads /proc/cpuinfo
+    from sim.util import progress  # noqa: PLC0415 - only when measuring
+
+    progress.say(f"profiling {args.workload} with onnxruntime on this machine's CPU ({this_cpu()}), batch sizes "
+                 f"{','.join(map(str, args.batch_sizes))}, {args.threads or 'default'} threads "
+                 f"(from the cache when measured before{'; --remeasure: measuring again' if args.remeasure else ''})")
     from sim.profile import store  # noqa: PLC0415 - loads onnx: kept out of `python -m sim --help`
     from sim.workload import catalog as workloads  # noqa: PLC0415 - loads onnx: kept out of `python -m sim --help`
+    use_input_shapes(args)
     w = workloads.resolve(args.workload, small=args.small)
-    profile = store.load_or_measure(w, batch_sizes=args.batch_sizes, threads=args.threads,
-                                    cache_dir=args.cache_dir, remeasure=args.remeasure)
+    with progress.stage(f"measuring or loading the profile of {w.name}"):
+        profile = store.load_or_measure(w, batch_sizes=args.batch_sizes, threads=args.threads,
+                                        cache_dir=args.cache_dir, remeasure=args.remeasure)
     print(store.summarise(profile))
     return 0

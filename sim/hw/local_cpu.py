@@ -1,4 +1,10 @@
-"""The analytical model against the measured CPU profile of this machine.
+"""The analytical model against the measured CPU profile of the ``local-cpu`` machine.
+
+``local-cpu`` is the CPU the shipped measurements (``hw_profiles/measured/local-cpu.csv``)
+were taken on: a 2-vCPU AMD EPYC Zen 4 virtual machine (``MEASURED_ON``), not necessarily the
+machine running the simulator. ``this_machine_differs`` compares /proc/cpuinfo's vendor, CPU
+family and model with it and says how, so a report of ``local-cpu`` never passes for this
+machine's figures; ``benchmarks/local_cpu_measurements.py`` re-measures the data here.
 
 The measured onnxruntime profile (``sim.profile``) is ground truth on the one device
 this project can measure. ``compare`` fits the ``local-cpu`` profile's parameters to the
@@ -32,6 +38,45 @@ from sim.workload import catalog as wl
 from sim.workload import layers
 
 PROFILE = "local-cpu"
+#: the CPU the shipped local-cpu measurements were taken on (hw_profiles/local-cpu.yaml)
+MEASURED_ON = {"vendor_id": "AuthenticAMD", "cpu family": "25", "model": "17", "cpus": 2,
+               "label": "2-vCPU AMD EPYC Zen 4 VM (family 25 model 17)"}
+
+
+def cpu_identity(cpuinfo: str | None = None) -> dict:
+    """vendor_id, cpu family and model of the first processor in /proc/cpuinfo ({} where unknown)."""
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+                cpuinfo = fh.read()
+        except OSError:
+            return {}
+    out: dict = {}
+    for line in cpuinfo.splitlines():
+        key, sep, value = line.partition(":")
+        key = key.strip()
+        if sep and key in ("vendor_id", "cpu family", "model") and key not in out:
+            out[key] = value.strip()
+    return out
+
+
+def this_machine_differs(cpuinfo: str | None = None, cpus: int | None = None) -> str | None:
+    """How this machine's CPU differs from the one ``local-cpu`` was measured on (None: the same
+    vendor, family, model and CPU count, or nothing to compare)."""
+    import os  # noqa: PLC0415 - the CPU count, only when asked
+
+    here = cpu_identity(cpuinfo)
+    if not here:
+        return None
+    cpus = cpus if cpus is not None else (os.cpu_count() or 0)
+    diffs = [f"{k} {here.get(k, '?')} (measured: {MEASURED_ON[k]})" for k in ("vendor_id", "cpu family", "model")
+             if here.get(k) != MEASURED_ON[k]]
+    if cpus != MEASURED_ON["cpus"]:
+        diffs.append(f"{cpus} CPUs (measured: {MEASURED_ON['cpus']})")
+    if not diffs:
+        return None
+    return (f"local-cpu holds the measurements of a {MEASURED_ON['label']}, not of this machine ("
+            + ", ".join(diffs) + "); python benchmarks/local_cpu_measurements.py re-measures them here")
 WORKLOADS = ("resnet50", "ssd_mobilenet_v1", "bert_base")
 CLASSES = ("conv", "gconv", "matmul", "bmm", "vector", "other")
 

@@ -27,8 +27,9 @@ What binds is read from the runs: *latency* (one batch on an idle device already
 the bound: no count helps), *memory* (the weights do not fit the device), *host issue*
 (the single LoadGen issue thread's rate), *throughput* (the next smaller system's capacity
 is below the target) or *queueing* (the next smaller system has the capacity but its tail
-latency misses the bound). The sensitivity: the planned system run at +10 % load, and the
-count that keeps the headroom there.
+latency misses the bound). The sensitivity: the planned system run at 10 % more than the
+load it was sized for (the target with its headroom), and the count that meets that load.
+Only plans with a value of the ranked quantity are ranked (``ranking.ranked``).
 
 The package: ``target`` (the target and its checks), ``results`` (a candidate's run, a
 device's plan), ``evaluate`` (the simulated run of one candidate count), ``devices`` (the

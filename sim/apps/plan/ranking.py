@@ -36,8 +36,9 @@ def plan(workload: str, target: Target, devices: list[str], objective: str = "co
         for d, amount in table.items():
             number(amount, f"{what} {d}", above=0.0)
     if target.scenario == "Server" and target.latency_ms is None:
-        if workload in whatif.MODELS:
-            target = replace(target, latency_ms=whatif.SERVER_BOUND_NS[whatif.MODELS[workload]] / 1e6)
+        bound = whatif.server_bound_ns(workload)
+        if bound:
+            target = replace(target, latency_ms=bound / 1e6)
     calib = calib or published.calibration_from()
     out = []
     for name in devices:
@@ -60,15 +61,25 @@ def plan(workload: str, target: Target, devices: list[str], objective: str = "co
 
 
 def rank(plans: list[DevicePlan], objective: str, budget_usd: float | None = None) -> list[DevicePlan]:
-    """Planned devices first, by objective (unknown objective values after known), then the rest."""
+    """Ranked plans first: those with a value of the objective, by it (over-budget ones after the
+    rest); then the plans without the ranked quantity (no price, no TDP: ``ranked(p, objective)``
+    is False), listed apart by device count; then the devices with no plan."""
     for p in plans:
         total = p.total("cost")
         p.over_budget = bool(budget_usd is not None and p.chosen and (total is None or total > budget_usd))
 
     def key(p: DevicePlan):
         if p.chosen is None:
-            return (2, 0.0, 0, p.device)
+            return (3, 0, 0.0, 0, p.device)
         v = p.total(objective)
-        return (1 if (v is None or p.over_budget) else 0, v if v is not None else 0.0, p.chosen.count, p.device)
+        if v is None:
+            return (2, 0, 0.0, p.chosen.count, p.device)
+        return (1 if p.over_budget else 0, 0, v, p.chosen.count, p.device)
 
     return sorted(plans, key=key)
+
+
+def ranked(plan: DevicePlan, objective: str) -> bool:
+    """Whether ``plan`` takes a rank under ``objective``: it has a plan and a value of the ranked
+    quantity (a device without a price is not ranked by cost, one without a TDP not by power)."""
+    return plan.chosen is not None and plan.total(objective) is not None

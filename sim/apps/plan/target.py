@@ -21,7 +21,7 @@ class Target:
     qps: float | None = None            # Server target QPS, Offline samples/s
     latency_ms: float | None = None     # Server bound; SingleStream p90 / MultiStream p99 limit
     headroom: float = 0.1
-    min_duration_ms: int | None = None  # None: the model's mlperf.conf rules
+    min_duration_ms: float | None = None  # None: the model's mlperf.conf rules
     min_query_count: int | None = None
 
     def required_qps(self, load: float = 1.0) -> float:
@@ -33,7 +33,7 @@ class Target:
     def duration_overrides(self) -> dict:
         out = {}
         if self.min_duration_ms is not None:
-            out["min_duration_ns"] = int(self.min_duration_ms) * 1_000_000
+            out["min_duration_ns"] = round(float(self.min_duration_ms) * 1_000_000)
         if self.min_query_count is not None:
             out["min_query_count"] = int(self.min_query_count)
         return out
@@ -54,6 +54,6 @@ def check_target(t: Target) -> None:
         number(t.latency_ms, "--latency-ms", **RANGES["latency_ms"])
     number(t.headroom, "--headroom", **HEADROOM)
     if t.min_duration_ms is not None:
-        number(t.min_duration_ms, "--min-duration-ms", **{**RANGES["duration_ms"], "integer": True})
+        number(t.min_duration_ms, "--min-duration-ms", **RANGES["duration_ms"])
     if t.min_query_count is not None:
         number(t.min_query_count, "--min-query-count", **RANGES["count"])

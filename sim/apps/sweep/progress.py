@@ -1,4 +1,8 @@
-"""What a sweep shows while and after it runs: a progress bar on stderr and the summary."""
+"""What a sweep shows while and after it runs: progress on stderr and the summary.
+
+On a terminal the progress is a bar rewritten in place; elsewhere (a pipe, a log, CI) it is
+plain lines, one every ``sim.util.progress.PLAIN_INTERVAL_S`` seconds plus the first and the
+last, with no carriage returns."""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from sim.util.progress import PLAIN_INTERVAL_S, format_s
 
 
 class ProgressBar:
@@ -15,6 +21,10 @@ class ProgressBar:
         self.total, self.done, self.start_done = total, done, done
         self.label, self.width = label, width
         self.stream = stream or sys.stderr
+        try:
+            self.tty = bool(self.stream.isatty())
+        except (AttributeError, ValueError):
+            self.tty = False
         self.t0 = time.perf_counter()
         self._last = 0.0
         self._shown = None
@@ -30,7 +40,8 @@ class ProgressBar:
 
     def _draw(self, force: bool = False) -> None:
         now = time.perf_counter()
-        if (not force and now - self._last < 0.1 and self.done < self.total) or self._shown == self.done:
+        interval = 0.1 if self.tty else PLAIN_INTERVAL_S
+        if (not force and now - self._last < interval and self.done < self.total) or self._shown == self.done:
             return
         self._last, self._shown = now, self.done
         note = self.note
@@ -41,6 +52,12 @@ class ProgressBar:
         rate = ran / elapsed if elapsed > 0 else 0.0
         left = (self.total - self.done) / rate if rate > 0 else None
         eta = f"{int(left // 60)}:{int(left % 60):02d}" if left is not None else "-:--"
+        if not self.tty:
+            self.stream.write(f"{self.label}: {self.done}/{self.total} points ({frac:.0%}), {rate:.1f} points/s, "
+                              f"{format_s(elapsed)} elapsed" + (f", about {format_s(left)} left" if left else "")
+                              + (f" ({note})" if note else "") + "\n")
+            self.stream.flush()
+            return
         text = (f"\r{self.label} |{self.fill * filled}{self.empty * (self.width - filled)}| "
                 f"{self.done}/{self.total} {frac:4.0%}  {rate:6.1f} points/s  left {eta}"
                 + (f"  {note}" if note else ""))
@@ -49,7 +66,8 @@ class ProgressBar:
 
     def close(self) -> None:
         self._draw(force=True)
-        self.stream.write("\n")
+        if self.tty:
+            self.stream.write("\n")
         self.stream.flush()
 
 
