@@ -105,11 +105,12 @@ def test_embedding_gather_touches_only_rows():
 def test_unknown_op_is_listed_not_zero():
     b = GraphBuilder("t")
     x = b.input("x", ["batch", 4])
-    y = b.op("Einsum", [x, x], equation="bi,bi->b")
+    k = b.const(np.array([2], np.int64), "k")
+    y = b.op("TopK", [x, k], n_out=2, axis=1)[0]     # no cost formula: data-dependent
     b.output(y)
     t = layers.layer_table(b.build(), batch=3)
-    assert t.uncounted_ops == ["Einsum"]
-    assert t.rows[0].counted is False
+    assert t.uncounted_ops == ["TopK"] and t.uncounted == {"TopK": 1}
+    assert t.rows[0].counted is False and t.uncounted_note() == "uncounted ops: TopK (1 node)"
 
 
 def test_bad_batch_and_uninferable_graph():
@@ -133,22 +134,22 @@ def _cli(*args):
 
 
 def test_cli_layers_json_and_errors(tmp_path):
-    r = _cli("layers", "mobilenet_v1", "--batch", "2", "--json")
+    r = _cli("layers", "--workload", "mobilenet_v1", "--batch", "2", "--json")
     assert r.returncode == 0, r.stderr
     obj = json.loads(r.stdout)
     assert obj["total_params"] == table("mobilenet_v1").total_params
     assert obj["total_macs"] == 2 * table("mobilenet_v1").total_macs
     assert obj["total_flops"] > 2 * obj["total_macs"] - 1 and len(obj["rows"]) == len(table("mobilenet_v1").rows)
 
-    r = _cli("layers", "no_such_model")
+    r = _cli("layers", "--workload", "no_such_model")
     assert r.returncode != 0 and r.stderr.startswith("error: unknown workload 'no_such_model'")
-    r = _cli("layers", "mobilenet_v1", "--batch", "0")
+    r = _cli("layers", "--workload", "mobilenet_v1", "--batch", "0")
     assert r.returncode != 0 and "expected an integer >= 1" in r.stderr
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"this is not a protobuf")
-    r = _cli("layers", str(junk))
+    r = _cli("layers", "--workload", str(junk))
     assert r.returncode != 0 and "not an ONNX model" in r.stderr and str(junk) in r.stderr
-    r = _cli("layers", str(tmp_path / "missing.onnx"))
+    r = _cli("layers", "--workload", str(tmp_path / "missing.onnx"))
     assert r.returncode != 0 and "no such file" in r.stderr
 
 
