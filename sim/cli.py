@@ -173,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(command.run(args) or 0)
     except InputError as exc:
         flush_deprecations(drop=True)       # bad input: one error line on stderr, nothing else
+        progress.drop_pending()
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -183,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: internal error in '{args.command}' (the traceback above); please report it", file=sys.stderr)
         return 3
     finally:
+        progress.flush_pending()
         flush_deprecations()
 
 

@@ -9,6 +9,8 @@ model); for DLRM the embedding rows and the MLP weights and biases.
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -103,6 +105,23 @@ def test_bert_small_variant_is_valid_and_runs(name, tmp_path, monkeypatch):
         start, end = sess.run(["start_logits", "end_logits"], make_feeds(w.model, batch, seed=batch))
         assert start.shape == end.shape == (batch, 64)
         assert np.isfinite(start).all() and np.isfinite(end).all()
+
+
+@pytest.mark.parametrize("piece_bytes", [None, 4096])
+def test_cached_file_is_the_models_bytes(piece_bytes, tmp_path, monkeypatch):
+    # the cache file is written and read a record at a time (BERT-large's 1.3 GB never sits in
+    # memory twice): its bytes and hash must be protobuf's own deterministic serialization, and
+    # reading it back must give the model onnx.load gives; 4096 takes the large-tensor path
+    # (raw data written and read on its own) for every weight of the small model
+    monkeypatch.setenv("SIM_CACHE_DIR", str(tmp_path))
+    if piece_bytes:
+        monkeypatch.setattr(workloads, "_MERGE_BYTES", piece_bytes)
+    cold = workloads.build("bert_base", small=True)
+    whole = cold.model.SerializeToString(deterministic=True)
+    assert cold.path.read_bytes() == whole
+    assert cold.sha256 == hashlib.sha256(whole).hexdigest() == workloads.model_sha256(cold.model)
+    warm = workloads.build("bert_base", small=True)
+    assert warm.sha256 == cold.sha256 and warm.model == cold.model == onnx.load(str(cold.path))
 
 
 def test_bert_op_pattern_is_exporter_style():

@@ -115,3 +115,17 @@ def test_sweep_progress_is_plain_lines_off_a_terminal():
     assert "\r" not in text
     assert text.splitlines()[0].startswith("grid: 0/3 points (0%)")
     assert text.splitlines()[-1].startswith("grid: 3/3 points (100%)")
+
+
+def test_say_waits_so_an_input_error_stays_one_line(stream):
+    progress.say("doing x")
+    progress.drop_pending()                 # what the command line does on bad input
+    time.sleep(progress.SAY_DELAY_S + 0.3)
+    assert stream.getvalue() == ""
+    progress.say("doing y")
+    time.sleep(progress.SAY_DELAY_S + 0.5)  # nothing else came: shown after the delay
+    assert stream.getvalue() == "doing y\n"
+    progress.say("doing z")
+    with progress.task("w", total=1) as t:  # another report shows it first, in order
+        t.advance()
+    assert stream.getvalue().startswith("doing y\ndoing z\nw: 0/1")

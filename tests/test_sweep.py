@@ -199,7 +199,9 @@ def test_progress_bar_draws_on_the_given_stream():
         bar.update()
     bar.close()
     text = buf.getvalue()
-    assert "grid |" in text and "10/10 100%" in text and "points/s" in text and text.endswith("\n")
+    # not a terminal: plain lines, no carriage returns (a log stays readable)
+    assert "grid: 10/10 points (100%)" in text and "points/s" in text and text.endswith("\n")
+    assert "\r" not in text
 
 
 def test_kill_9_mid_sweep_then_resume_equals_an_uninterrupted_sweep(tmp_path):

@@ -58,9 +58,10 @@ def test_fixed_batch_dimension_refuses_batching():
     g = GraphBuilder("fixed")
     x = g.input("x", [1, 16])
     g.output(g.linear(x, 16, 4))
+    model = g.build()
     with pytest.raises(InputError, match="fixed first dimension 1"):
-        check_model_batches(g.build(), 8, "fixed.onnx")
-    check_model_batches(g.build(), 1, "fixed.onnx")
+        check_model_batches(model, 8, "fixed.onnx")
+    check_model_batches(model, 1, "fixed.onnx")
 
 
 def test_missing_loadgen_says_how_to_install(monkeypatch, capsys):

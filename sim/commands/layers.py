@@ -25,12 +25,14 @@ def normalize(args) -> None:
 def run(args) -> int:
     from sim.util import progress  # noqa: PLC0415 - only for the table
 
-    progress.say(f"layer table of {args.workload}{' (small)' if args.small else ''} at batch {args.batch}: "
-                 f"building the ONNX graph (cached after the first time), then counting each node")
     from sim.workload import catalog as workloads  # noqa: PLC0415 - loads onnx: kept out of `python -m sim --help`
     from sim.workload import layers  # noqa: PLC0415 - loads onnx: kept out of `python -m sim --help`
     use_input_shapes(args)
-    w = workloads.resolve(args.workload, small=args.small)
+    # the model first (a bad name or file fails here, before any other line), then what is done
+    with progress.stage(f"loading or building {args.workload} (built models are cached)"):
+        w = workloads.resolve(args.workload, small=args.small)
+    layers.check_ops(w.model, str(w.path))
+    progress.say(f"layer table of {w.name} at batch {args.batch}: counting each node")
     table = layers.layer_table(w.model, batch=args.batch, name=w.name, source=str(w.path))
     if args.json:
         print(json.dumps(table.to_dict()))

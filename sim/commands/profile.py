@@ -27,13 +27,17 @@ def run(args) -> int:
     from sim.commands.header import this_cpu  # noqa: PLC0415 - reads /proc/cpuinfo
     from sim.util import progress  # noqa: PLC0415 - only when measuring
 
-    progress.say(f"profiling {args.workload} with onnxruntime on this machine's CPU ({this_cpu()}), batch sizes "
-                 f"{','.join(map(str, args.batch_sizes))}, {args.threads or 'default'} threads "
-                 f"(from the cache when measured before{'; --remeasure: measuring again' if args.remeasure else ''})")
     from sim.profile import store  # noqa: PLC0415 - loads onnx: kept out of `python -m sim --help`
     from sim.workload import catalog as workloads  # noqa: PLC0415 - loads onnx: kept out of `python -m sim --help`
+    from sim.workload import layers  # noqa: PLC0415 - loads onnx: kept out of `python -m sim --help`
     use_input_shapes(args)
-    w = workloads.resolve(args.workload, small=args.small)
+    # the model first (a bad name, file or operator fails here, before any other line), then what is done
+    with progress.stage(f"loading or building {args.workload} (built models are cached)"):
+        w = workloads.resolve(args.workload, small=args.small)
+    layers.check_ops(w.model, str(w.path))
+    progress.say(f"profiling {w.name} with onnxruntime on this machine's CPU ({this_cpu()}), batch sizes "
+                 f"{','.join(map(str, args.batch_sizes))}, {args.threads or 'default'} threads "
+                 f"(from the cache when measured before{'; --remeasure: measuring again' if args.remeasure else ''})")
     with progress.stage(f"measuring or loading the profile of {w.name}"):
         profile = store.load_or_measure(w, batch_sizes=args.batch_sizes, threads=args.threads,
                                         cache_dir=args.cache_dir, remeasure=args.remeasure)

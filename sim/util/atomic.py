@@ -78,6 +78,11 @@ def clean_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    return write_chunks(path, (data,))
+
+
+def write_chunks(path: str | os.PathLike, chunks) -> Path:
+    """``write_bytes`` of the bytes ``chunks`` yields, one after another: the whole never sits in memory."""
     path = Path(path)
     if path.is_dir():
         raise InputError(f"{path}: is a folder; expected a file path")
@@ -91,7 +96,8 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     try:
         with os.fdopen(fd, "wb") as fh:
             os.fchmod(fh.fileno(), _default_mode())       # mkstemp creates 0600
-            fh.write(data)
+            for chunk in chunks:
+                fh.write(chunk)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

@@ -80,12 +80,38 @@ def remaining_s(done: float, total: float | None, elapsed_s: float) -> float | N
     return elapsed_s / done * (total - done)
 
 
+#: seconds a ``say`` line waits before it is shown: an input error found by then replaces it,
+#: so bad input stays one error line (``drop_pending``), and the line still comes within 2 s
+SAY_DELAY_S = 0.8
+_PENDING: list = []
+_PENDING_LOCK = threading.Lock()
+
+
 def say(message: str) -> None:
-    """One line of what the command is doing (not shown with ``--quiet``)."""
+    """One line of what the command is doing (not shown with ``--quiet``). It is shown after
+    ``SAY_DELAY_S``, or at once when another report or ``flush_pending`` comes first."""
     if quiet():
         return
-    stream = _stream()
-    print(message, file=stream, flush=True)
+    with _PENDING_LOCK:
+        _PENDING.append((message, _stream()))
+    timer = threading.Timer(SAY_DELAY_S, flush_pending)
+    timer.daemon = True
+    timer.start()
+
+
+def flush_pending() -> None:
+    """Show the ``say`` lines still waiting, in order."""
+    with _PENDING_LOCK:
+        lines = list(_PENDING)
+        _PENDING.clear()
+    for message, stream in lines:
+        print(message, file=stream, flush=True)
+
+
+def drop_pending() -> None:
+    """Forget the ``say`` lines not shown yet (the command failed on its input first)."""
+    with _PENDING_LOCK:
+        _PENDING.clear()
 
 
 class Task:
@@ -117,6 +143,7 @@ class Task:
     def _emit(self, force: bool = False) -> None:
         if quiet():
             return
+        flush_pending()
         now = self._clock()
         if not force and now - self._last_out < (TTY_INTERVAL_S if self._tty else PLAIN_INTERVAL_S):
             return
@@ -144,6 +171,7 @@ class Task:
     def finish(self, message: str = "") -> None:
         if quiet():
             return
+        flush_pending()
         stream = _stream()
         text = message or f"{self.what}: done, {self.done:g} {self.unit} in {format_s(self.elapsed_s())}"
         if self._tty:
@@ -186,6 +214,7 @@ def stage(what: str, estimate_s: float | None = None, interval_s: float | None =
     def beat() -> None:
         if stop.wait(min(STAGE_QUIET_S, interval)):
             return
+        flush_pending()
         print(f"{what}{est}...", file=stream, flush=True)
         said.set()
         while not stop.wait(interval):
