@@ -51,6 +51,9 @@ from sim.util.bisect import bisect
 MAX_BATCH = {"gpu": 2048, "asic": 32, "fpga": 16, "dsp": 1, "cpu": 32}
 TUNED_BATCH_KINDS = ("gpu",)
 SERVER_QUERIES = 10000
+# at most this many queries per simulated Server trial: 40 bounds of a network served at millions
+# of queries/s (DLRM) would be tens of millions of queries, and p99 is settled long before
+SERVER_MAX_QUERIES = 500_000
 MS_SAMPLES = 8
 # Harnesses that split a MultiStream query's samples over all accelerators of the node.
 # Published results: Qualcomm's do (one server with 1, 2, 5 and 8 Cloud AI 100 cards,
@@ -393,7 +396,8 @@ def server_peak(case: Case, p: Params, s: Setup | None = None, seed: int = 0, re
     A target above the sustainable capacity (``server_capacity``) is INVALID: in a 600 s
     run the backlog of an overloaded system grows past any bound. Below it, a simulated run
     decides: at least ``SERVER_QUERIES`` queries and 40 latency bounds of simulated time
-    (long enough for the queue to settle), one schedule seed. The search starts at the
+    (long enough for the queue to settle), at most ``SERVER_MAX_QUERIES`` queries, one
+    schedule seed. The search starts at the
     sustainable capacity, steps down by 8 % until VALID, then bisects to ``rel_tol``.
     """
 
@@ -412,7 +416,7 @@ def server_peak(case: Case, p: Params, s: Setup | None = None, seed: int = 0, re
     def valid(qps: float) -> bool:
         if qps > capacity:
             return False
-        dur = max(SERVER_QUERIES / qps, 40 * bound_s, 0.1)
+        dur = max(SERVER_QUERIES / qps, min(max(40 * bound_s, 0.1), SERVER_MAX_QUERIES / qps))
         r = simulate("Server", workload=None, mlperf_model=model, system=system, cost=c, seed=seed,
                      overrides=_settings(model, server_target_qps=qps,
                                          server_target_latency_ns=int(case.latency_bound_ns),
