@@ -24,7 +24,6 @@ def normalize(args) -> None:
 
 def run(args) -> int:
     from sim.util import progress  # noqa: PLC0415 - only for the table
-
     from sim.workload import catalog as workloads  # noqa: PLC0415 - loads onnx: kept out of `python -m sim --help`
     from sim.workload import layers  # noqa: PLC0415 - loads onnx: kept out of `python -m sim --help`
     use_input_shapes(args)

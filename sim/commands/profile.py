@@ -25,9 +25,8 @@ def normalize(args) -> None:
 
 def run(args) -> int:
     from sim.commands.header import this_cpu  # noqa: PLC0415 - reads /proc/cpuinfo
-    from sim.util import progress  # noqa: PLC0415 - only when measuring
-
     from sim.profile import store  # noqa: PLC0415 - loads onnx: kept out of `python -m sim --help`
+    from sim.util import progress  # noqa: PLC0415 - only when measuring
     from sim.workload import catalog as workloads  # noqa: PLC0415 - loads onnx: kept out of `python -m sim --help`
     from sim.workload import layers  # noqa: PLC0415 - loads onnx: kept out of `python -m sim --help`
     use_input_shapes(args)
