@@ -76,13 +76,20 @@ class RunResult:
         """Write the summary, the detail log and result.json into ``out_dir``: each file atomically,
         the three under a lock on the folder, so runs writing into one folder at once take turns
         and leave the three files of one run."""
-        out = atomic.check_output(out_dir, "folder", "out_dir")
-        detail = loadgen_logs.detail_lines(self.metrics, loadgen_logs.detail_settings(self.settings, self.traffic))
-        files = {"mlperf_log_summary.txt": self.summary_text(),
-                 "mlperf_log_detail.txt": "\n".join(detail) + "\n",
-                 "result.json": json.dumps(self.to_json(), indent=2, default=_jsonable) + "\n"}
-        with atomic.folder_lock(out):
-            return [atomic.write_text(out / name, text) for name, text in files.items()]
+        return write_run_files(out_dir, self.summary_text(), self.metrics, self.settings, self.traffic, self.to_json())
+
+
+def write_run_files(out_dir: str | Path, summary: str, metrics, settings: TestSettings, traffic: Traffic,
+                    result: dict) -> list[Path]:
+    """mlperf_log_summary.txt, mlperf_log_detail.txt and result.json of one run (sample or LLM)
+    into ``out_dir``: each file atomically, the three under a lock on the folder."""
+    out = atomic.check_output(out_dir, "folder", "out_dir")
+    detail = loadgen_logs.detail_lines(metrics, loadgen_logs.detail_settings(settings, traffic))
+    files = {"mlperf_log_summary.txt": summary,
+             "mlperf_log_detail.txt": "\n".join(detail) + "\n",
+             "result.json": json.dumps(result, indent=2, default=_jsonable) + "\n"}
+    with atomic.folder_lock(out):
+        return [atomic.write_text(out / name, text) for name, text in files.items()]
 
 
 def _jsonable(x):

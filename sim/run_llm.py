@@ -32,7 +32,6 @@ system's estimated capacity.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -45,10 +44,9 @@ from sim.loadgen import logs as loadgen_logs
 from sim.loadgen.settings import KNOWN_MODELS, TestSettings
 from sim.loadgen.tokens import TokenMetrics, compute_token_metrics
 from sim.loadgen.traffic import Traffic, check_run_size, generate
-from sim.run import settings_of
+from sim.run import settings_of, write_run_files
 from sim.sut.llm import EngineSpec, Layout, LLMResult, blocks_from_memory, simulate_llm
 from sim.sut.llm.kv_cache import check_fits
-from sim.util import atomic
 from sim.util.checks import RANGES, number, refuse
 from sim.util.yamlfile import read_yaml
 from sim.workload import llm as llm_workloads
@@ -332,23 +330,8 @@ class LLMRunResult:
 
     def write(self, out_dir: str | Path) -> list[Path]:
         """mlperf_log_summary.txt, mlperf_log_detail.txt and result.json into ``out_dir``."""
-        out = atomic.check_output(out_dir, "folder", "out_dir")
-        detail = loadgen_logs.detail_lines(self.metrics, loadgen_logs.detail_settings(self.settings, self.traffic))
-        files = {"mlperf_log_summary.txt": self.summary_text(),
-                 "mlperf_log_detail.txt": "\n".join(detail) + "\n",
-                 "result.json": json.dumps(self.to_json(), indent=2, default=_jsonable) + "\n"}
-        with atomic.folder_lock(out):
-            return [atomic.write_text(out / name, text) for name, text in files.items()]
+        return write_run_files(out_dir, self.summary_text(), self.metrics, self.settings, self.traffic, self.to_json())
 
-
-def _jsonable(x):
-    if isinstance(x, np.integer):
-        return int(x)
-    if isinstance(x, np.floating):
-        return float(x)
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    return str(x)
 
 
 def mlperf_model_for(workload: llm_workloads.LLMWorkload, scenario: str, mlperf_model: str | None) -> tuple[str, str]:

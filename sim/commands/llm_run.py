@@ -9,6 +9,7 @@ and ``--plot FILE`` (TTFT/TPOT distributions for ``run``, tokens/s and p99s agai
 
 from __future__ import annotations
 
+from sim.commands.args import overrides
 from sim.errors import InputError
 from sim.workload.llm import is_llm_workload
 
@@ -34,17 +35,6 @@ def _system(args, wl):
     return default_llm_system(wl)
 
 
-def _overrides(args) -> dict:
-    out = {}
-    if getattr(args, "qps", None) is not None:
-        out["server_target_qps"] = float(args.qps)
-    if args.min_query_count is not None:
-        out["min_query_count"] = args.min_query_count
-    if args.min_duration_ms is not None:
-        out["min_duration_ns"] = round(args.min_duration_ms * 1_000_000)
-    return out
-
-
 def _refuse_batch_flags(args, command: str) -> None:
     for flag, value in (("--service-time-ms", args.service_time_ms), ("--small", args.small or None),
                         ("--input-shape", getattr(args, "input_shape", None))):
@@ -65,7 +55,7 @@ def run_llm(args) -> int:
           + (f" at {args.qps:g} QPS" if args.qps is not None and args.scenario != "Offline" else ""), flush=True)
     want_trace = bool(args.trace)
     r = simulate_llm_run(args.scenario, wl, system=system, mlperf_model=args.mlperf_model, user_conf=args.user_conf,
-                         overrides=_overrides(args), seed=args.seed, lengths_csv=args.lengths, trace=want_trace)
+                         overrides=overrides(args), seed=args.seed, lengths_csv=args.lengths, trace=want_trace)
     print(f"note: {system.default_note}" if system.default_note else f"system: {system.describe(wl.model)}")
     print(f"cost model: {r.cost.describe()}")
     for note in r.notes:
@@ -105,7 +95,7 @@ def search_llm(args) -> int:
     _refuse_batch_flags(args, "search")
     wl = llm.load(args.workload)
     system = _system(args, wl)
-    over = _overrides(args)
+    over = overrides(args)
     if not args.mlperf_length and "min_duration_ns" not in over:
         over = {"min_duration_ns": round(SHORT_TRIAL_S * 1e9), "min_query_count": 1,
                 "performance_sample_count_override": SHORT_TRIAL_SAMPLES, **over}
