@@ -68,6 +68,29 @@ def read_detail(path: Path) -> dict:
     return values
 
 
+def run_test(lg, sut, sut_handle, settings, out: Path, total: int, perf: int, trace: bool = False
+             ) -> tuple[float, dict, dict]:
+    """One LoadGen test of ``sut`` (an object with ``start``/``stop`` around the test) with a
+    QSL of ``total`` samples (``perf`` loaded), logs into ``out``, the host's CPU use watched:
+    (wall seconds of the test, the CPU monitor's figures, the detail log's records)."""
+    qsl = lg.ConstructQSL(total, perf, lambda idx: None, lambda idx: None)
+    log = lg.LogSettings()
+    log.log_output.outdir = str(out)
+    log.log_output.copy_summary_to_stdout = False
+    log.enable_trace = trace
+    monitor = CpuMonitor()
+    sut.start()
+    monitor.start()
+    t_run = time.perf_counter()
+    lg.StartTestWithLogSettings(sut_handle, qsl, settings, log, "no-audit.config")
+    wall_s = time.perf_counter() - t_run
+    machine = monitor.stop()
+    sut.stop()
+    lg.DestroyQSL(qsl)
+    lg.DestroySUT(sut_handle)
+    return wall_s, machine, read_detail(out / "mlperf_log_detail.txt")
+
+
 def run_loadgen(spec: dict) -> dict:
     """One LoadGen test against the real SUT; writes the run's folder (module docstring)."""
     lg = require_loadgen()
@@ -106,23 +129,8 @@ def run_loadgen(spec: dict) -> dict:
     sut_handle = lg.ConstructSUT(sut.issue_queries, sut.flush_queries)
     total = int(spec["total_sample_count"])
     perf = int(spec.get("performance_sample_count", total))
-    qsl = lg.ConstructQSL(total, perf, lambda idx: None, lambda idx: None)
-    log = lg.LogSettings()
-    log.log_output.outdir = str(out)
-    log.log_output.copy_summary_to_stdout = False
-    log.enable_trace = bool(spec.get("trace", False))
-    monitor = CpuMonitor()
-    sut.start()
-    monitor.start()
-    t_run = time.perf_counter()
-    lg.StartTestWithLogSettings(sut_handle, qsl, settings, log, "no-audit.config")
-    wall_s = time.perf_counter() - t_run
-    machine = monitor.stop()
-    sut.stop()
-    lg.DestroyQSL(qsl)
-    lg.DestroySUT(sut_handle)
-
-    detail = read_detail(out / "mlperf_log_detail.txt")
+    wall_s, machine, detail = run_test(lg, sut, sut_handle, settings, out, total, perf,
+                                       trace=bool(spec.get("trace", False)))
     arrays = sut.arrays()
     np.savez_compressed(out / "samples.npz", **arrays)
     counts = arrays["batch_count"]

@@ -30,8 +30,8 @@ import numpy as np
 
 from sim.errors import InputError
 from sim.validate import require_loadgen
-from sim.validate.harness import LOADGEN_FIELDS, read_detail
-from sim.validate.machine import CpuMonitor, _current_niceness
+from sim.validate.harness import LOADGEN_FIELDS, run_test
+from sim.validate.machine import _current_niceness
 from sim.validate.process import jsonable
 
 #: LoadGen's settings the LLM runs set, by the simulator's field name: LoadGen's attribute, conversion
@@ -110,22 +110,7 @@ def run_llm_loadgen(spec: dict) -> dict:
     engine = ContinuousBatcher(runner, inp, outp, max_seqs, budget, first_token, complete,
                                seed=int(spec.get("seed", 0)))
     sut = lg.ConstructSUT(lambda qs: engine.issue([(q.id, q.index) for q in qs]), lambda: None)
-    qsl = lg.ConstructQSL(total, total, lambda idx: None, lambda idx: None)
-    log = lg.LogSettings()
-    log.log_output.outdir = str(out)
-    log.log_output.copy_summary_to_stdout = False
-    monitor = CpuMonitor()
-    engine.start()
-    monitor.start()
-    t_run = time.perf_counter()
-    lg.StartTestWithLogSettings(sut, qsl, settings, log, "no-audit.config")
-    wall_s = time.perf_counter() - t_run
-    machine = monitor.stop()
-    engine.stop()
-    lg.DestroyQSL(qsl)
-    lg.DestroySUT(sut)
-
-    detail = read_detail(out / "mlperf_log_detail.txt")
+    wall_s, machine, detail = run_test(lg, engine, sut, settings, out, total, total)
     arrays = engine.arrays()
     np.savez_compressed(out / "llm_run.npz", **arrays)
     result = {
