@@ -97,7 +97,7 @@ def main(argv=None) -> int:
                     help="no real runs: re-simulate from the real runs and calibrations kept under --out")
     ap.add_argument("--drift-probe", action="store_true",
                     help="rescale each prediction by the run's one-second speed probe (off by default)")
-    ap.add_argument("--server-loads-of", choices=LOAD_BASES, default="offline",
+    ap.add_argument("--server-loads-of", choices=LOAD_BASES, default="peak",
                     help=LOAD_BASES_HELP)
     ap.add_argument("--nice", type=int, default=-10,
                     help="niceness change of the measuring processes (default -10: on a shared machine other "

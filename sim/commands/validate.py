@@ -34,8 +34,8 @@ def add_parser(subparsers):
     p.add_argument("--server-bound-ms", type=latency_ms,
                    help="Server latency bound for the comparison (default: 20x the idle batch-1 time, >= 2 ms)")
     p.add_argument("--no-peak", action="store_true", help="skip the peak VALID Server QPS search")
-    p.add_argument("--server-loads-of", choices=LOAD_BASES, default="offline",
-                   help=LOAD_BASES_HELP)
+    p.add_argument("--server-loads-of", choices=LOAD_BASES, default=None,
+                   help=LOAD_BASES_HELP + " (default: peak; offline with --no-peak)")
     p.add_argument("--quiet-wait-s", type=seconds,
                    help="wait up to this long before each real run for other processes to go quiet "
                         "(default 120; 0 with --quick)")
@@ -88,14 +88,15 @@ def run(args) -> int:
             raise InputError("--workload: LLM and other workloads in one validation; expected only LLM workloads "
                              "(e.g. tiny-llm) or none")
         return run_llm(args)
+    basis = args.server_loads_of or ("offline" if args.no_peak else "peak")
     results = experiment.run_validation(args.workload, system_of(args), args.out, quick=args.quick, small=args.small,
                                         repeats=args.repeats, sim_seeds=args.sim_seeds,
                                         server_bound_ms=args.server_bound_ms, peak=not args.no_peak,
                                         mlperf_model=args.mlperf_model, quiet_wait_s=args.quiet_wait_s,
                                         nice=args.nice, drift_probe=args.drift_probe, replay=args.replay,
                                         calibrate_after=args.calibrate_after,
-                                        calibrate_between=args.calibrate_between, load_basis=args.server_loads_of,
-                                        log=lambda *a: print(*a, flush=True))
+                                        calibrate_between=args.calibrate_between, load_basis=basis,
+                                        system_file=args.system, log=lambda *a: print(*a, flush=True))
     print()
     print(report.format_table(report.all_records(results)))
     fp = experiment.machine_fingerprint(results)

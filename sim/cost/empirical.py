@@ -35,6 +35,7 @@ import math
 
 import numpy as np
 
+from sim.cost.stalls import StallProcess, split
 from sim.errors import InputError
 
 SCHEMA = "sim.empirical_cost/1"
@@ -59,8 +60,10 @@ def _ratios(values, what: str, source: str) -> np.ndarray:
 class EmpiricalCost:
     random = True
 
-    def __init__(self, busy: dict, idle: dict, source: str = "empirical cost", idle_after_ns: float = 0.0):
+    def __init__(self, busy: dict, idle: dict, source: str = "empirical cost", idle_after_ns: float = 0.0,
+                 stalls: StallProcess | None = None):
         self.source = source
+        self.stalls = stalls
         self.idle_after_ns = float(idle_after_ns)
         self.busy = {(int(b), int(c)): _sorted_samples(v, f"busy batch {b} concurrency {c}", source)
                      for (b, c), v in busy.items()}
@@ -130,6 +133,8 @@ class EmpiricalCost:
             else:
                 gap = self._nearest_gap(gap_ns, 1)
                 value = self._busy_draw(batch, self.levels[0], u) + self._idle_penalty[gap]
+        if self.stalls is not None:
+            value += self.stalls.extra_ns(value, rng)
         return float(max(1.0, math.ceil(value)))      # whole ns keep simulated times exact
 
     def service_time_ns(self, batch, idle: bool = False, rng=None) -> float:
@@ -158,12 +163,12 @@ class EmpiricalCost:
             return self
         return EmpiricalCost({k: v * factor for k, v in self.busy.items()},
                              {k: v * factor for k, v in self.idle.items()},
-                             f"{self.source}, x{factor:.4f}", self.idle_after_ns)
+                             f"{self.source}, x{factor:.4f}", self.idle_after_ns, self.stalls)
 
     def busy_scaled(self, factors: dict, note: str) -> "EmpiricalCost":
         """The same model with busy times of batch ``b`` multiplied by ``factors[b]`` (1 where absent)."""
         return EmpiricalCost({(b, c): v * float(factors.get(b, 1.0)) for (b, c), v in self.busy.items()},
-                             dict(self.idle), f"{self.source}, {note}", self.idle_after_ns)
+                             dict(self.idle), f"{self.source}, {note}", self.idle_after_ns, self.stalls)
 
     def under_traffic(self, woken, queued, note: str) -> "EmpiricalCost":
         """The model of batches while queries keep arriving: a batch started after a wait
@@ -175,7 +180,22 @@ class EmpiricalCost:
         busy = {k: float(np.median(v)) * q for k, v in self.busy.items()}
         lo = self.levels[0]
         idle = {(b, g): float(np.median(self.busy[(b, lo)])) * w for b in self.batch_sizes for g in self.gaps}
-        return EmpiricalCost(busy, idle, f"{self.source}, {note}", self.idle_after_ns)
+        return EmpiricalCost(busy, idle, f"{self.source}, {note}", self.idle_after_ns, self.stalls)
+
+    def with_stall_process(self) -> "EmpiricalCost":
+        """The same measurements with their scheduler stalls taken out of the tables and put
+        back as a process in time (``sim.cost.stalls``); unchanged where it has one already or its
+        tables hold no stall."""
+        if self.stalls is not None:
+            return self
+        tables = {("busy", k): v for k, v in self.busy.items()}
+        tables.update({("idle", k): v for k, v in self.idle.items()})
+        clean, stalls = split(tables)
+        if not stalls.count:
+            return self
+        return EmpiricalCost({k: v for (kind, k), v in clean.items() if kind == "busy"},
+                             {k: v for (kind, k), v in clean.items() if kind == "idle"},
+                             f"{self.source}, {stalls.describe()} as a process in time", self.idle_after_ns, stalls)
 
     def slowdown_against(self, other: "EmpiricalCost") -> float:
         """How much slower this model is than ``other`` overall: the median over the busy

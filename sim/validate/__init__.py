@@ -41,8 +41,9 @@ from sim.errors import InputError
 #: or the real peak VALID Server QPS (``experiment.run_validation``'s ``load_basis``)
 LOAD_BASES = ("offline", "peak")
 #: the one help text of the ``--server-loads-of`` option (``python -m sim validate`` and the report script)
-LOAD_BASES_HELP = ("what the Server loads are fractions of: the measured Offline samples/s (default) or the real "
-                   "peak VALID Server QPS, searched first (loads above it grow with the run's length)")
+LOAD_BASES_HELP = ("what the Server loads are fractions of: the measured Offline samples/s or the real peak VALID "
+                   "Server QPS, searched first (a load above it makes the run's latency grow with its length: "
+                   "on a small model in the default set-up the Server sustains far less than Offline)")
 
 INSTALL_HINT = "mlcommons-loadgen is not installed: pip install -e '.[loadgen]'"
 

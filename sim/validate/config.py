@@ -78,6 +78,28 @@ class HarnessConfig:
         return f"{self.instances} worker(s) x {threads} intra-op thread(s), batching {bat}"
 
 
+def setup_lines(cfg: HarnessConfig, physical_cores: int, usable_cores: int, system_file: str | None) -> list[str]:
+    """What a validation runs, said before it starts: where the set-up comes from, the
+    worker and intra-op thread counts (onnxruntime's default resolved to its number), the
+    batching, and whether the model's threads fill every core (then LoadGen's threads and
+    any other process take cores from a run in progress, and the prediction depends on
+    measuring that: ``MachineCalibration.contention``)."""
+    threads = cfg.intra_op_threads or physical_cores
+    how = (f"{threads} intra-op thread(s)" if cfg.intra_op_threads
+           else f"onnxruntime's default intra-op threads ({threads}: one per physical core)")
+    lines = [f"set-up ({system_file or 'the default: no --system file'}): {cfg.instances} worker(s) x {how}, "
+             f"batching {cfg.describe().split('batching ', 1)[1]}"]
+    used = cfg.instances * threads
+    if used >= usable_cores:
+        lines.append(f"  the model's {used} thread(s) fill all {usable_cores} usable cores: LoadGen's threads and "
+                     f"other processes take cores from runs in progress (measured by the calibration and "
+                     f"simulated); keep the machine quiet, other processes' load is not predicted")
+    else:
+        lines.append(f"  the model's {used} thread(s) leave {usable_cores - used} of {usable_cores} usable cores to "
+                     f"LoadGen and the harness")
+    return lines
+
+
 def realise(system, workload: str, small: bool = False, source: str = "system") -> HarnessConfig:
     """The harness configuration for ``system``, or ``InputError`` for what a CPU cannot be.
 

@@ -55,9 +55,10 @@ from sim.loadgen.scenarios import CLOSED_LOOP
 from sim.loadgen.settings import PERFORMANCE_SAMPLE_COUNT, canonical_model
 from sim.run import RunResult, offline_capacity_qps
 from sim.sut.system import SystemSpec
+from sim.util.fingerprint import physical_core_count, usable_core_count
 from sim.validate import LOAD_BASES, require_loadgen
 from sim.validate.calibrate_cpu import calibrate
-from sim.validate.config import load_workload, realise
+from sim.validate.config import load_workload, realise, setup_lines
 from sim.validate.machine import machine_fingerprint, wait_quiet
 from sim.validate.machine_calibration import MachineCalibration
 from sim.validate.peak import bisect_peak, predict_peak, search_real_peak
@@ -126,6 +127,7 @@ class Plan:
     calibrate_after: bool = False               # calibrate again after the real runs and pool them all
     calibrate_between: int = 0                  # calibrations between the rounds (spread evenly), pooled too
     load_basis: str = "offline"                 # Server loads of: "offline" (samples/s) or "peak" (VALID QPS)
+    system_file: str | None = None              # where ``system`` was read from (None: the default set-up)
 
 
 # ---------------------------------------------------------------------------------------
@@ -212,7 +214,7 @@ class Validator:
         qps = overrides.get("server_target_qps") if scenario == "Server" else None
         key = (round(drift, 6), qps, traffic)
         if key not in self._costs:
-            scaled = cal.cost.scaled(key[0])
+            scaled = cal.cost.with_stall_process().scaled(key[0])
             self._costs[key] = cal.cost_for(scenario, qps, scaled) if traffic else scaled
         return simulate_twin(cal, self.plan.system, self.plan.workload, self.model, self.total, scenario,
                              overrides, seed, self._costs[key])
@@ -310,6 +312,8 @@ class Validator:
         label = _label(p.workload, p.small)
         t0 = time.perf_counter()
         self.log(f"== {label}: {self.cfg.describe()}")
+        for line in setup_lines(self.cfg, physical_core_count(), usable_core_count(), p.system_file):
+            self.log("  " + line)
         if p.replay:
             path = self.root / "calibration" / "calibration.json"
             if not path.is_file():
@@ -468,12 +472,14 @@ def run_validation(workloads: list[str], system=None, outdir="out/validate", *, 
                    quiet_wait_s: float | None = None, durations: Durations | None = None, nice: int = 0,
                    log=print, drift_probe: bool = False, replay: bool = False,
                    calibrate_after: bool | None = None, calibrate_between: int | None = None,
-                   load_basis: str = "offline") -> list[dict]:
+                   load_basis: str = "offline", system_file: str | None = None) -> list[dict]:
     """``validate_workload`` for each workload in turn (one system); the list of results.
 
     ``calibrate_after`` (default: unless ``quick``): calibrate again after the real runs;
     ``calibrate_between`` (default: 1 with ``calibrate_after``, else 0): calibrations between
     the rounds of real runs. The predictions pool all the calibrations at their median per batch size.
+
+    ``system_file``: where ``system`` was read from, said in the set-up line (None: the default).
 
     ``replay``: no real runs and no calibration: both are read back from ``outdir`` (a
     finished validation with the same options) and only the simulated side runs again.
@@ -498,7 +504,7 @@ def run_validation(workloads: list[str], system=None, outdir="out/validate", *, 
                     else quiet_wait_s, retries=0 if quick else 2, nice=nice, log=log, drift_probe=drift_probe,
                     replay=replay, calibrate_after=after,
                     calibrate_between=(1 if after else 0) if calibrate_between is None else calibrate_between,
-                    load_basis=load_basis)
+                    load_basis=load_basis, system_file=system_file)
         results.append(_removed_if_failed(plan.outdir, lambda: validate_workload(plan)))
     return results
 

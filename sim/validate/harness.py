@@ -31,6 +31,7 @@ from sim.validate.config import HarnessConfig
 from sim.validate.machine import CpuMonitor, _current_niceness
 from sim.validate.process import jsonable
 from sim.validate.sut import WorkerSUT, make_executors
+from sim.validate.thread_cpu import ThreadCensus
 
 #: sim override field -> (LoadGen TestSettings attribute, conversion)
 LOADGEN_FIELDS = {
@@ -72,7 +73,9 @@ def run_test(lg, sut, sut_handle, settings, out: Path, total: int, perf: int, tr
              ) -> tuple[float, dict, dict]:
     """One LoadGen test of ``sut`` (an object with ``start``/``stop`` around the test) with a
     QSL of ``total`` samples (``perf`` loaded), logs into ``out``, the host's CPU use watched:
-    (wall seconds of the test, the CPU monitor's figures, the detail log's records)."""
+    (wall seconds of the test, the CPU monitor's figures with the CPU time of the process's
+    threads over the test under ``threads_cpu`` (``sim.validate.thread_cpu``), the detail
+    log's records)."""
     qsl = lg.ConstructQSL(total, perf, lambda idx: None, lambda idx: None)
     log = lg.LogSettings()
     log.log_output.outdir = str(out)
@@ -81,10 +84,12 @@ def run_test(lg, sut, sut_handle, settings, out: Path, total: int, perf: int, tr
     monitor = CpuMonitor()
     sut.start()
     monitor.start()
+    census = ThreadCensus().start()
     t_run = time.perf_counter()
     lg.StartTestWithLogSettings(sut_handle, qsl, settings, log, "no-audit.config")
     wall_s = time.perf_counter() - t_run
-    machine = monitor.stop()
+    threads_cpu = census.stop(getattr(sut, "native_ids", ()))
+    machine = {**monitor.stop(), "threads_cpu": threads_cpu}
     sut.stop()
     lg.DestroyQSL(qsl)
     lg.DestroySUT(sut_handle)

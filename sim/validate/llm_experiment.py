@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from sim.util import atomic
+from sim.validate.report import put_section
 
 SCENARIO_LIMITS = {"Server": (12.0, 3.0), "Interactive": (6.0, 2.0)}   # (x prefill step, x decode step)
 MS = 1e6
@@ -443,12 +444,4 @@ def markdown_section(result: dict, command: str, machine_note: str = "") -> str:
 
 def write_section(path: str | Path, section: str) -> Path:
     """Put ``section`` into the file at ``path`` in place of an earlier LLM section, or at its end."""
-    path = Path(path)
-    text = path.read_text() if path.exists() else ""
-    if SECTION_START in text and SECTION_END in text:
-        head, rest = text.split(SECTION_START, 1)
-        tail = rest.split(SECTION_END, 1)[1].lstrip("\n")
-        text = head + section + ("\n" + tail if tail else "")
-    else:
-        text = text.rstrip("\n") + ("\n\n" if text else "") + section
-    return atomic.write_text(path, text)
+    return put_section(path, section, SECTION_START, SECTION_END)

@@ -9,6 +9,13 @@ own clock gives the time from the issue callback to the results. The difference 
 LoadGen's share: ``issue_overhead_ns`` (issue stamp -> callback, plus completion call
 -> completion stamp) and ``schedule_delay_ns`` (Server only).
 
+The same runs, and one Offline run, also give what LoadGen's own threads cost the cores
+(``sim.validate.thread_cpu``): ``loadgen_cpu_ns_per_sample`` and ``_per_query`` (the
+thread that started the test and the threads LoadGen started, over the samples or queries
+of the run) and ``worker_cpu_ns_per_sample`` (the SUT's host work in its worker threads,
+the model only sleeping). Where the model's intra-op threads fill every core, LoadGen's
+work takes its core from the model while it runs (``MachineCalibration.contention``).
+
 The runs are made by the parent process: each is the harness in a process of its own
 (``harness_run``, also the run of ``sim.validate.loadgen_wakes``).
 """
@@ -37,6 +44,20 @@ def trace_samples(path: Path) -> np.ndarray:
             for m in _TRACE_SAMPLE.finditer(Path(path).read_text(errors="replace"))]
     a = np.array(rows, dtype=np.int64).reshape(-1, 3)
     return a[np.argsort(a[:, 0], kind="stable")]
+
+
+def host_cpu(run: dict) -> dict:
+    """LoadGen's and the workers' CPU time per sample and per query of a null-model run
+    (empty where the harness could not read its threads' times)."""
+    cpu = (run.get("machine") or {}).get("threads_cpu")
+    samples = int(run.get("samples_issued") or 0)
+    per_query = int((run.get("loadgen") or {}).get("generated_samples_per_query") or 1)
+    queries = samples // max(1, per_query) if run.get("scenario") != "Offline" else 1
+    if not cpu or samples <= 0 or queries <= 0:
+        return {}
+    lg_ns = cpu["main_ns"] + cpu["loadgen_threads_ns"]
+    return {"loadgen_cpu_ns_per_sample": lg_ns / samples, "loadgen_cpu_ns_per_query": lg_ns / queries,
+            "worker_cpu_ns_per_sample": cpu["workers_ns"] / samples}
 
 
 def _overhead_from_run(folder: Path) -> dict:
@@ -82,6 +103,7 @@ def measure_loadgen_overhead(cfg: HarnessConfig, cost: EmpiricalCost, outdir: Pa
                          "min_query_count": 50}, None),
         "Server": ({"server_target_qps": 0.5e9 / busy1, "min_query_count": 50,
                     "server_target_latency_ns": int(1e9)}, busy1),
+        "Offline": ({"offline_expected_qps": 1e9 / busy1, "min_query_count": 1}, busy1),
     }
     out = {}
     for scenario, (overrides, _) in plans.items():
@@ -89,9 +111,9 @@ def measure_loadgen_overhead(cfg: HarnessConfig, cost: EmpiricalCost, outdir: Pa
         spec = {"config": cfg.to_dict(), "scenario": scenario, "mlperf_model": mlperf_model,
                 "overrides": {**overrides, "min_duration_ns": int(seconds * 1000) * 1_000_000},
                 "outdir": str(folder), "total_sample_count": 1024, "null_model": True, "trace": True,
-                "null_sleep_ns": {str(b): cost.median_ns(b, idle=(scenario != "Server"))
+                "null_sleep_ns": {str(b): cost.median_ns(b, idle=scenario not in ("Server", "Offline"))
                                   for b in range(1, cfg.max_batch + 1)}}
         run = harness_run(spec, folder, timeout_s, disturbed_cores, quiet_wait_s, retries, nice)
-        out[scenario] = {**_overhead_from_run(folder), "machine": run["machine"]}
+        out[scenario] = {**_overhead_from_run(folder), **host_cpu(run), "machine": run["machine"]}
     return out
 

@@ -2,7 +2,9 @@
 ``MachineCalibration``, what the simulator takes from the microbenchmarks.
 
 - the cost model of a run (``cost_for``): the busy and idle service-time tables
-  (``EmpiricalCost``), Server's busy times slowed by the issue traffic at its target QPS
+  (``EmpiricalCost``, their scheduler stalls drawn as a process in time), slowed where
+  LoadGen's own threads take cores from a model whose intra-op threads fill them all
+  (``contention``), else Server's busy times slowed by the issue traffic at its target QPS
   (``traffic_factors``), or on request drawn from the ratios measured under LoadGen's Server
   traffic (``wake_ratios``);
 - LoadGen's host overheads per scenario (``host_ns``, ``system_for``);
@@ -126,6 +128,50 @@ class MachineCalibration:
         return np.sort(np.concatenate([np.asarray((c.wakes or {}).get(key) or [], dtype=np.float64)
                                        for c in parts]))
 
+    def fills_cores(self) -> bool:
+        """Whether the model's intra-op threads (over all instances) fill every usable core, so
+        any other thread that runs takes a core from a run in progress."""
+        fp = self.fingerprint or {}
+        cores = int(fp.get("usable_cores") or fp.get("logical_cores") or 0)
+        threads = self.config.intra_op_threads or int(fp.get("physical_cores") or cores)
+        return cores > 0 and self.config.instances * threads >= cores
+
+    def loadgen_cpu_ns(self, scenario: str) -> tuple[float, float] | None:
+        """LoadGen's CPU time per query and per sample in ``scenario`` (its null-model run,
+        ``sim.validate.loadgen_overhead``); None where the calibration did not measure it
+        (the mean over the parts of a pooled calibration)."""
+        parts = self.parts or [self]
+        got = [(c.overhead.get(scenario) or {}) for c in parts]
+        if not all("loadgen_cpu_ns_per_query" in g for g in got):
+            return None
+        return (float(np.mean([g["loadgen_cpu_ns_per_query"] for g in got])),
+                float(np.mean([g["loadgen_cpu_ns_per_sample"] for g in got])))
+
+    def contention(self, scenario: str, qps: float | None, cost: EmpiricalCost) -> EmpiricalCost | None:
+        """``cost`` with LoadGen's own work taken from the model's cores, where the model's
+        intra-op threads fill every core (``fills_cores``) and the calibration measured that
+        work (``loadgen_cpu_ns``); None otherwise.
+
+        A parallel operator waits for its slowest thread, so while LoadGen's threads run,
+        the run stands still. Server: queries arrive at ``qps`` whatever the SUT does, each
+        costing ``c`` ns of a core, so a run of ``t`` ns meets ``qps * t`` of them and lasts
+        ``t / (1 - qps * c)``: every time, busy or woken, scaled by that. Offline: LoadGen's
+        work per sample (its completions' share: the one query is issued once) lands on the
+        runs, so a batch of ``b`` samples is ``b * c`` ns longer. SingleStream and MultiStream:
+        LoadGen issues the next query when the previous one is done, so its work falls
+        between runs (``host_ns`` holds its share of the latency) and the runs are as measured."""
+        if not self.fills_cores():
+            return None
+        per = self.loadgen_cpu_ns(scenario)
+        if per is None or scenario in ("SingleStream", "MultiStream"):
+            return None if per is None else cost
+        per_query, per_sample = per
+        if scenario == "Server":
+            load = min(0.9, float(qps or 0.0) * per_query / 1e9)     # 0.9: a run ten times longer
+            return cost.scaled(1.0 / (1.0 - load)) if load > 0 else cost
+        factors = {b: (cost.median_ns(b) + b * per_sample) / cost.median_ns(b) for b in cost.batch_sizes}
+        return cost.busy_scaled(factors, f"+{per_sample / 1e3:.1f} us of LoadGen's work per sample")
+
     def cost_for(self, scenario: str, qps: float | None, cost: EmpiricalCost | None = None,
                  loadgen_ratios: bool = False) -> EmpiricalCost:
         """The cost model for a run. Server: the busy times slowed by the issue traffic at the
@@ -133,8 +179,13 @@ class MachineCalibration:
         batches under LoadGen's Server traffic (``wake_ratios``), every batch at its size's busy
         median times a ratio measured for its kind instead (``EmpiricalCost.under_traffic``: on
         dlrm closer at 46% of batch 1's capacity, too slow at 65%, so not the default). Other
-        scenarios (no queries arrive while a batch runs) use the times as measured."""
-        cost = cost or self.cost
+        scenarios (no queries arrive while a batch runs) use the times as measured. In every case
+        the scheduler stalls are taken out of the tables and drawn as a process in time
+        (``EmpiricalCost.with_stall_process``)."""
+        cost = (cost or self.cost).with_stall_process()
+        contended = self.contention(scenario, qps, cost)
+        if contended is not None:
+            return contended
         if scenario != "Server" or not qps:
             return cost
         woken, queued = self.wake_ratios(), self.wake_ratios("queued_ratios")

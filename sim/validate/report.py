@@ -340,6 +340,21 @@ def write_markdown(path, results: list[dict], fingerprint: dict, command: str, p
     return atomic.write_text(path, text + "".join("\n" + block + "\n" for block in kept))
 
 
+def put_section(path: str | Path, section: str, start: str, end: str) -> Path:
+    """Put ``section`` (which begins with the marker line ``start`` and ends with ``end``) into
+    the file at ``path`` in place of the section between those markers, or at its end
+    (``kept_sections`` keeps it when the report is regenerated)."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        tail = rest.split(end, 1)[1].lstrip("\n")
+        text = head + section + ("\n" + tail if tail else "")
+    else:
+        text = text.rstrip("\n") + ("\n\n" if text else "") + section
+    return atomic.write_text(path, text)
+
+
 def kept_sections(text: str) -> list[str]:
     """Sections another command writes into the same document (``<!-- NAME: written by ... -->``
     to ``<!-- NAME: end -->``, e.g. the LLM validation's): kept as they are when the report is

@@ -185,6 +185,7 @@ class WorkerSUT:
         self.done_ns = np.zeros(capacity, dtype=np.int64)
         self.batches: list[tuple] = []
         self.threads: list[threading.Thread] = []
+        self.native_ids: list[int] = []           # the workers' thread ids (``sim.validate.thread_cpu``)
         self.errors: list[str] = []
 
     # LoadGen's callbacks ---------------------------------------------------------------
@@ -238,6 +239,7 @@ class WorkerSUT:
     def _worker(self, k: int) -> None:
         ex = self.executors[k]
         respond = self.respond
+        self.native_ids.append(threading.get_native_id())
         try:
             while True:
                 batch = self._take()
