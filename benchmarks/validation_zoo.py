@@ -159,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quiet-wait-s", type=float, default=30.0,
                     help="wait up to this long before each real run for other processes to go quiet")
     ap.add_argument("--server-loads-of", choices=LOAD_BASES, default="peak", help=LOAD_BASES_HELP)
+    ap.add_argument("--drift-probe", action=argparse.BooleanOptionalAction, default=None,
+                    help="rescale each prediction by the speed probe made in the run's process before LoadGen starts "
+                         "(default: as validate, on where every batch is of one sample)")
     ap.add_argument("--json", help="write every record and the summary rows here")
     ap.add_argument("--report", help="put the zoo's section into this markdown report (e.g. docs/validation.md)")
     ap.add_argument("--note", action="append", default=[], help="a line for the section's 'What is weak' list")
@@ -180,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
             t = time.perf_counter()
             print(f"-- {setup}: {name}", file=sys.stderr, flush=True)
             result = run_validation([str(paths[name])], system, out / setup, quick=True, replay=args.replay,
-                                    load_basis=args.server_loads_of,
+                                    load_basis=args.server_loads_of, drift_probe=args.drift_probe,
                                     quiet_wait_s=args.quiet_wait_s, log=lambda *a, **k: None,
                                     system_file=_rel(SETUPS[setup]) if SETUPS[setup] else None)[0]
             for r in result["records"]:

@@ -51,8 +51,9 @@ def add_parser(subparsers):
     p.add_argument("--calibrate-between", type=rounds, default=None, metavar="N",
                    help="calibrations between the rounds of real runs, pooled too (default: 1 with "
                         "--calibrate-after, else 0)")
-    p.add_argument("--drift-probe", action="store_true",
-                   help="rescale each prediction by the run's one-second speed probe (off by default)")
+    p.add_argument("--drift-probe", action=argparse.BooleanOptionalAction, default=None,
+                   help="rescale each prediction by the one-second speed probe made in the run's process before "
+                        "LoadGen starts (default: on where every batch is of one sample, as the probe's are)")
     p.add_argument("--json", metavar="FILE", help="write the fingerprint and records as JSON")
     p.add_argument("--plots", metavar="DIR", help="folder for the plots (default: <out>/plots)")
     p.add_argument("--report", metavar="FILE", help="write the markdown report (e.g. docs/validation.md)")

@@ -229,9 +229,13 @@ class Validator:
         Each real run starts with a one-second speed probe (batch-1 runs back to back, before
         LoadGen starts); the same probe ran during calibration. Their ratio, the machine's
         drift since calibration, is recorded with every run; with ``drift_probe`` it also
-        rescales the calibrated service times for that run's prediction. Off by default: a
-        one-second batch-1 probe proved a poor guide to a run's batch times (bert_base: the
-        probe read +10% where the run's own batches ran +2 to 4%, and batch 8 not slower).
+        rescales the calibrated service times for that run's prediction. ``run_validation``
+        turns it on where every batch is of one sample: the probe's batch size. With larger
+        batches a one-second batch-1 probe proved a poor guide to a run's batch times (bert_base
+        batching up to 8: the probe read +10% where the run's own batches ran +2 to 4%, and
+        batch 8 not slower). In the default set-up (batch 1) the probes followed the runs: on
+        the zoo, runs whose batches ran at 0.51 to 1.47 of the calibration had probes at 0.59
+        to 1.44, and the median |error| over 110 metrics fell from 28.1% to 19.3%.
         """
         rp = RunPair(scenario, tag, dict(overrides))
         for k in range(self.plan.repeats):
@@ -470,7 +474,7 @@ def run_validation(workloads: list[str], system=None, outdir="out/validate", *, 
                    small: bool = False, repeats: int | None = None, sim_seeds: int | None = None,
                    server_bound_ms: float | None = None, peak: bool = True, mlperf_model: str | None = None,
                    quiet_wait_s: float | None = None, durations: Durations | None = None, nice: int = 0,
-                   log=print, drift_probe: bool = False, replay: bool = False,
+                   log=print, drift_probe: bool | None = None, replay: bool = False,
                    calibrate_after: bool | None = None, calibrate_between: int | None = None,
                    load_basis: str = "offline", system_file: str | None = None) -> list[dict]:
     """``validate_workload`` for each workload in turn (one system); the list of results.
@@ -480,6 +484,12 @@ def run_validation(workloads: list[str], system=None, outdir="out/validate", *, 
     the rounds of real runs. The predictions pool all the calibrations at their median per batch size.
 
     ``system_file``: where ``system`` was read from, said in the set-up line (None: the default).
+
+    ``drift_probe`` (default: where the system batches one sample at a time): rescale each
+    run's prediction by its speed probe, made in the run's own process before LoadGen starts
+    (``Validator.pair``). This machine's speed moves between processes and minutes by up to
+    a factor of two on some models; the probe times batch 1, so it speaks for runs of batch
+    1 only.
 
     ``replay``: no real runs and no calibration: both are read back from ``outdir`` (a
     finished validation with the same options) and only the simulated side runs again.
@@ -492,6 +502,8 @@ def run_validation(workloads: list[str], system=None, outdir="out/validate", *, 
     if not replay:
         require_loadgen()
     system = system or SystemSpec()
+    if drift_probe is None:
+        drift_probe = int(system.batching.max_batch) == 1
     results = []
     after = not quick if calibrate_after is None else calibrate_after
     for w in workloads:

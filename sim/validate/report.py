@@ -72,20 +72,34 @@ def _validity(r: dict) -> str:
     return f"INVALID {int(n) - int(k)}/{n}" + (f" ({reasons})" if reasons else "")
 
 
+DISTURBED_CORES = 0.1      # other processes' mean CPU use during a real run above which a record says so
+
+
 def format_table(records: list[dict]) -> str:
-    """A plain-text table, one line per compared metric."""
+    """A plain-text table, one line per compared metric. ``at speed %``: the error of the same
+    prediction made at the speed the run's own batches ran (a diagnostic: the gap between the
+    two columns is the machine's speed in that run against the calibration's, not the model's);
+    a record whose real runs other processes disturbed says so."""
     head = (f"{'workload':<22} {'scenario':<12} {'metric':<34} {'measured':>10} {'predicted':>10} "
-            f"{'error %':>8} {'spread %':>8}  LoadGen")
+            f"{'error %':>8} {'at speed %':>10} {'spread %':>8}  LoadGen")
     lines = [head, "-" * len(head)]
     for r in records:
+        busy = r.get("foreign_cores_max") or 0.0
         lines.append(f"{r['workload'][:22]:<22} {r['scenario']:<12} {r['metric'][:34]:<34} {_fmt(r['measured']):>10} "
-                     f"{_fmt(r['predicted']):>10} {_pct(r['error_pct']):>8} {_spread(r['measured_spread_pct']):>8}  "
-                     f"{_validity(r)}")
+                     f"{_fmt(r['predicted']):>10} {_pct(r['error_pct']):>8} "
+                     f"{_pct(r.get('error_at_run_speed_pct', math.nan)):>10} {_spread(r['measured_spread_pct']):>8}  "
+                     f"{_validity(r)}" + (f" [disturbed: others used {busy:.2f} cores]" if busy > DISTURBED_CORES
+                                          else ""))
     s = error_summary(records)
     if s["count"]:
         lines.append(f"{s['count']} metrics: median |error| {s['median_abs_error_pct']:.1f}%, worst "
                      f"{s['worst_abs_error_pct']:.1f}% ({s['worst']}); median spread of the real runs "
                      f"{s['median_spread_pct']:.1f}%")
+        at = error_summary(records, "error_at_run_speed_pct")
+        if at["count"]:
+            lines.append(f"at the runs' own speed: median |error| {at['median_abs_error_pct']:.1f}%, worst "
+                         f"{at['worst_abs_error_pct']:.1f}% (the rest is the machine's speed, run against "
+                         f"calibration)")
     return "\n".join(lines)
 
 
