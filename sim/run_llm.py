@@ -432,11 +432,16 @@ def simulate_llm_run(scenario: str, workload: str | llm_workloads.LLMWorkload, *
 def peak_llm_qps(workload: str | llm_workloads.LLMWorkload, *, scenario: str = "Server",
                  system: LLMSystem | None = None, mlperf_model: str | None = None, user_conf: str | None = None,
                  overrides: dict | None = None, seed: int = 0, lengths_csv: str | None = None,
-                 rel_tol: float = 0.01, repeats: int = 5, start_qps: float | None = None, on_trial=None):
+                 rel_tol: float = 0.01, repeats: int = 5, start_qps: float | None = None, on_trial=None,
+                 cost=None):
     """The highest Server (or Interactive) QPS meeting both the TTFT and the TPOT limits
     (``sim.loadgen.peak_search.find_peak_qps``; each trial a full simulated run, passed to
-    ``on_trial`` when given)."""
-    from sim.loadgen.peak_search import check_search, find_peak_qps  # noqa: PLC0415 - keeps this module's imports to the run's
+    ``on_trial`` when given; ``cost``: a ``StepCost`` instead of the system's roofline)."""
+    from sim.loadgen.peak_search import (  # noqa: PLC0415 - keeps this module's imports to the run's
+        ScheduleSeeds,
+        check_search,
+        find_peak_qps,
+    )
 
     wl = workload if isinstance(workload, llm_workloads.LLMWorkload) else llm_workloads.load(workload)
     if scenario not in ("Server", "Interactive"):
@@ -445,17 +450,13 @@ def peak_llm_qps(workload: str | llm_workloads.LLMWorkload, *, scenario: str = "
     system = system or default_llm_system(wl)
     overrides = dict(overrides or {})
     overrides.pop("server_target_qps", None)
-    base_seed = None
+    seeds = ScheduleSeeds()
 
     def trial(qps: float, seed_index: int):
-        nonlocal base_seed
-        extra = {"server_target_qps": qps}
-        if seed_index:
-            extra["schedule_rng_seed"] = (base_seed + seed_index) % 2**64
         r = simulate_llm_run(scenario, wl, system=system, mlperf_model=mlperf_model, user_conf=user_conf,
-                             overrides={**overrides, **extra}, seed=seed, lengths_csv=lengths_csv)
-        if base_seed is None:
-            base_seed = r.settings.schedule_rng_seed
+                             overrides={**overrides, **seeds.overrides(qps, seed_index)}, seed=seed,
+                             lengths_csv=lengths_csv, cost=cost)
+        seeds.saw(r.settings)
         if on_trial is not None:
             on_trial(r)
         return r.metrics

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 
-from sim.loadgen.peak_search import PeakResult, check_search, find_peak_qps
+from sim.loadgen.peak_search import PeakResult, ScheduleSeeds, check_search, find_peak_qps
 from sim.run import RunResult, mlperf_model_of, offline_capacity_qps, settings_of, simulate, unloaded_latency_ns
 from sim.util import progress
 from sim.util.checks import RANGES, number
@@ -58,17 +58,13 @@ def peak_server_qps(workload, system, cost, mlperf_model=None, user_conf=None, o
     seed = number(seed, "peak_server_qps", "seed", **RANGES["seed"])
     overrides = dict(overrides or {})
     overrides.pop("server_target_qps", None)
-    base_seed = None
+    seeds = ScheduleSeeds()
 
     def trial(qps: float, seed_index: int):
-        nonlocal base_seed
-        extra = {"server_target_qps": qps}
-        if seed_index:
-            extra["schedule_rng_seed"] = (base_seed + seed_index) % 2**64
         r = simulate("Server", workload=workload, system=system, cost=cost, mlperf_model=mlperf_model,
-                     user_conf=user_conf, overrides={**overrides, **extra}, seed=seed + seed_index)
-        if base_seed is None:
-            base_seed = r.settings.schedule_rng_seed
+                     user_conf=user_conf, overrides={**overrides, **seeds.overrides(qps, seed_index)},
+                     seed=seed + seed_index)
+        seeds.saw(r.settings)
         task.set_total(max(task.total or 0, task.done + 1))
         task.advance(note=f"{qps:,.0f} QPS {'VALID' if r.metrics.valid else 'INVALID'}")
         return r.metrics

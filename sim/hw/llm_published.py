@@ -153,8 +153,7 @@ def step_cost_of(case: lc.Case, system):
 
 def simulate_case(case: lc.Case, params: dict, seed: int = 0) -> float:
     """The row's official metric from a simulated run (module docstring)."""
-    from sim.loadgen.peak_search import find_peak_qps  # noqa: PLC0415 - the simulator, only for predictions
-    from sim.run_llm import simulate_llm_run  # noqa: PLC0415 - the simulator
+    from sim.run_llm import peak_llm_qps, simulate_llm_run  # noqa: PLC0415 - the simulator, only for predictions
 
     t = case.task
     wl = lc.workload(t.workload)
@@ -168,26 +167,11 @@ def simulate_case(case: lc.Case, params: dict, seed: int = 0) -> float:
         over = {"server_ttft_latency_ns": int(t.ttft_limit_ns), "server_tpot_latency_ns": int(t.tpot_limit_ns)}
     elif t.latency_limit_ns:
         over = {"server_target_latency_ns": int(t.latency_limit_ns)}
-    cost = step_cost_of(case, system)
-    runs = {}
-    base_seed = None
-
-    def trial(qps: float, seed_index: int):
-        # one simulated run at a target QPS (the peak search of sim.run_llm.peak_llm_qps, with this
-        # row's step cost)
-        nonlocal base_seed
-        extra = {"server_target_qps": qps}
-        if seed_index:
-            extra["schedule_rng_seed"] = (base_seed + seed_index) % 2**64
-        r = simulate_llm_run(t.scenario, wl, system=system, overrides={**over, **extra}, seed=seed, cost=cost)
-        if base_seed is None:
-            base_seed = r.settings.schedule_rng_seed
-        if seed_index == 0:
-            runs[qps] = r
-        return r.metrics
-
+    runs = {}           # the first run at each target QPS (its repeat 0: the bisection's)
     start_qps = lc.Surrogate(params).tokens_per_second(case) / case.mean_out
-    peak = find_peak_qps(trial, start_qps, rel_tol=PEAK_REL_TOL, repeats=PEAK_REPEATS)
+    peak = peak_llm_qps(wl, scenario=t.scenario, system=system, overrides=over, seed=seed,
+                        cost=step_cost_of(case, system), start_qps=start_qps, rel_tol=PEAK_REL_TOL,
+                        repeats=PEAK_REPEATS, on_trial=lambda r: runs.setdefault(r.settings.server_target_qps, r))
     if not peak.peak_qps:
         raise InputError(f"row {t.index + 1}: no VALID {t.scenario} load: {peak.reason}")
     best = runs.get(peak.peak_qps)

@@ -25,6 +25,26 @@ from sim.util.bisect import bisect
 from sim.util.checks import RANGES, number
 
 
+class ScheduleSeeds:
+    """The Server schedules of a search's trials: repeat ``k`` of a trial draws its own, with
+    LoadGen's schedule seed of the search's first run plus ``k`` (repeat 0 keeps the settings')."""
+
+    def __init__(self):
+        self.base: int | None = None
+
+    def overrides(self, qps: float, seed_index: int) -> dict:
+        """The settings that make a trial at ``qps`` repeat ``seed_index``."""
+        extra = {"server_target_qps": qps}
+        if seed_index:
+            extra["schedule_rng_seed"] = (self.base + seed_index) % 2**64
+        return extra
+
+    def saw(self, settings) -> None:
+        """Record the schedule seed of a run's settings (the first one seen is the base)."""
+        if self.base is None:
+            self.base = settings.schedule_rng_seed
+
+
 @dataclass
 class Trial:
     qps: float
