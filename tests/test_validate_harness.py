@@ -320,8 +320,10 @@ def quick_run(tmp_path_factory):
     model = tiny_model(root / "tiny_model.onnx")
     system = parse_system({"batching": {"policy": "dynamic", "max_batch": 4},
                            "accelerators": {"cost": {"kind": "cpu_profile", "threads": 1}}})
+    # Server loads as fractions of the real peak (the command line's default): one real validation
+    # serves the end-to-end checks and those of the peak basis
     results = run_validation([str(model)], system, root / "out", quick=True, log=lambda *a: None,
-                             calibrate_after=True)
+                             calibrate_after=True, load_basis="peak")
     return root, results
 
 
@@ -495,16 +497,10 @@ def test_records_use_the_median_of_repeats_and_report_invalid_runs():
     assert s["median_abs_error_pct"] == 4.0 and s["worst_abs_error_pct"] == 8.0
 
 
-def test_server_loads_of_the_real_peak_end_to_end(tmp_path):
+def test_server_loads_of_the_real_peak_end_to_end(quick_run):
     """``load_basis="peak"``: the peak search runs before the Server loads, which are fractions
     of the real peak (the median over the repeats), not of the Offline samples/s."""
-    pytest.importorskip("mlperf_loadgen")
-    from sim.validate.experiment import run_validation
-    model = tiny_model(tmp_path / "tiny_model.onnx")
-    system = parse_system({"batching": {"policy": "dynamic", "max_batch": 4},
-                           "accelerators": {"cost": {"kind": "cpu_profile", "threads": 1}}})
-    (res,) = run_validation([str(model)], system, tmp_path / "out", quick=True, log=lambda *a: None,
-                            load_basis="peak")
+    _, (res,) = quick_run
     assert res["load_basis"] == "peak"
     by = {(r["scenario"], r["metric"]): r for r in res["records"]}
     peak = by[("Server", "peak VALID QPS")]["measured"]

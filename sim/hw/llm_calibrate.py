@@ -234,12 +234,21 @@ def workload(name: str) -> llm_workloads.LLMWorkload:
     return _WORKLOADS[name]
 
 
-def _lengths(wl: llm_workloads.LLMWorkload) -> tuple[float, float, float]:
+def _lengths(wl: llm_workloads.LLMWorkload, mean_in: float | None = None) -> tuple[float, float, float]:
+    """(mean input, mean output, longest input) tokens; ``mean_in`` replaces the file's mean input."""
     ds = wl.dataset
     if ds is None or ds.input.kind == "csv":
         raise InputError(f"{wl.path}: the LLM calibration needs the dataset's length distribution (mean input "
                          f"and output tokens)")
-    return float(ds.input.mean), float(ds.output.mean), float(ds.input.maximum)
+    return float(ds.input.mean if mean_in is None else mean_in), float(ds.output.mean), float(ds.input.maximum)
+
+
+def prior_input_mean(workload_name: str) -> float | None:
+    """The data-free mean input of a benchmark whose file's mean was estimated from published rows
+    (``sim.hw.llm_lengths``): what a fold that holds out those rows must use. None when the file's
+    mean is published or a plain assumption."""
+    inp = workload(workload_name).dataset.input
+    return inp.prior_mean or None
 
 
 def _kv_tokens(model, dev: LLMDevice, tp: int) -> float:
@@ -262,17 +271,18 @@ def kv_tokens_per_sample(mean_in: float, mean_out: float, beams: int = 1) -> flo
     return mean_in + beams * mean_out / 2
 
 
-def build_case(task: llm_rows.LLMTask, tp: int | None = None) -> Case:
-    """The surrogate's view of a supported task; ``tp``: force a TP degree (else ``layout_of``)."""
+def build_case(task: llm_rows.LLMTask, tp: int | None = None, mean_in: float | None = None) -> Case:
+    """The surrogate's view of a supported task; ``tp``: force a TP degree (else ``layout_of``);
+    ``mean_in``: the dataset's mean input tokens in place of the workload file's."""
     if not task.ok:
         raise InputError(f"row {task.index + 1}: {task.unsupported}")
     wl = workload(task.workload)
     prec, _ = effective_precision(task, wl.model)
     model = replace(wl.model, precision=prec, kv_precision=kv_precision_for(prec, wl.model))
     dev = device_of(task.profile)
-    mean_in, mean_out, max_in = _lengths(wl)
+    mean_in, mean_out, max_in = _lengths(wl, mean_in)
     if tp is None:
-        return layout_of(task)
+        return layout_of(task, mean_in=mean_in)
     per_domain = task.scale_up_devices or task.devices_per_node
     replicas = task.devices // tp if per_domain >= tp else 0
     kv = _kv_tokens(model, dev, tp)
@@ -298,7 +308,7 @@ def build_case(task: llm_rows.LLMTask, tp: int | None = None) -> Case:
                 prefill_coll_bw_ns=float(pre["collective_ns"]), prefill_chunks=chunks)
 
 
-def layout_of(task: llm_rows.LLMTask, params: dict | None = None) -> Case:
+def layout_of(task: llm_rows.LLMTask, params: dict | None = None, mean_in: float | None = None) -> Case:
     """The row's system as replicas of TP-``tp`` engines: of the TP degrees (powers of two dividing
     the devices of one scale-up domain) whose memory holds the weights and the longest sequence, the
     one with the highest predicted value under ``params`` (default: the roofline's defaults)."""
@@ -308,7 +318,7 @@ def layout_of(task: llm_rows.LLMTask, params: dict | None = None) -> Case:
         if tp > per_domain or per_domain % tp:
             continue
         try:
-            c = build_case(task, tp)
+            c = build_case(task, tp, mean_in)
         except InputError as e:
             why.append(str(e))
             continue
@@ -517,8 +527,11 @@ def predict_case(cal: Calibration, c: Case) -> float:
 
 # -- the shared file -----------------------------------------------------------------------------
 
-def load_cases(path=None, rows=None) -> tuple[list[Case], list[tuple[llm_rows.LLMTask, str]], str]:
-    """(cases with their measured values, (task, reason) of rows left out, the data's note)."""
+def load_cases(path=None, rows=None, input_means: dict | None = None
+               ) -> tuple[list[Case], list[tuple[llm_rows.LLMTask, str]], str]:
+    """(cases with their measured values, (task, reason) of rows left out, the data's note);
+    ``input_means``: workload name -> mean input tokens in place of its file's."""
+    input_means = input_means or {}
     from sim.paths import SHARED_DATA  # noqa: PLC0415 - only for the shared file
     from sim.util.textfile import read_bytes, read_csv  # noqa: PLC0415 - file reading only here
 
@@ -539,7 +552,7 @@ def load_cases(path=None, rows=None) -> tuple[list[Case], list[tuple[llm_rows.LL
             skipped.append((t, f"{t.scenario}: the LLM calibration predicts Offline, Server and Interactive"))
             continue
         try:
-            c = layout_of(t)
+            c = layout_of(t, mean_in=input_means.get(t.workload))
             c.measured, _ = llm_rows.measured_value(row, i)
         except InputError as e:
             skipped.append((t, str(e)))

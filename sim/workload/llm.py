@@ -16,7 +16,9 @@ An LLM workload is a YAML file in ``workloads/llm/`` (or any path a user gives) 
   above the maximum are set to it (``clip``, as generation stops at the output cap) or drawn again
   (``truncate``)), or ``csv`` (a user's file with ``input_tokens,output_tokens`` per sample).
   Where only a mean and a maximum are published, the spread (``sigma``) is an assumption and the
-  file says so.
+  file says so. Where not even the mean is published, it may be estimated from published results
+  (``sim.hw.llm_lengths``); ``prior_mean`` then keeps the data-free assumption it replaced, for the
+  folds that hold those results out.
 
 Lengths are drawn once per sample index of the loaded set with a seed (``sample_lengths``), so a
 sample issued twice (LoadGen's equal-issue passes) has the same lengths in every pass.
@@ -228,6 +230,9 @@ class LengthDist:
     mode: str = "clip"              # lognormal: clip | truncate at the maximum
     values: tuple = ()              # csv: the lengths in file order
     note: str = ""                  # how the numbers were sourced or assumed
+    #: the data-free assumption ``mean`` replaced when ``mean`` was estimated from published
+    #: results (``sim.hw.llm_lengths``); 0 when ``mean`` is published or itself the assumption
+    prior_mean: float = 0.0
 
     def mu(self) -> float:
         """The lognormal's location, solved so the bounded distribution's mean is ``mean``."""
@@ -334,7 +339,7 @@ _REQUIRED_MODEL = ("layers", "hidden_size", "heads", "kv_heads", "head_size", "f
 _MOE_FIELDS = {"experts", "experts_per_token", "expert_ffn_size", "shared_experts", "dense_layers",
                "expert_bias", "router_bias"}
 _MLA_FIELDS = {"q_lora_rank", "kv_lora_rank", "qk_nope_head_size", "qk_rope_head_size", "v_head_size"}
-_DIST_FIELDS = {"kind", "mean", "max", "min", "sigma", "mode", "note"}
+_DIST_FIELDS = {"kind", "mean", "max", "min", "sigma", "mode", "note", "prior_mean"}
 _BIG = 10 ** 7
 
 
@@ -426,6 +431,8 @@ def parse_dist(d, src: str, fld: str) -> LengthDist:
         raise refuse(src, f"{fld}.note", note, "text")
     maximum = number(d["max"], src, f"{fld}.max", minimum=1, maximum=MAX_CONTEXT, integer=True)
     if kind == "fixed":
+        if "prior_mean" in d:
+            raise refuse(src, f"{fld}.prior_mean", d["prior_mean"], "no prior mean for a fixed length")
         return LengthDist("fixed", mean=float(maximum), maximum=maximum, minimum=maximum, note=note)
     if kind != "lognormal":
         raise refuse(src, f"{fld}.kind", kind, "fixed or lognormal")
@@ -438,7 +445,10 @@ def parse_dist(d, src: str, fld: str) -> LengthDist:
     mode = d.get("mode", "clip")
     if mode not in ("clip", "truncate"):
         raise refuse(src, f"{fld}.mode", mode, "clip or truncate")
-    return LengthDist("lognormal", mean=mean, maximum=maximum, minimum=minimum, sigma=sigma, mode=mode, note=note)
+    prior = number(d["prior_mean"], src, f"{fld}.prior_mean", above=minimum, below=maximum) \
+        if "prior_mean" in d else 0.0
+    return LengthDist("lognormal", mean=mean, maximum=maximum, minimum=minimum, sigma=sigma, mode=mode, note=note,
+                      prior_mean=prior)
 
 
 def load_llm_workload(path: str | Path) -> LLMWorkload:
