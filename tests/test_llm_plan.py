@@ -104,7 +104,7 @@ def test_binding_kv_capacity(h200, wl):
 def test_binding_memory_bandwidth(h200, wl):
     slow = replace(h200, device=replace(h200.device, memory_bandwidth_Bps=1.2e12, memory_bytes=400e9,
                                         name="slow-hbm"))
-    plan = P.plan_device(slow, wl, P.LLMTarget(qps=10, tpot_ms=2000, ttft_ms=20_000, **FAST), tp_degrees=(1,),
+    plan = P.plan_device(slow, wl, P.LLMTarget(qps=40, tpot_ms=2000, ttft_ms=20_000, **FAST), tp_degrees=(1,),
                          batch_limits=(512,))
     assert plan.binding.startswith("memory bandwidth"), plan.binding
 
