@@ -57,7 +57,7 @@ def calibration_yaml(cal: lc.Calibration) -> dict:
             "data": cal.data_note.strip(), "assumptions": {"batch_limit": lc.BATCH_LIMIT,
                                                            "step_tokens": lc.STEP_TOKENS,
                                                            "tpot_p99_margin": lc.TPOT_P99_MARGIN,
-                                                           "server_load": lc.SERVER_LOAD,
+                                                           "load_share": dict(lc.LOAD_SHARE),
                                                            "beams": dict(lc.BEAMS),
                                                            "precision_rule": lc.PRECISION_RULE},
             "units": units}
