@@ -403,7 +403,7 @@ def test_replay_reproduces_the_predictions(quick_run):
     system = parse_system({"batching": {"policy": "dynamic", "max_batch": 4},
                            "accelerators": {"cost": {"kind": "cpu_profile", "threads": 1}}})
     (again,) = run_validation([str(root / "tiny_model.onnx")], system, root / "out", quick=True, replay=True,
-                              log=lambda *a: None)
+                              log=lambda *a: None, load_basis="peak")
     key = ("scenario", "metric", "measured", "predicted", "error_pct")
     assert [tuple(r[k] for k in key) for r in again["records"]] == [tuple(r[k] for k in key) for r in res["records"]]
     with pytest.raises(InputError, match="no calibration to replay"):
@@ -430,7 +430,7 @@ def test_replay_pools_a_calibration_made_between_the_rounds(quick_run, tmp_path)
     system = parse_system({"batching": {"policy": "dynamic", "max_batch": 4},
                            "accelerators": {"cost": {"kind": "cpu_profile", "threads": 1}}})
     (again,) = run_validation([str(root / "tiny_model.onnx")], system, kept, quick=True, replay=True,
-                              log=lambda *a: None)
+                              log=lambda *a: None, load_basis="peak")
     cal = again["calibration"]
     assert len(cal["parts"]) == 3 and "3 calibrations" in cal["summary"][0]
     assert cal["slowdowns"][1] == pytest.approx(1.1 * cal["slowdowns"][2], rel=0.01)
