@@ -205,3 +205,11 @@ def test_predict_published_cli_on_llm_rows(tmp_path):
         out = list(csv.DictReader(f))
     assert out[0]["status"] == "ok" and float(out[0]["predicted_value"]) > 0
     assert out[1]["status"].startswith("unsupported: stable-diffusion-xl")
+    # --explain says where the dataset's mean input comes from (estimated, with the assumption it replaced)
+    assert main(["predict-published", "--in", str(src), "--out", str(tmp_path / "e"), "--explain"]) == 0
+    with open(tmp_path / "e" / "predictions.csv", newline="", encoding="utf-8") as f:
+        ex = list(csv.DictReader(f))
+    wl = lc.workload("llama2-70b").dataset.input
+    assert wl.prior_mean > 0
+    assert ex[0]["lengths"].startswith(f"mean input {wl.mean:g} tokens, estimated from published rows")
+    assert f"assumed {wl.prior_mean:g} before" in ex[0]["lengths"]

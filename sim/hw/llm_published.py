@@ -233,6 +233,15 @@ def read_if_llm(path) -> tuple[list[str], list[dict]] | None:
     return (header, rows) if is_llm_schema(header) else None
 
 
+def lengths_source(workload_name: str) -> str:
+    """The dataset's mean input and output tokens and where the mean input comes from."""
+    ds = lc.workload(workload_name).dataset
+    prior = lc.prior_input_mean(workload_name)
+    where = (f"estimated from published rows (sim.hw.llm_lengths; assumed {prior:g} before)" if prior
+             else "as the workload file states")
+    return f"mean input {ds.input.mean:g} tokens, {where}; mean output {ds.output.mean:g} tokens"
+
+
 def explain(rows: list[dict], cal: lc.Calibration) -> list[dict]:
     """Per row: the weights' precision and why, the layout, the parameters and their source."""
     out = []
@@ -245,6 +254,7 @@ def explain(rows: list[dict], cal: lc.Calibration) -> list[dict]:
                 prec, why = lc.effective_precision(t, lc.workload(t.workload).model)
                 c = lc.layout_of(t, params)
                 e = {"precision": prec, "precision_reason": why,
+                     "lengths": lengths_source(t.workload),
                      "layout": f"{c.replicas} x TP{c.tp} of {t.profile}, KV {c.kv_tokens:,.0f} tokens per replica",
                      "parameter_source": src,
                      "parameters": "; ".join(f"{n}={params[n]:.4g}" for n in lc.PARAMS)}
