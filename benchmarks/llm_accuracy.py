@@ -29,7 +29,8 @@ simulator's value beside the surrogate's and the published one.
 ``--variant`` picks the modelling choices, to compare them on the same rows: ``base`` (the row's
 precision as written, one beam), ``beams`` (GPT-J's 4 beams), ``beams+fp8`` (and 16-bit weights
 under TensorRT-LLM on FP8 hardware taken as FP8: the calibration's default), ``beams+fp8+tight``
-(and narrower stage-1 priors, ``TIGHT_SD``).
+(and narrower stage-1 priors, ``TIGHT_SD``), ``beams+fp8+tw`` (and the time-weighted generated tokens
+a running sample holds, ``llm_calibrate.TIME_WEIGHTED_KV``).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sim.errors import InputError  # noqa: E402
 from sim.hw import llm_calibrate as lc  # noqa: E402
 
-VARIANTS = ("base", "beams", "beams+fp8", "beams+fp8+tight")
+VARIANTS = ("base", "beams", "beams+fp8", "beams+fp8+tight", "beams+fp8+tw")
 #: ``tight``: stage-1 prior spreads that keep the parameters physical (efficiencies within about
 #: a factor 1.6 of the defaults in odds, overheads within about a factor 2)
 TIGHT_SD = {"memory_efficiency": 0.5, "compute_efficiency": 0.7, "step_overhead_us": 0.7, "layer_overhead_us": 0.7,
@@ -58,6 +59,7 @@ TIGHT_SD = {"memory_efficiency": 0.5, "compute_efficiency": 0.7, "step_overhead_
 def set_variant(name: str) -> None:
     lc.BEAMS = {"gpt-j-6b": 4} if "beams" in name else {}
     lc.PRECISION_RULE = "fp8-tensorrt" if "fp8" in name else "row"
+    lc.TIME_WEIGHTED_KV = "tw" in name
     if "tight" in name:
         lc.DEFAULT_PRIOR = {n: (m, TIGHT_SD[n]) for n, (m, _) in lc.DEFAULT_PRIOR.items()}
 

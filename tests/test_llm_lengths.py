@@ -95,3 +95,19 @@ dataset:
                                                                     "output: {kind: fixed, max: 64, prior_mean: 9}"))
     with pytest.raises(InputError, match=r"output\.prior_mean"):
         llm_workloads.load_llm_workload(base)
+
+
+def test_held_output_tokens_is_the_time_weighted_mean():
+    """A running sample holds E[n^2] / (2 E[n]) generated tokens over time: outputs of 100 and 300
+    tokens, equally often, run 100 and 300 steps holding 50 and 150 on average, so the time average
+    is (100 * 50 + 300 * 150) / 400 = 125, not half the mean (100)."""
+    from dataclasses import replace
+
+    wl = lc.workload("llama2-70b")
+    two = replace(wl, dataset=replace(wl.dataset, output=llm_workloads.LengthDist("csv", values=(100, 300))))
+    assert lc.held_output_tokens(two) == pytest.approx(125.0)
+    fixed = replace(wl, dataset=replace(wl.dataset, output=llm_workloads.LengthDist("fixed", mean=128.0,
+                                                                                    maximum=128, minimum=128)))
+    assert lc.held_output_tokens(fixed) == pytest.approx(64.0)
+    # the spread of a lognormal makes it larger than half the mean
+    assert lc.held_output_tokens(wl) > wl.dataset.output.mean / 2

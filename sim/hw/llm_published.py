@@ -139,8 +139,8 @@ def system_of(case: lc.Case, params: dict):
                        roofline=lc.roofline_params(params), source=f"row {t.index + 1}")
     beams = lc.beams_of(t.workload)
     if beams > 1:
-        share = lc.kv_tokens_per_sample(case.mean_in, case.mean_out) / lc.kv_tokens_per_sample(
-            case.mean_in, case.mean_out, beams)
+        held = lc.held_tokens(t.workload)
+        share = lc.kv_tokens_per_sample(case.mean_in, held) / lc.kv_tokens_per_sample(case.mean_in, held, beams)
         system = replace(system, kv_blocks=max(1, int(system.kv_blocks_for(lc.workload(t.workload).model) * share)))
     return system
 
