@@ -263,14 +263,12 @@ def _kv_tokens(model, dev: LLMDevice, tp: int) -> float:
     return free / per if free > 0 else 0.0
 
 
-def _steady(cost: RooflineStepCost, b, mean_in: float, mean_out: float, beams: int = 1,
-            held_out: float | None = None) -> dict:
+def _steady(cost: RooflineStepCost, b, mean_in: float, mean_out: float, held_out: float, beams: int = 1) -> dict:
     """The roofline's parts for a steady-state step with ``b`` samples running (``beams`` each),
-    each holding ``held_out`` generated tokens on average (``held_output_tokens``)."""
+    each holding ``held_out`` generated tokens on average (``held_tokens``)."""
     b = np.asarray(b, dtype=np.float64)
     pre = b * mean_in / mean_out
-    held = mean_out / 2 if held_out is None else held_out
-    return cost.components(pre, pre * (mean_in + 1) / 2, beams * b, beams * b * (mean_in + held))
+    return cost.components(pre, pre * (mean_in + 1) / 2, beams * b, beams * b * (mean_in + held_out))
 
 
 #: Whether the surrogate takes the generated tokens a running sample holds as their time-weighted
@@ -328,7 +326,7 @@ def build_case(task: llm_rows.LLMTask, tp: int | None = None, mean_in: float | N
     one_ar = RooflineStepCost(model, dev, tp=tp, params=replace(ideal(), allreduce_latency_ns=1.0))
     beams = beams_of(task.workload)
     held = held_tokens(task.workload)
-    comp = _steady(base, BATCH_GRID, mean_in, mean_out, beams, held)
+    comp = _steady(base, BATCH_GRID, mean_in, mean_out, held, beams)
     step_cap = STEP_TOKENS / (beams + mean_in / mean_out)
     kv_cap = kv / kv_tokens_per_sample(mean_in, held, beams)
     offline_b = int(max(1, min(BATCH_LIMIT, step_cap, kv_cap)))
@@ -564,21 +562,23 @@ def predict_case(cal: Calibration, c: Case) -> float:
 
 # -- the shared file -----------------------------------------------------------------------------
 
+def read_results(path=None) -> tuple[list[dict], str]:
+    """(rows, the data's note: file name and hash) of an LLM results file (default: the shared one)."""
+    from sim.paths import SHARED_DATA  # noqa: PLC0415 - only for the shared file
+    from sim.util.textfile import read_bytes, read_csv  # noqa: PLC0415 - file reading only here
+
+    path = path or SHARED_DATA / "mlperf_llm_results" / "results.csv"
+    raw = read_bytes(path, "LLM results")
+    _, rows = read_csv(path, "LLM results")
+    return rows, f" of {getattr(path, 'name', path)} (sha256 {hashlib.sha256(raw).hexdigest()[:12]})"
+
+
 def load_cases(path=None, rows=None, input_means: dict | None = None
                ) -> tuple[list[Case], list[tuple[llm_rows.LLMTask, str]], str]:
     """(cases with their measured values, (task, reason) of rows left out, the data's note);
     ``input_means``: workload name -> mean input tokens in place of its file's."""
     input_means = input_means or {}
-    from sim.paths import SHARED_DATA  # noqa: PLC0415 - only for the shared file
-    from sim.util.textfile import read_bytes, read_csv  # noqa: PLC0415 - file reading only here
-
-    if rows is None:
-        path = path or SHARED_DATA / "mlperf_llm_results" / "results.csv"
-        raw = read_bytes(path, "LLM results")
-        _, rows = read_csv(path, "LLM results")
-        note = f" of {getattr(path, 'name', path)} (sha256 {hashlib.sha256(raw).hexdigest()[:12]})"
-    else:
-        note = ""
+    rows, note = read_results(path) if rows is None else (rows, "")
     cases, skipped = [], []
     for i, row in enumerate(rows):
         t = llm_rows.read_task(row, i)

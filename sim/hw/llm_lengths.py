@@ -92,7 +92,11 @@ def estimate(names: dict, start: dict | None = None, rows=None, path=None, tol: 
     search starts from (the workload files' otherwise). ``tol``: stop when the section is narrower
     than this in log units and when a round moves no estimate by more than it. ``score``: a function
     of the means giving (loss, median |error|), ``evaluate`` on ``rows`` / ``path`` by default."""
-    score = score or (lambda m: evaluate(m, rows=rows, path=path))
+    if score is None:
+        data = rows if rows is not None else lc.read_results(path)[0]      # read once for every evaluation
+
+        def score(m: dict) -> tuple[float, float]:
+            return evaluate(m, rows=data)
     means = dict(start or {})
     for n in names:
         means.setdefault(n, lc.workload(n).dataset.input.mean)
