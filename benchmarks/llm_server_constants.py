@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sim.errors import InputError  # noqa: E402
 from sim.hw import llm_calibrate as lc  # noqa: E402
 from sim.hw import llm_published as lp  # noqa: E402
+from sim.util.atomic import write_text  # noqa: E402
 
 LOADS = np.round(np.arange(0.80, 1.0001, 0.01), 2)
 MARGINS = np.round(np.arange(0.0, 0.4001, 0.02), 2)
@@ -127,9 +128,9 @@ def main(argv=None) -> int:
           f"max {100 * np.max(before):.1f}% -> {100 * np.max(after):.1f}% on {len(before)} of {len(sims)} rows "
           f"({time.time() - t0:.0f} s)")
     if a.json:
-        Path(a.json).write_text(json.dumps({"load_share": {"Server": best[0], "Interactive": best[1]},
-                                            "tpot_p99_margin": best[2],
-                                            "simulated": {c.task.index + 1: v for c, _, v in sims}}, indent=1))
+        write_text(Path(a.json), json.dumps({"load_share": {"Server": best[0], "Interactive": best[1]},
+                                             "tpot_p99_margin": best[2],
+                                             "simulated": {c.task.index + 1: v for c, _, v in sims}}, indent=1))
     return 0
 
 

@@ -76,7 +76,7 @@ STEP_TOKENS = 8192
 TPOT_P99_MARGIN = 0.10
 #: The share of the TPOT-limited rate a Server or Interactive run can be loaded to with Poisson
 #: arrivals (the running batch fluctuates around its mean, and prompts queue for the step's token
-#: budget within the TTFT limit), per scenario: fitted to the simulator's own peak searches on 17
+#: budget within the TTFT limit), per scenario: fitted to the simulator's own peak searches on 18
 #: rows of gptj, llama2-70b, mixtral-8x7b and llama3.1-8b (``benchmarks/llm_server_constants.py``;
 #: the surrogate then lies within 2.4% of the simulator at the median, 7.1% with 0.90 for both).
 LOAD_SHARE = {"Server": 0.95, "Interactive": 0.89}
